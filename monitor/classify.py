@@ -1,0 +1,108 @@
+"""Turning HTTP statuses, error bodies and transport failures into outcomes (pure functions)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from monitor.outcomes import Outcome
+
+#: Longest error text kept on a result; enough to say what went wrong, never a whole body.
+MAX_ERROR_CHARS = 200
+
+# Things that look like credentials in provider messages: OpenAI echoes a masked key
+# ("Incorrect API key provided: sk-proj-****abcd"), gateways sometimes echo headers.
+_KEYLIKE = re.compile(
+    r"(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+[A-Za-z0-9._~+/=\-]+|eyJ[A-Za-z0-9._\-]{10,}"
+    r"|\b[a-f0-9]{32}\b)"
+)
+
+
+def outcome_for_status(status: int, error_code: str | None = None) -> Outcome:
+    """The outcome of a response that is not a 2xx stream (DESIGN section 3)."""
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status in (401, 403):
+        return Outcome.AUTH_ERROR
+    if status == 404 or error_code == "DeploymentNotFound":
+        return Outcome.NOT_FOUND
+    if status == 408:
+        return Outcome.TIMEOUT
+    if 400 <= status < 500:
+        return Outcome.BAD_REQUEST
+    if status >= 500:
+        return Outcome.SERVER_ERROR
+    # 1xx/3xx: a redirect is never followed (it could carry the key to another host).
+    return Outcome.PROTOCOL_ERROR
+
+
+def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
+    """The (code, message) of an OpenAI/Azure-shaped JSON error body, when there is one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return error_fields(data)
+
+
+def error_fields(data: object) -> tuple[str | None, str | None]:
+    """The (code, message) of ``{"error": {...}}`` (OpenAI, Azure) or a bare error object."""
+    if isinstance(data, Mapping) and "error" in data:
+        data = data["error"]
+    if isinstance(data, str):
+        return None, data
+    if not isinstance(data, Mapping):
+        return None, None
+    code = data.get("code") or data.get("type")
+    message = data.get("message")
+    inner = data.get("innererror")
+    if isinstance(inner, Mapping) and isinstance(inner.get("code"), str):
+        # Azure puts the precise reason (e.g. ResponsibleAIPolicyViolation) here.
+        code = inner["code"]
+    return (
+        str(code) if code is not None else None,
+        str(message) if message is not None else None,
+    )
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (Azure) or ``retry-after`` (seconds or a date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+        return max(seconds, 0.0)
+    return seconds if seconds >= 0 else None
+
+
+def short_error(text: str, secrets: Iterable[str] = ()) -> str:
+    """One line of at most MAX_ERROR_CHARS with every secret and key-like token masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = _KEYLIKE.sub("[redacted]", text)
+    text = " ".join(text.split())
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1] + "…"
+    return text

@@ -1,0 +1,65 @@
+"""Speed, latency, token and cost arithmetic of DESIGN section 2 (pure functions)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from monitor.config import Pricing
+
+_NS = 1_000_000_000
+# Roughly how BPE tokenizers cut English and numbers: a common word (with its leading space),
+# a run of at most three digits, or one punctuation mark; a long word costs about one token per
+# five letters.
+_PIECE = re.compile(r"\s?[^\W\d_]+|\s?\d{1,3}|\s?[^\w\s]|\s+")
+
+
+def output_speed(tokens: float | None, chunks: int, first_ns: int | None, last_ns: int | None) -> float | None:
+    """Tokens per second after the first content chunk: N·(C−1)/C ÷ (last − first); None for C < 2."""
+    if tokens is None or chunks < 2 or first_ns is None or last_ns is None or last_ns <= first_ns:
+        return None
+    return tokens * (chunks - 1) / chunks / ((last_ns - first_ns) / _NS)
+
+
+def inter_token_latency(
+    tokens: float | None, chunks: int, first_ns: int | None, last_ns: int | None
+) -> float | None:
+    """Mean seconds per output token after the first chunk: (last − first) ÷ (N − N/C)."""
+    if tokens is None or chunks < 2 or first_ns is None or last_ns is None or last_ns <= first_ns:
+        return None
+    after_first = tokens - tokens / chunks
+    if after_first <= 0:
+        return None
+    return (last_ns - first_ns) / _NS / after_first
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate of how many tokens a text is, for streams without usage."""
+    count = 0
+    for piece in _PIECE.findall(text):
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        count += math.ceil(len(stripped) / 5) if len(stripped) > 7 and stripped.isalpha() else 1
+    return count
+
+
+def probe_cost(
+    pricing: Pricing | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cached_input_tokens: int | None = None,
+) -> float | None:
+    """USD cost of one probe from its usage and the model's prices; None when either is unknown."""
+    if pricing is None or input_tokens is None or output_tokens is None:
+        return None
+    cached = min(cached_input_tokens or 0, input_tokens)
+    cached_price = pricing.cached_input_per_million
+    if cached_price is None:
+        cached_price = pricing.input_per_million
+    cost = (
+        (input_tokens - cached) * pricing.input_per_million
+        + cached * cached_price
+        + output_tokens * pricing.output_per_million
+    )
+    return cost / 1_000_000

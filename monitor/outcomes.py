@@ -1,0 +1,54 @@
+"""The outcome of a probe (DESIGN section 3) and what each one means for uptime."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """Exactly one of these describes how a probe ended."""
+
+    SUCCESS = "success"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"
+    RATE_LIMITED = "rate_limited"
+    AUTH_ERROR = "auth_error"
+    NOT_FOUND = "not_found"
+    BAD_REQUEST = "bad_request"
+    SERVER_ERROR = "server_error"
+    STREAM_ERROR = "stream_error"
+    PROTOCOL_ERROR = "protocol_error"
+    EMPTY_RESPONSE = "empty_response"
+    CONTENT_FILTER = "content_filter"
+    CANCELLED = "cancelled"
+
+
+#: Outcomes that describe our own configuration (or our own shutdown, ``cancelled``), not the
+#: provider: left out of uptime. ``cancelled`` extends DESIGN section 3 for probes cut by SIGTERM.
+EXCLUDED_FROM_UPTIME: frozenset[Outcome] = frozenset(
+    {Outcome.AUTH_ERROR, Outcome.NOT_FOUND, Outcome.BAD_REQUEST, Outcome.CANCELLED}
+)
+
+
+def counts_as_down(outcome: Outcome, *, rate_limited_is_down: bool = True) -> bool:
+    """Whether an outcome lowers uptime (DESIGN section 3)."""
+    if outcome is Outcome.SUCCESS or outcome in EXCLUDED_FROM_UPTIME:
+        return False
+    if outcome is Outcome.RATE_LIMITED:
+        return rate_limited_is_down
+    return True
+
+
+def uptime_ratio(
+    counts: dict[Outcome, int], *, rate_limited_is_down: bool = True
+) -> float | None:
+    """Successes over probes that count, or None when no probe counts (DESIGN section 2)."""
+    up = counts.get(Outcome.SUCCESS, 0)
+    down = sum(
+        n
+        for outcome, n in counts.items()
+        if counts_as_down(outcome, rate_limited_is_down=rate_limited_is_down)
+    )
+    # With rate_limited_is_down off, a 429 is neither up nor down: it leaves the denominator.
+    total = up + down
+    return None if total == 0 else up / total

@@ -1,0 +1,182 @@
+"""The aggregated model profile: a model's configured facts joined with its live numbers (pure).
+
+For one model, from the rollups of its endpoints:
+
+- ``avg_uptime_ratio``: the mean, over endpoints that have any counted probe, of each endpoint's
+  uptime over ``profile.uptime_window`` (outcome counts summed across that span's windows);
+- ``best_ttft_seconds``: the lowest endpoint p50 TTFT in the last complete window;
+- ``best_output_tokens_per_second``: the highest endpoint p50 output speed in that window;
+- ``active_endpoints``: endpoints with a success in that window, of ``total_endpoints``;
+- ``available_via``: display names of the providers of the active endpoints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config import PROVIDER_DISPLAY_NAMES, Endpoint, ModelSpec
+from monitor.outcomes import Outcome, uptime_ratio
+from monitor.result import format_utc
+from monitor.rollup import EndpointRollup
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLive:
+    """One endpoint's line in a model profile."""
+
+    endpoint: str
+    provider: str
+    region: str | None
+    uptime_ratio: float | None
+    ttft_p50_seconds: float | None
+    ttft_p95_seconds: float | None
+    output_tokens_per_second_p50: float | None
+    probes: int
+    failures_by_outcome: Mapping[str, int]
+    last_probe_at: datetime | None
+    status: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON object of DESIGN section 4."""
+        return {
+            "endpoint": self.endpoint,
+            "provider": self.provider,
+            "region": self.region,
+            "uptime_ratio": self.uptime_ratio,
+            "ttft_p50_seconds": self.ttft_p50_seconds,
+            "ttft_p95_seconds": self.ttft_p95_seconds,
+            "output_tokens_per_second_p50": self.output_tokens_per_second_p50,
+            "probes": self.probes,
+            "failures_by_outcome": dict(self.failures_by_outcome),
+            "last_probe_at": format_utc(self.last_probe_at) if self.last_probe_at else None,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLive:
+    """The live numbers of one model's profile."""
+
+    model: str
+    window_start: datetime | None
+    window_end: datetime | None
+    refreshed_at: datetime
+    avg_uptime_ratio: float | None
+    best_ttft_seconds: float | None
+    best_output_tokens_per_second: float | None
+    active_endpoints: int
+    total_endpoints: int
+    available_via: tuple[str, ...]
+    endpoints: tuple[EndpointLive, ...]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The ``live`` object of the profile JSON (DESIGN section 4)."""
+        return {
+            "window_start": format_utc(self.window_start) if self.window_start else None,
+            "window_end": format_utc(self.window_end) if self.window_end else None,
+            "refreshed_at": format_utc(self.refreshed_at),
+            "avg_uptime_ratio": self.avg_uptime_ratio,
+            "best_ttft_seconds": self.best_ttft_seconds,
+            "best_output_tokens_per_second": self.best_output_tokens_per_second,
+            "active_endpoints": self.active_endpoints,
+            "total_endpoints": self.total_endpoints,
+            "available_via": list(self.available_via),
+            "endpoints": [e.to_json_dict() for e in self.endpoints],
+        }
+
+
+def endpoint_status(rollup: EndpointRollup | None) -> str:
+    """``up`` (all counted probes succeeded), ``degraded``, ``down`` or ``unknown``."""
+    if rollup is None or rollup.uptime_ratio is None:
+        return "unknown"
+    if rollup.successes == 0:
+        return "down"
+    return "up" if rollup.uptime_ratio >= 1.0 else "degraded"
+
+
+def model_live(
+    model: ModelSpec,
+    endpoints: Sequence[Endpoint],
+    rollups: Sequence[EndpointRollup],
+    *,
+    last_window_start: datetime | None,
+    uptime_since: datetime,
+    refreshed_at: datetime,
+    last_probe_at: Mapping[str, datetime] | None = None,
+    rate_limited_is_down: bool = True,
+) -> ModelLive:
+    """The live part of ``model``'s profile from its endpoints' rollups.
+
+    ``rollups`` may span many windows: those starting at or after ``uptime_since`` feed the
+    uptime, those of ``last_window_start`` the latency, speed and activity numbers.
+    """
+    mine = [e for e in endpoints if e.model.id == model.id]
+    counts: dict[str, Counter[Outcome]] = defaultdict(Counter)
+    last: dict[str, EndpointRollup] = {}
+    window_seconds: int | None = None
+    for rollup in rollups:
+        if rollup.model != model.id:
+            continue
+        if rollup.window_start >= uptime_since:
+            counts[rollup.endpoint].update(
+                {Outcome(k): v for k, v in rollup.outcomes.items() if k in Outcome._value2member_map_}
+            )
+        if rollup.window_start == last_window_start:
+            last[rollup.endpoint] = rollup
+            window_seconds = rollup.window_seconds
+
+    lines: list[EndpointLive] = []
+    uptimes: list[float] = []
+    for endpoint in mine:
+        uptime = uptime_ratio(dict(counts[endpoint.id]), rate_limited_is_down=rate_limited_is_down)
+        if uptime is not None:
+            uptimes.append(uptime)
+        rollup = last.get(endpoint.id)
+        lines.append(
+            EndpointLive(
+                endpoint=endpoint.id,
+                provider=endpoint.provider,
+                region=endpoint.region,
+                uptime_ratio=uptime,
+                ttft_p50_seconds=rollup.ttft.p50 if rollup else None,
+                ttft_p95_seconds=rollup.ttft.p95 if rollup else None,
+                output_tokens_per_second_p50=rollup.speed.p50 if rollup else None,
+                probes=rollup.probes if rollup else 0,
+                failures_by_outcome=rollup.failures if rollup else {},
+                last_probe_at=(last_probe_at or {}).get(endpoint.id),
+                status=endpoint_status(rollup),
+            )
+        )
+    active = [line for line in lines if (r := last.get(line.endpoint)) and r.successes > 0]
+    ttfts = [line.ttft_p50_seconds for line in active if line.ttft_p50_seconds is not None]
+    speeds = [
+        line.output_tokens_per_second_p50
+        for line in active
+        if line.output_tokens_per_second_p50 is not None
+    ]
+    via = dict.fromkeys(PROVIDER_DISPLAY_NAMES[line.provider] for line in active)
+    window_end = None
+    if last_window_start is not None and window_seconds is not None:
+        window_end = last_window_start + timedelta(seconds=window_seconds)
+    return ModelLive(
+        model=model.id,
+        window_start=last_window_start if window_end else None,
+        window_end=window_end,
+        refreshed_at=refreshed_at,
+        avg_uptime_ratio=sum(uptimes) / len(uptimes) if uptimes else None,
+        best_ttft_seconds=min(ttfts) if ttfts else None,
+        best_output_tokens_per_second=max(speeds) if speeds else None,
+        active_endpoints=len(active),
+        total_endpoints=len(mine),
+        available_via=tuple(via),
+        endpoints=tuple(lines),
+    )
+
+
+def model_facts(model: ModelSpec) -> dict[str, Any]:
+    """The configured facts of a model as the profile JSON shows them."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,15 @@
+"""Provider registry: one module per provider API, one entry each in ``PROVIDERS``."""
+
+from __future__ import annotations
+
+from monitor.providers.azure import AzureProvider
+from monitor.providers.base import ProbeRequest, Provider, probe_prompt
+from monitor.providers.openai import OpenAIProvider
+
+PROVIDERS: dict[str, Provider] = {
+    "openai": OpenAIProvider(),
+    "azure": AzureProvider(),
+    "openai_compatible": OpenAIProvider(key_required=False),
+}
+
+__all__ = ["PROVIDERS", "ProbeRequest", "Provider", "probe_prompt"]

@@ -1,0 +1,171 @@
+"""Windows and rollups: aligned UTC buckets and per-endpoint statistics of one window (pure).
+
+A rollup is a function of the raw probes of one (endpoint, window) and nothing else, so it can
+be recomputed at any time and written with an idempotent upsert: a restart, a crash or a late
+probe changes nothing but the rows that its window recomputes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from monitor.outcomes import Outcome, uptime_ratio
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def window_start(moment: datetime, window_seconds: int) -> datetime:
+    """Start of the aligned window containing ``moment``: floor(epoch / window) · window."""
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    size = window_seconds * 1_000_000
+    return _EPOCH + timedelta(microseconds=(micros // size) * size)
+
+
+def windows_between(start: datetime, end: datetime, window_seconds: int) -> list[datetime]:
+    """Starts of every window that begins in [start, end)."""
+    first = window_start(start, window_seconds)
+    if first < start:
+        first += timedelta(seconds=window_seconds)
+    step = timedelta(seconds=window_seconds)
+    out: list[datetime] = []
+    current = first
+    while current < end:
+        out.append(current)
+        current += step
+    return out
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0..1) by linear interpolation between closest ranks; None if empty."""
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Summary statistics of one quantity in one window."""
+
+    count: int = 0
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> Distribution:
+        """Summarise the known values (None is skipped)."""
+        data = sorted(v for v in values if v is not None)
+        if not data:
+            return cls()
+        return cls(
+            count=len(data),
+            p50=percentile(data, 0.50),
+            p90=percentile(data, 0.90),
+            p95=percentile(data, 0.95),
+            p99=percentile(data, 0.99),
+            min=data[0],
+            max=data[-1],
+            mean=math.fsum(data) / len(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRow:
+    """The columns of a stored probe that a rollup needs."""
+
+    endpoint: str
+    outcome: Outcome
+    ttft_seconds: float | None
+    output_tokens_per_second: float | None
+    total_seconds: float | None
+    output_tokens: int | None
+    input_tokens: int | None
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRollup:
+    """One endpoint's statistics over one window."""
+
+    endpoint: str
+    model: str
+    provider: str
+    region: str | None
+    window_start: datetime
+    window_seconds: int
+    probes: int
+    successes: int
+    outcomes: Mapping[str, int]
+    uptime_ratio: float | None
+    ttft: Distribution
+    speed: Distribution
+    latency: Distribution
+    output_tokens: int
+    input_tokens: int
+    cost_usd: float
+    computed_at: datetime = field(compare=False)
+
+    @property
+    def window_end(self) -> datetime:
+        """End of the window (exclusive)."""
+        return self.window_start + timedelta(seconds=self.window_seconds)
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Counts of every outcome but success."""
+        return {k: v for k, v in self.outcomes.items() if k != Outcome.SUCCESS.value and v}
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointIdentity:
+    """The labels of an endpoint a rollup carries."""
+
+    endpoint: str
+    model: str
+    provider: str
+    region: str | None
+
+
+def compute_rollup(
+    identity: EndpointIdentity,
+    rows: Sequence[ProbeRow],
+    start: datetime,
+    window_seconds: int,
+    *,
+    rate_limited_is_down: bool = True,
+    now: datetime | None = None,
+) -> EndpointRollup:
+    """The rollup of one endpoint's probes in the window starting at ``start``."""
+    counts: Counter[Outcome] = Counter(row.outcome for row in rows)
+    successes = [row for row in rows if row.outcome is Outcome.SUCCESS]
+    return EndpointRollup(
+        endpoint=identity.endpoint,
+        model=identity.model,
+        provider=identity.provider,
+        region=identity.region,
+        window_start=start,
+        window_seconds=window_seconds,
+        probes=len(rows),
+        successes=len(successes),
+        outcomes={outcome.value: n for outcome, n in sorted(counts.items())},
+        uptime_ratio=uptime_ratio(dict(counts), rate_limited_is_down=rate_limited_is_down),
+        ttft=Distribution.of(row.ttft_seconds for row in successes),
+        speed=Distribution.of(row.output_tokens_per_second for row in successes),
+        latency=Distribution.of(row.total_seconds for row in successes),
+        output_tokens=sum(row.output_tokens or 0 for row in rows),
+        input_tokens=sum(row.input_tokens or 0 for row in rows),
+        cost_usd=math.fsum(row.cost_usd or 0.0 for row in rows),
+        computed_at=now or datetime.now(UTC),
+    )

@@ -1,0 +1,94 @@
+"""HTTP statuses, error bodies and retry-after headers to outcomes (DESIGN section 3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.classify import (
+    MAX_ERROR_CHARS,
+    outcome_for_status,
+    parse_error_body,
+    parse_retry_after,
+    short_error,
+)
+from monitor.outcomes import Outcome
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, None, Outcome.RATE_LIMITED),
+        (401, "invalid_api_key", Outcome.AUTH_ERROR),
+        (403, None, Outcome.AUTH_ERROR),
+        (404, "DeploymentNotFound", Outcome.NOT_FOUND),
+        (404, "model_not_found", Outcome.NOT_FOUND),
+        (400, "DeploymentNotFound", Outcome.NOT_FOUND),
+        (400, "invalid_request_error", Outcome.BAD_REQUEST),
+        (422, None, Outcome.BAD_REQUEST),
+        (408, None, Outcome.TIMEOUT),
+        (500, None, Outcome.SERVER_ERROR),
+        (503, None, Outcome.SERVER_ERROR),
+        (301, None, Outcome.PROTOCOL_ERROR),
+    ],
+)
+def test_status_codes_map_to_outcomes(status: int, code: str | None, expected: Outcome) -> None:
+    assert outcome_for_status(status, code) is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (
+            b'{"error":{"message":"Incorrect API key","type":"invalid_request_error",'
+            b'"param":null,"code":"invalid_api_key"}}',
+            "invalid_api_key",
+            "Incorrect API key",
+        ),
+        (
+            b'{"error":{"code":"DeploymentNotFound","message":"The API deployment does not exist."}}',
+            "DeploymentNotFound",
+            "The API deployment does not exist.",
+        ),
+        (
+            b'{"error":{"code":"content_filter","message":"filtered",'
+            b'"innererror":{"code":"ResponsibleAIPolicyViolation"}}}',
+            "ResponsibleAIPolicyViolation",
+            "filtered",
+        ),
+        (b"<html>Bad Gateway</html>", None, None),
+        (b'{"detail": "x"}', None, None),
+    ],
+    ids=["openai", "azure", "azure-innererror", "html", "other-json"],
+)
+def test_error_bodies_give_code_and_message(
+    body: bytes, code: str | None, message: str | None
+) -> None:
+    assert parse_error_body(body) == (code, message)
+
+
+def test_retry_after_prefers_azure_milliseconds() -> None:
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "2"}) == 1.5
+    assert parse_retry_after({"retry-after": "7"}) == 7.0
+    assert parse_retry_after({}) is None
+    assert parse_retry_after({"retry-after": "soon"}) is None
+
+
+def test_retry_after_accepts_an_http_date() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    headers = {"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}
+    assert parse_retry_after(headers, now) == pytest.approx(30.0)
+
+
+def test_short_error_masks_secrets_and_key_like_tokens() -> None:
+    text = "Incorrect API key provided: sk-proj-****abcd. Header was Bearer abc.def and KEY123"
+    cleaned = short_error(text, secrets=["KEY123"])
+    assert "sk-proj" not in cleaned and "abc.def" not in cleaned and "KEY123" not in cleaned
+    assert cleaned.count("[redacted]") == 3
+
+
+def test_short_error_is_one_bounded_line() -> None:
+    cleaned = short_error("line one\nline two " + "x" * 1000)
+    assert "\n" not in cleaned
+    assert len(cleaned) == MAX_ERROR_CHARS

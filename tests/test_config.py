@@ -1,0 +1,162 @@
+"""Configuration: every validation rule has a failing file; valid files resolve as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config, parse_config
+from monitor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+INVALID = sorted((ROOT / "tests" / "configs" / "invalid").glob("*.yaml"))
+KEYS = {"OPENAI_API_KEY": "sk-test-openai", "AZURE_OPENAI_API_KEY": "azure-test-key"}
+
+
+def _expected(path: Path) -> str:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# expect: "), f"{path.name} must start with '# expect: ...'"
+    return first.removeprefix("# expect: ")
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_each_invalid_file_is_rejected_with_a_located_message(path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=KEYS)
+    expected = _expected(path)
+    assert any(expected in problem for problem in caught.value.problems), (
+        f"{expected!r} not in {caught.value.problems}"
+    )
+
+
+def test_there_is_a_failing_file_for_many_rules() -> None:
+    # A guard against the directory being emptied by accident.
+    assert len(INVALID) >= 30
+
+
+def test_every_problem_is_listed_not_just_the_first() -> None:
+    text = """
+probe:
+  interval: fast
+  timeout: -1
+rollup:
+  window: 7m
+bogus: 1
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, environ={})
+    locations = {problem.split(":")[0] for problem in caught.value.problems}
+    assert {"probe.interval", "probe.timeout", "rollup.window", "bogus"} <= locations
+
+
+def test_example_config_is_valid_and_carries_the_model_facts() -> None:
+    config = load_config(ROOT / "config" / "monitor.example.yaml", environ=KEYS)
+    model = config.model("gpt-4.1-nano")
+    assert model is not None
+    assert model.pricing is not None
+    assert model.pricing.input_per_million == pytest.approx(0.10)
+    assert model.pricing.output_per_million == pytest.approx(0.40)
+    assert model.context_window == 1_047_576
+    assert model.max_output_tokens == 32_768
+    providers = {e.provider for e in config.endpoints}
+    assert providers == {"openai", "azure"}
+
+
+def test_defaults_apply_and_endpoint_overrides_win_key_by_key() -> None:
+    text = """
+probe:
+  interval: 30s
+  max_tokens: 32
+  headers: {x-team: core}
+models: [{id: m}]
+endpoints:
+  - {id: a, model: m, provider: openai, base_url: "https://api.openai.com/v1/",
+     api_key_env: OPENAI_API_KEY}
+  - {id: b, model: m, provider: openai, base_url: "https://api.openai.com/v1",
+     api_key_env: OPENAI_API_KEY, interval: 15s, timeout: 5s, headers: {x-env: prod}}
+"""
+    a, b = parse_config(text, environ=KEYS).endpoints
+    assert a.probe.interval == 30 and a.probe.max_tokens == 32 and a.probe.timeout == 30
+    assert a.base_url == "https://api.openai.com/v1"  # trailing slash dropped
+    assert b.probe.interval == 15 and b.probe.timeout == 5 and b.probe.max_tokens == 32
+    assert b.probe.connect_timeout == 5  # never longer than the whole probe
+    assert dict(b.probe.headers) == {"x-team": "core", "x-env": "prod"}
+    assert a.probe.max_tokens_param == "max_completion_tokens"
+
+
+def test_an_empty_file_gives_the_documented_defaults() -> None:
+    config = parse_config("", environ={})
+    schema = config.schema
+    assert schema.storage.url == "sqlite:///monitor.db"
+    assert (schema.server.host, schema.server.port) == ("127.0.0.1", 9464)
+    assert schema.probe.interval == 60 and schema.probe.timeout == 30
+    assert schema.probe.max_tokens == 64
+    assert schema.rollup.window == 1800 and schema.rollup.raw_retention == 30 * 86400
+    assert schema.profile.uptime_window == 86400
+
+
+def test_secrets_come_from_the_environment_and_never_show_in_repr() -> None:
+    text = """
+models: [{id: m}]
+endpoints:
+  - {id: a, model: m, provider: openai, base_url: "https://x/v1", api_key_env: MY_KEY}
+"""
+    (endpoint,) = parse_config(text, environ={"MY_KEY": "sk-canary-0123456789"}).endpoints
+    assert endpoint.api_key is not None
+    assert endpoint.api_key.get_secret_value() == "sk-canary-0123456789"
+    assert "sk-canary" not in repr(endpoint)
+    assert endpoint.api_key_source == "env:MY_KEY"
+
+
+def test_api_key_file_is_read_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "openai.key").write_text("sk-from-file\n", encoding="utf-8")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "models: [{id: m}]\nendpoints:\n  - {id: a, model: m, provider: openai,"
+        " base_url: 'https://x/v1', api_key_file: openai.key}\n",
+        encoding="utf-8",
+    )
+    (endpoint,) = load_config(path, environ={}).endpoints
+    assert endpoint.api_key is not None
+    assert endpoint.api_key.get_secret_value() == "sk-from-file"
+
+
+def test_azure_defaults_and_keyless_compatible_endpoint() -> None:
+    text = """
+models: [{id: m}]
+endpoints:
+  - {id: az, model: m, provider: azure, base_url: "https://r.openai.azure.com",
+     deployment: dep, api_key_env: AZ}
+  - {id: old, model: m, provider: azure, base_url: "https://r.openai.azure.com",
+     deployment: dep, api_version: "2024-06-01", api_key_env: AZ}
+  - {id: local, model: m, provider: openai_compatible, base_url: "http://127.0.0.1:8000/v1"}
+"""
+    az, old, local = parse_config(text, environ={"AZ": "k"}).endpoints
+    assert az.api_version == "2024-10-21" and az.request_model == "dep"
+    assert az.probe.max_tokens_param == "max_completion_tokens"
+    assert old.probe.max_tokens_param == "max_tokens"
+    assert local.auth == "none" and local.api_key is None
+    assert local.probe.max_tokens_param == "max_tokens"
+
+
+def test_disabled_endpoints_are_not_probed() -> None:
+    text = """
+models: [{id: m}]
+endpoints:
+  - {id: a, model: m, provider: openai_compatible, base_url: "http://h/v1", enabled: false}
+  - {id: b, model: m, provider: openai_compatible, base_url: "http://h/v1"}
+"""
+    assert [e.id for e in parse_config(text, environ={}).endpoints] == ["b"]
+
+
+def test_secrets_can_be_left_unresolved_for_offline_validation() -> None:
+    text = """
+models: [{id: m}]
+endpoints:
+  - {id: a, model: m, provider: openai, base_url: "https://x/v1", api_key_env: UNSET_VAR_X}
+"""
+    with pytest.raises(ConfigError):
+        parse_config(text, environ={})
+    (endpoint,) = parse_config(text, environ={}, resolve_secrets=False).endpoints
+    assert endpoint.api_key is None

@@ -1,0 +1,219 @@
+"""What counts as content, usage and the end of a stream, on real-shaped events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from monitor.interpret import ChatCompletionsInterpreter, ResponsesInterpreter, StreamState
+from monitor.outcomes import Outcome
+from monitor.sse import SSEEvent
+
+MS = 1_000_000
+
+
+def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+    choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish}
+    if delta is not None:
+        choice["delta"] = delta
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4.1-nano-2025-04-14",
+        "service_tier": "default",
+        "system_fingerprint": "fp_1",
+        "choices": [choice],
+        "usage": None,
+        **extra,
+    }
+    return json.dumps(body)
+
+
+ROLE = _chunk({"role": "assistant", "content": "", "refusal": None})
+USAGE = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 21,
+            "completion_tokens": 3,
+            "total_tokens": 24,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+)
+AZURE_FILTER = json.dumps(
+    {
+        "choices": [],
+        "created": 0,
+        "id": "",
+        "model": "",
+        "object": "",
+        "prompt_filter_results": [
+            {"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False}}}
+        ],
+    }
+)
+
+
+def _feed_chat(events: list[tuple[int, str]]) -> StreamState:
+    interpreter = ChatCompletionsInterpreter()
+    for at_ms, data in events:
+        interpreter.feed(SSEEvent(data=data), at_ms * MS)
+        if interpreter.state.finished:
+            break
+    return interpreter.state
+
+
+def test_ttft_ignores_role_only_and_azure_prompt_filter_chunks() -> None:
+    state = _feed_chat(
+        [
+            (100, AZURE_FILTER),
+            (150, ROLE),
+            (300, _chunk({"content": "1"})),
+            (310, _chunk({"content": " 2"})),
+            (330, _chunk({"content": " 3"})),
+            (331, _chunk({}, "stop")),
+            (332, USAGE),
+            (333, "[DONE]"),
+        ]
+    )
+    assert state.first_content_ns == 300 * MS
+    assert state.last_content_ns == 330 * MS
+    assert state.content_chunks == 3
+    assert state.output_tokens == 3 and state.input_tokens == 21
+    assert state.text == "1 2 3"
+    assert state.end_outcome() == (Outcome.SUCCESS, None)
+    assert state.last_event_ns == 333 * MS
+
+
+def test_finish_reason_is_kept_when_a_later_chunk_says_null() -> None:
+    state = _feed_chat([(1, _chunk({"content": "hi"})), (2, _chunk({}, "stop")), (3, _chunk({}))])
+    assert state.finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"reasoning_content": "thinking"},
+        {"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]},
+        {"content": "x"},
+    ],
+    ids=["reasoning", "tool-call", "text"],
+)
+def test_content_includes_reasoning_and_tool_calls(delta: dict[str, Any]) -> None:
+    state = _feed_chat([(5, ROLE), (7, _chunk(delta))])
+    assert state.first_content_ns == 7 * MS
+
+
+def test_choices_without_delta_are_not_content() -> None:
+    state = _feed_chat([(1, _chunk(None)), (2, _chunk({"content": None}))])
+    assert state.content_chunks == 0
+
+
+@pytest.mark.parametrize(
+    ("events", "outcome"),
+    [
+        ([_chunk({"content": "a"}), _chunk({}, "stop"), "[DONE]"], Outcome.SUCCESS),
+        # Some servers close after the finish chunk without [DONE]: still a complete answer.
+        ([_chunk({"content": "a"}), _chunk({}, "stop")], Outcome.SUCCESS),
+        ([_chunk({"content": "a"})], Outcome.STREAM_ERROR),
+        ([ROLE, _chunk({}, "stop"), "[DONE]"], Outcome.EMPTY_RESPONSE),
+        ([_chunk({"content": "a"}), _chunk({}, "content_filter"), "[DONE]"], Outcome.CONTENT_FILTER),
+        (
+            [
+                _chunk({"content": "a"}),
+                json.dumps({"error": {"message": "The server had an error", "type": "server_error"}}),
+            ],
+            Outcome.STREAM_ERROR,
+        ),
+        (["{not json"], Outcome.PROTOCOL_ERROR),
+        (["[1, 2]"], Outcome.PROTOCOL_ERROR),
+    ],
+    ids=[
+        "done",
+        "finish-without-done",
+        "cut",
+        "empty",
+        "content-filter",
+        "error-event",
+        "malformed-json",
+        "not-an-object",
+    ],
+)
+def test_end_of_stream_outcomes(events: list[str], outcome: Outcome) -> None:
+    state = _feed_chat([(i, data) for i, data in enumerate(events)])
+    assert state.end_outcome()[0] is outcome
+
+
+def test_error_event_text_names_code_and_message() -> None:
+    state = _feed_chat([(1, json.dumps({"error": {"code": "server_error", "message": "boom"}}))])
+    assert state.end_outcome() == (Outcome.STREAM_ERROR, "server_error: boom")
+
+
+def _responses_event(kind: str, **fields: Any) -> SSEEvent:
+    return SSEEvent(event=kind, data=json.dumps({"type": kind, "sequence_number": 0, **fields}))
+
+
+def test_responses_api_content_usage_and_completion() -> None:
+    interpreter = ResponsesInterpreter()
+    response = {"id": "resp_1", "model": "gpt-4.1-nano-2025-04-14", "status": "in_progress"}
+    usage = {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 17,
+    }
+    events = [
+        (10, _responses_event("response.created", response=response)),
+        (11, _responses_event("response.in_progress", response=response)),
+        (12, _responses_event("response.output_item.added", output_index=0, item={})),
+        (20, _responses_event("response.output_text.delta", delta="")),
+        (40, _responses_event("response.output_text.delta", delta="1 2")),
+        (60, _responses_event("response.output_text.delta", delta=" 3")),
+        (61, _responses_event("response.output_text.done", text="1 2 3")),
+        (
+            62,
+            _responses_event(
+                "response.completed", response={**response, "status": "completed", "usage": usage}
+            ),
+        ),
+    ]
+    for at_ms, event in events:
+        interpreter.feed(event, at_ms * MS)
+    state = interpreter.state
+    assert state.finished
+    assert state.first_content_ns == 40 * MS and state.last_content_ns == 60 * MS
+    assert state.content_chunks == 2
+    assert (state.input_tokens, state.output_tokens) == (12, 5)
+    assert state.response_model == "gpt-4.1-nano-2025-04-14"
+    assert state.end_outcome() == (Outcome.SUCCESS, None)
+
+
+def test_responses_api_failure_and_incomplete() -> None:
+    failed = ResponsesInterpreter()
+    failed.feed(
+        _responses_event(
+            "response.failed",
+            response={"status": "failed", "error": {"code": "server_error", "message": "oops"}},
+        ),
+        1,
+    )
+    assert failed.state.end_outcome() == (Outcome.STREAM_ERROR, "server_error: oops")
+
+    filtered = ResponsesInterpreter()
+    filtered.feed(_responses_event("response.output_text.delta", delta="a"), 1)
+    filtered.feed(
+        _responses_event(
+            "response.incomplete",
+            response={"status": "incomplete", "incomplete_details": {"reason": "content_filter"}},
+        ),
+        2,
+    )
+    assert filtered.state.end_outcome()[0] is Outcome.CONTENT_FILTER
