@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,10 +129,40 @@ def simulate(config_path: Path | None) -> None:
     config = _load(config_path, resolve_secrets=False)
     if config.schema.simulator is None:
         raise click.UsageError(f"{config.source}: the config has no simulator: section")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config.schema.simulator))
-    except KeyboardInterrupt:
-        pass
+
+
+@cli.command()
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Probe rounds to run.",
+)
+def demo(rounds: int) -> None:
+    """Start the simulator of the bundled demo config and probe its endpoints (no API key)."""
+    from monitor.demo import demo_environment, demo_raw_config, start_demo_simulator
+
+    async def run() -> int:
+        simulator, config = await start_demo_simulator(demo_raw_config(), demo_environment())
+        console = Console()
+        console.print(f"Simulator (OpenAI and Azure OpenAI stand-in) at {simulator.base_url}")
+        failures = 0
+        try:
+            for round_number in range(1, rounds + 1):
+                results = await probe_once(config.endpoints)
+                failures += sum(not r.ok for r in results)
+                console.print(f"Round {round_number} of {rounds}")
+                probe_table(results, console)
+                if round_number < rounds:
+                    await asyncio.sleep(config.endpoints[0].probe.interval / 2)
+        finally:
+            await simulator.stop()
+        return failures
+
+    asyncio.run(run())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

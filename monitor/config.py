@@ -70,7 +70,9 @@ def _no_credential_headers(value: dict[str, str]) -> dict[str, str]:
     # A key in a header would sit in the config file in clear and bypass secret handling.
     for name in value:
         if name.lower() in {"authorization", "api-key", "x-api-key"}:
-            raise ValueError(f"header {name!r} carries a credential: use api_key_env or api_key_file")
+            raise ValueError(
+                f"header {name!r} carries a credential: use api_key_env or api_key_file"
+            )
     return value
 
 
@@ -199,9 +201,9 @@ class EndpointSpec(ProbeOverrides):
             raise ValueError("provider openai needs an API key")
         if self.auth == "none" and (self.api_key_env or self.api_key_file):
             raise ValueError("auth: none contradicts api_key_env/api_key_file")
-        if self.auth in (None, "api_key") and self.provider != "openai_compatible":
-            if not (self.api_key_env or self.api_key_file):
-                raise ValueError("needs api_key_env (or api_key_file) naming where its key is")
+        keyed = self.auth in (None, "api_key") and self.provider != "openai_compatible"
+        if keyed and not (self.api_key_env or self.api_key_file):
+            raise ValueError("needs api_key_env (or api_key_file) naming where its key is")
         return self
 
 
@@ -381,8 +383,7 @@ def load_config(
         raise ConfigError([f"{path}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    config = parse_config(text, source=path, environ=environ, resolve_secrets=resolve_secrets)
-    return config
+    return parse_config(text, source=path, environ=environ, resolve_secrets=resolve_secrets)
 
 
 def parse_config(
@@ -452,7 +453,8 @@ def _resolve_endpoints(
                 request_model=spec.request_model or spec.deployment or spec.model,
                 auth=auth,
                 deployment=spec.deployment,
-                api_version=spec.api_version or ("2024-10-21" if spec.provider == "azure" else None),
+                api_version=spec.api_version
+                or ("2024-10-21" if spec.provider == "azure" else None),
                 region=spec.region,
                 probe=probe,
                 api_key=key,
@@ -475,7 +477,9 @@ def _read_secret(
             return None, None, f"api_key_env: environment variable {spec.api_key_env} is not set"
         return SecretStr(value), f"env:{spec.api_key_env}", None
     if spec.api_key_file:
-        path = spec.api_key_file if spec.api_key_file.is_absolute() else base_dir / spec.api_key_file
+        path = (
+            spec.api_key_file if spec.api_key_file.is_absolute() else base_dir / spec.api_key_file
+        )
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -21,9 +21,7 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         match = _PATTERN.match(value)
         if match is None:
-            raise ValueError(
-                f"expected a duration like 500ms, 30s, 5m, 24h or 30d, got {value!r}"
-            )
+            raise ValueError(f"expected a duration like 500ms, 30s, 5m, 24h or 30d, got {value!r}")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
         raise ValueError(f"expected a duration like 500ms, 30s, 5m, 24h or 30d, got {value!r}")

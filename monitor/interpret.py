@@ -128,7 +128,9 @@ class ChatCompletionsInterpreter:
             return
         error = data.get("error")
         if error or event.event == "error":
-            state.fail(Outcome.STREAM_ERROR, _error_text(error or data, "an error event in the stream"))
+            state.fail(
+                Outcome.STREAM_ERROR, _error_text(error or data, "an error event in the stream")
+            )
             return
         model = data.get("model")
         if model and isinstance(model, str):

@@ -14,8 +14,10 @@ _NS = 1_000_000_000
 _PIECE = re.compile(r"\s?[^\W\d_]+|\s?\d{1,3}|\s?[^\w\s]|\s+")
 
 
-def output_speed(tokens: float | None, chunks: int, first_ns: int | None, last_ns: int | None) -> float | None:
-    """Tokens per second after the first content chunk: N·(C−1)/C ÷ (last − first); None for C < 2."""
+def output_speed(
+    tokens: float | None, chunks: int, first_ns: int | None, last_ns: int | None
+) -> float | None:
+    """Tokens/s after the first content chunk: N·(C−1)/C ÷ (last − first); None for C < 2."""
     if tokens is None or chunks < 2 or first_ns is None or last_ns is None or last_ns <= first_ns:
         return None
     return tokens * (chunks - 1) / chunks / ((last_ns - first_ns) / _NS)

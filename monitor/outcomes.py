@@ -39,9 +39,7 @@ def counts_as_down(outcome: Outcome, *, rate_limited_is_down: bool = True) -> bo
     return True
 
 
-def uptime_ratio(
-    counts: dict[Outcome, int], *, rate_limited_is_down: bool = True
-) -> float | None:
+def uptime_ratio(counts: dict[Outcome, int], *, rate_limited_is_down: bool = True) -> float | None:
     """Successes over probes that count, or None when no probe counts (DESIGN section 2)."""
     up = counts.get(Outcome.SUCCESS, 0)
     down = sum(

@@ -123,7 +123,11 @@ def model_live(
             continue
         if rollup.window_start >= uptime_since:
             counts[rollup.endpoint].update(
-                {Outcome(k): v for k, v in rollup.outcomes.items() if k in Outcome._value2member_map_}
+                {
+                    Outcome(k): v
+                    for k, v in rollup.outcomes.items()
+                    if k in Outcome._value2member_map_
+                }
             )
         if rollup.window_start == last_window_start:
             last[rollup.endpoint] = rollup
@@ -135,20 +139,20 @@ def model_live(
         uptime = uptime_ratio(dict(counts[endpoint.id]), rate_limited_is_down=rate_limited_is_down)
         if uptime is not None:
             uptimes.append(uptime)
-        rollup = last.get(endpoint.id)
+        latest = last.get(endpoint.id)
         lines.append(
             EndpointLive(
                 endpoint=endpoint.id,
                 provider=endpoint.provider,
                 region=endpoint.region,
                 uptime_ratio=uptime,
-                ttft_p50_seconds=rollup.ttft.p50 if rollup else None,
-                ttft_p95_seconds=rollup.ttft.p95 if rollup else None,
-                output_tokens_per_second_p50=rollup.speed.p50 if rollup else None,
-                probes=rollup.probes if rollup else 0,
-                failures_by_outcome=rollup.failures if rollup else {},
+                ttft_p50_seconds=latest.ttft.p50 if latest else None,
+                ttft_p95_seconds=latest.ttft.p95 if latest else None,
+                output_tokens_per_second_p50=latest.speed.p50 if latest else None,
+                probes=latest.probes if latest else 0,
+                failures_by_outcome=latest.failures if latest else {},
                 last_probe_at=(last_probe_at or {}).get(endpoint.id),
-                status=endpoint_status(rollup),
+                status=endpoint_status(latest),
             )
         )
     active = [line for line in lines if (r := last.get(line.endpoint)) and r.successes > 0]

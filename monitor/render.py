@@ -30,31 +30,35 @@ def _num(value: float | None, suffix: str = "", digits: int = 1) -> str:
 
 def probe_table(results: Sequence[ProbeResult], console: Console) -> None:
     """A readable table of probe results, one row per endpoint."""
-    table = Table(title=f"{len(results)} probe(s)", title_justify="left", header_style="bold")
-    table.add_column("endpoint")
-    table.add_column("model")
-    table.add_column("outcome")
-    table.add_column("TTFT", justify="right")
-    table.add_column("speed", justify="right")
-    table.add_column("total", justify="right")
-    table.add_column("tokens", justify="right")
-    table.add_column("connect", justify="right")
-    table.add_column("error", overflow="fold", max_width=60)
+    models = sorted({r.model for r in results})
+    errors = any(r.error for r in results)
+    title = f"{len(results)} probe(s)" + (f" of {models[0]}" if len(models) == 1 else "")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("endpoint", no_wrap=True)
+    if len(models) > 1:
+        table.add_column("model", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    for name in ("TTFT", "tok/s", "total", "tokens", "connect"):
+        table.add_column(name, justify="right", no_wrap=True)
+    if errors:
+        table.add_column("error", overflow="fold", min_width=20)
     for result in results:
-        style = "green" if result.ok else "red"
         tokens = "—"
         if result.output_tokens is not None:
             tokens = f"{'~' if result.tokens_estimated else ''}{result.output_tokens}"
         connect = "reused" if result.connection_reused else _ms(result.connect_seconds)
-        table.add_row(
-            result.endpoint,
-            result.model,
-            Text(result.outcome.value, style=style),
+        row: list[str | Text] = [result.endpoint]
+        if len(models) > 1:
+            row.append(result.model)
+        row += [
+            Text(result.outcome.value, style="green" if result.ok else "red"),
             _ms(result.ttft_seconds),
-            _num(result.output_tokens_per_second, " tok/s"),
+            _num(result.output_tokens_per_second),
             _ms(result.total_seconds),
             tokens,
             connect,
-            result.error or "",
-        )
+        ]
+        if errors:
+            row.append(result.error or "")
+        table.add_row(*row)
     console.print(table)

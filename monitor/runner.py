@@ -126,8 +126,9 @@ class ProbeRunner:
                             endpoint, probe_id, credential, timing, interpreter, response
                         )
                 except TimeoutError:
-                    outcome, error = Outcome.TIMEOUT, (
-                        f"no complete answer within the probe timeout of {settings.timeout:g}s"
+                    outcome, error = (
+                        Outcome.TIMEOUT,
+                        (f"no complete answer within the probe timeout of {settings.timeout:g}s"),
                     )
                 except Exception as exc:  # a failure nobody foresaw must not stop the monitor
                     outcome = Outcome.PROTOCOL_ERROR

@@ -47,7 +47,8 @@ def test_status_codes_map_to_outcomes(status: int, code: str | None, expected: O
             "Incorrect API key",
         ),
         (
-            b'{"error":{"code":"DeploymentNotFound","message":"The API deployment does not exist."}}',
+            b'{"error":{"code":"DeploymentNotFound",'
+            b'"message":"The API deployment does not exist."}}',
             "DeploymentNotFound",
             "The API deployment does not exist.",
         ),

@@ -124,11 +124,16 @@ def test_choices_without_delta_are_not_content() -> None:
         ([_chunk({"content": "a"}), _chunk({}, "stop")], Outcome.SUCCESS),
         ([_chunk({"content": "a"})], Outcome.STREAM_ERROR),
         ([ROLE, _chunk({}, "stop"), "[DONE]"], Outcome.EMPTY_RESPONSE),
-        ([_chunk({"content": "a"}), _chunk({}, "content_filter"), "[DONE]"], Outcome.CONTENT_FILTER),
+        (
+            [_chunk({"content": "a"}), _chunk({}, "content_filter"), "[DONE]"],
+            Outcome.CONTENT_FILTER,
+        ),
         (
             [
                 _chunk({"content": "a"}),
-                json.dumps({"error": {"message": "The server had an error", "type": "server_error"}}),
+                json.dumps(
+                    {"error": {"message": "The server had an error", "type": "server_error"}}
+                ),
             ],
             Outcome.STREAM_ERROR,
         ),

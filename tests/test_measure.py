@@ -63,7 +63,9 @@ def test_token_estimate_is_close_to_a_bpe_tokenizer(text: str, low: int, high: i
 
 
 def test_probe_cost_uses_cached_price_for_cached_tokens() -> None:
-    pricing = Pricing(input_per_million=0.10, output_per_million=0.40, cached_input_per_million=0.025)
+    pricing = Pricing(
+        input_per_million=0.10, output_per_million=0.40, cached_input_per_million=0.025
+    )
     cost = probe_cost(pricing, input_tokens=1000, output_tokens=100, cached_input_tokens=400)
     assert cost == pytest.approx((600 * 0.10 + 400 * 0.025 + 100 * 0.40) / 1e6)
 

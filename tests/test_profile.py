@@ -29,12 +29,25 @@ def config() -> Config:
 
 
 def _rollup(
-    config: Config, endpoint_id: str, start: datetime, outcomes: list[Outcome], ttft: float, speed: float
+    config: Config,
+    endpoint_id: str,
+    start: datetime,
+    outcomes: list[Outcome],
+    ttft: float,
+    speed: float,
 ) -> EndpointRollup:
     endpoint = next(e for e in config.endpoints if e.id == endpoint_id)
     rows = [
-        ProbeRow(endpoint_id, o, ttft if o is Outcome.SUCCESS else None,
-                 speed if o is Outcome.SUCCESS else None, 1.0, 40, 20, 0.00002)
+        ProbeRow(
+            endpoint_id,
+            o,
+            ttft if o is Outcome.SUCCESS else None,
+            speed if o is Outcome.SUCCESS else None,
+            1.0,
+            40,
+            20,
+            0.00002,
+        )
         for o in outcomes
     ]
     ident = EndpointIdentity(endpoint.id, endpoint.model.id, endpoint.provider, endpoint.region)
@@ -82,7 +95,12 @@ def test_a_failing_endpoint_lowers_uptime_and_the_active_count(config: Config) -
     model = config.model("gpt-4.1-nano")
     assert model is not None
     live = model_live(
-        model, config.endpoints, rollups, last_window_start=start, uptime_since=T0, refreshed_at=start
+        model,
+        config.endpoints,
+        rollups,
+        last_window_start=start,
+        uptime_since=T0,
+        refreshed_at=start,
     )
     # openai 20/20, azure 10/20: the mean of the two endpoints' uptimes.
     assert live.avg_uptime_ratio == pytest.approx(0.75)

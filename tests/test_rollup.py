@@ -23,9 +23,21 @@ from monitor.rollup import (
 @pytest.mark.parametrize(
     ("moment", "window", "expected"),
     [
-        (datetime(2026, 11, 25, 16, 29, 59, 999999, tzinfo=UTC), 1800, datetime(2026, 11, 25, 16, 0, tzinfo=UTC)),
-        (datetime(2026, 11, 25, 16, 30, tzinfo=UTC), 1800, datetime(2026, 11, 25, 16, 30, tzinfo=UTC)),
-        (datetime(2026, 11, 25, 16, 31, 7, tzinfo=UTC), 5, datetime(2026, 11, 25, 16, 31, 5, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 25, 16, 29, 59, 999999, tzinfo=UTC),
+            1800,
+            datetime(2026, 11, 25, 16, 0, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 11, 25, 16, 30, tzinfo=UTC),
+            1800,
+            datetime(2026, 11, 25, 16, 30, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 11, 25, 16, 31, 7, tzinfo=UTC),
+            5,
+            datetime(2026, 11, 25, 16, 31, 5, tzinfo=UTC),
+        ),
         (datetime(2026, 11, 25, 23, 59, tzinfo=UTC), 86400, datetime(2026, 11, 25, tzinfo=UTC)),
     ],
     ids=["end-of-window", "boundary", "five-seconds", "day"],
@@ -37,7 +49,9 @@ def test_window_start_floors_to_aligned_utc_buckets(
 
 
 @given(
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
     st.sampled_from([5, 10, 60, 300, 900, 1800, 3600, 86400]),
 )
 def test_every_moment_lies_in_exactly_its_window(moment: datetime, window: int) -> None:

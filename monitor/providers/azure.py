@@ -47,9 +47,7 @@ class AzureProvider:
             headers["authorization"] = f"Bearer {credential}"
         else:
             headers["api-key"] = credential
-        include_usage = endpoint.probe.stream_usage and supports_stream_usage(
-            endpoint.api_version
-        )
+        include_usage = endpoint.probe.stream_usage and supports_stream_usage(endpoint.api_version)
         return ProbeRequest(
             url=azure_url(endpoint),
             headers=headers,

@@ -1,0 +1,268 @@
+"""Scheduled probing on a dedicated thread whose event loop does nothing but measure.
+
+The measuring loop runs APScheduler's ``AsyncIOScheduler`` with one interval job per endpoint
+and the probes themselves; every other piece of the daemon (HTTP server, store writes, rollups,
+reports, logs and metrics) runs on other threads and receives results through ``on_result``,
+which must only hand the result over (e.g. put it on a queue). The loop's own lag is measured
+continuously, because a late loop means late timestamps.
+
+Timing rules:
+
+- first runs are spread evenly across each interval (no thundering herd at start-up);
+- jitter is a random delay in ``[0, jitter)`` applied inside each run, so the grid of planned
+  times never drifts (APScheduler 3 would add its jitter to the next run's base time);
+- one probe per endpoint at a time (``max_instances=1``); runs that are late are coalesced into
+  one, and every run that did not happen is counted through ``on_missed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Endpoint
+from monitor.outcomes import Outcome
+from monitor.result import ProbeResult
+from monitor.runner import ProbeRunner
+
+#: How often the loop's lag is sampled, and over how long the reported maximum is taken.
+LAG_TICK_SECONDS = 0.25
+LAG_SPAN_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    endpoint: Endpoint
+    first_run: datetime
+
+
+def cancelled_result(endpoint: Endpoint, started_at: datetime) -> ProbeResult:
+    """The record of a probe cut short by shutdown."""
+    return ProbeResult(
+        probe_id=uuid.uuid4().hex,
+        endpoint=endpoint.id,
+        provider=endpoint.provider,
+        model=endpoint.model.id,
+        api=endpoint.api,
+        region=endpoint.region,
+        outcome=Outcome.CANCELLED,
+        started_at=started_at,
+        error="cancelled by shutdown before the probe finished",
+    )
+
+
+class ProbeScheduler:
+    """Probes endpoints on their intervals from a thread of its own."""
+
+    def __init__(
+        self,
+        runner_factory: Callable[[], ProbeRunner],
+        on_result: Callable[[ProbeResult], None],
+        *,
+        on_missed: Callable[[str, int], None] = lambda endpoint, count: None,
+        on_lag: Callable[[float], None] = lambda seconds: None,
+        on_delay: Callable[[str, float], None] = lambda endpoint, seconds: None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._runner_factory = runner_factory
+        self._on_result = on_result
+        self._on_missed = on_missed
+        self._on_lag = on_lag
+        self._on_delay = on_delay
+        self._rng = rng or random.Random()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._runner: ProbeRunner | None = None
+        self._plans: dict[str, _Plan] = {}
+        self._last_submitted: dict[str, datetime] = {}
+        self._in_flight: dict[asyncio.Task[Any], tuple[Endpoint, datetime]] = {}
+        self._lag_task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+
+    # --- life cycle (called from other threads) ----------------------------------------------
+
+    def start(self, endpoints: Sequence[Endpoint]) -> None:
+        """Start the measuring thread and schedule every endpoint."""
+        if self._thread is not None:
+            raise RuntimeError("the scheduler is already running")
+        self._thread = threading.Thread(target=self._main, name="llm-monitor-probes", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        self._call(self._set_endpoints(tuple(endpoints))).result()
+
+    @property
+    def running(self) -> bool:
+        """Whether the measuring loop is up and scheduling."""
+        return self._ready.is_set() and not self._stopped.is_set()
+
+    def set_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
+        """Replace the set of scheduled endpoints (added, removed or changed)."""
+        self._call(self._set_endpoints(tuple(endpoints))).result()
+
+    def stop(self, grace_seconds: float) -> None:
+        """Stop scheduling, let probes in flight finish within ``grace_seconds``, then cancel."""
+        if self._loop is None or self._stopped.is_set():
+            return
+        with contextlib.suppress(RuntimeError):
+            self._call(self._shutdown(grace_seconds)).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join()
+        self._stopped.set()
+
+    def _call(self, coroutine: Any) -> Future[Any]:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(self._begin())
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    # --- on the measuring loop ----------------------------------------------------------------
+
+    async def _begin(self) -> None:
+        self._runner = self._runner_factory()
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
+        scheduler.add_listener(
+            self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        self._lag_task = asyncio.create_task(self._watch_lag())
+
+    async def _set_endpoints(self, endpoints: tuple[Endpoint, ...]) -> None:
+        scheduler = self._scheduler
+        assert scheduler is not None
+        wanted = {e.id: e for e in endpoints}
+        for endpoint_id in list(self._plans):
+            if (
+                endpoint_id not in wanted
+                or wanted[endpoint_id] != self._plans[endpoint_id].endpoint
+            ):
+                scheduler.remove_job(endpoint_id)
+                del self._plans[endpoint_id]
+                self._last_submitted.pop(endpoint_id, None)
+        now = datetime.now(UTC)
+        new = [e for e in endpoints if e.id not in self._plans]
+        for index, endpoint in enumerate(new):
+            interval = endpoint.probe.interval
+            # Spread first runs evenly over the interval; 1 s of slack lets start-up finish.
+            first = now + timedelta(seconds=1 + interval * index / max(len(new), 1))
+            self._plans[endpoint.id] = _Plan(endpoint, first)
+            scheduler.add_job(
+                self._probe,
+                IntervalTrigger(seconds=interval, start_date=first, timezone=UTC),
+                args=(endpoint.id,),
+                id=endpoint.id,
+                name=f"probe {endpoint.id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval / 2)),
+                next_run_time=first,
+            )
+
+    async def _probe(self, endpoint_id: str) -> None:
+        plan = self._plans.get(endpoint_id)
+        runner = self._runner
+        if plan is None or runner is None:
+            return
+        endpoint = plan.endpoint
+        planned = self._planned_time(plan, datetime.now(UTC))
+        if endpoint.probe.jitter > 0:
+            await asyncio.sleep(self._rng.uniform(0, endpoint.probe.jitter))
+        task = asyncio.current_task()
+        assert task is not None
+        started = datetime.now(UTC)
+        self._on_delay(endpoint_id, (started - planned).total_seconds())
+        self._in_flight[task] = (endpoint, started)
+        try:
+            result = await runner.probe(endpoint)
+        except asyncio.CancelledError:
+            self._on_result(cancelled_result(endpoint, started))
+            raise
+        finally:
+            self._in_flight.pop(task, None)
+        self._on_result(result)
+
+    def _planned_time(self, plan: _Plan, now: datetime) -> datetime:
+        interval = plan.endpoint.probe.interval
+        runs = max(round((now - plan.first_run).total_seconds() / interval), 0)
+        return plan.first_run + timedelta(seconds=runs * interval)
+
+    def _on_event(self, event: JobSubmissionEvent | JobExecutionEvent) -> None:
+        plan = self._plans.get(event.job_id)
+        if plan is None:
+            return
+        if event.code in (EVENT_JOB_MISSED, EVENT_JOB_MAX_INSTANCES):
+            self._on_missed(event.job_id, 1)
+            return
+        # Submitted: planned runs between the previous submission and this one were coalesced.
+        run_times = getattr(event, "scheduled_run_times", None) or []
+        if not run_times:
+            return
+        previous = self._last_submitted.get(event.job_id)
+        self._last_submitted[event.job_id] = run_times[-1]
+        if previous is not None:
+            interval = plan.endpoint.probe.interval
+            skipped = round((run_times[-1] - previous).total_seconds() / interval) - 1
+            if skipped > 0:
+                self._on_missed(event.job_id, skipped)
+
+    async def _watch_lag(self) -> None:
+        samples: deque[float] = deque(maxlen=int(LAG_SPAN_SECONDS / LAG_TICK_SECONDS))
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(LAG_TICK_SECONDS)
+            samples.append(max(time.perf_counter() - before - LAG_TICK_SECONDS, 0.0))
+            self._on_lag(max(samples))
+
+    async def _shutdown(self, grace_seconds: float) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+        tasks = list(self._in_flight)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        # Jobs that were still sleeping off their jitter never started a probe.
+        others = [
+            t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
+        ]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.aclose()

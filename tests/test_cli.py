@@ -1,0 +1,161 @@
+"""The command line as a user runs it: real processes, real HTTP against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor.simulator import Simulator, SimulatorConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "sk-sim-cli-tests-0123456789abcdef"
+CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e"
+
+
+async def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})}, cwd=ROOT,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    config = SimulatorConfig.model_validate(
+        {
+            "port": 0,
+            "endpoints": [
+                {"id": "good", "api_key": KEY, "ttft": "50ms", "tokens_per_second": 500},
+                {"id": "down", "api_key": KEY, "mode": "server_error"},
+            ],
+        }
+    )
+    async with Simulator(config) as simulator:
+        yield simulator
+
+
+def _config(tmp_path: Path, sim: Simulator, *endpoint_ids: str, key_env: str = "SIM_KEY") -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "probe": {"timeout": "5s"},
+                "models": [{"id": "gpt-4.1-nano"}],
+                "endpoints": [
+                    {
+                        "id": eid,
+                        "model": "gpt-4.1-nano",
+                        "provider": "openai",
+                        "base_url": sim.endpoint_url(eid),
+                        "api_key_env": key_env,
+                    }
+                    for eid in endpoint_ids
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_probe_json_lines_have_the_documented_fields(tmp_path: Path, sim: Simulator) -> None:
+    path = _config(tmp_path, sim, "good")
+    code, out, _err = await _run("probe", "--config", str(path), "--format", "json",
+                                 env={"SIM_KEY": KEY})  # fmt: skip
+    assert code == 0
+    (line,) = out.splitlines()
+    data = json.loads(line)
+    for name in (
+        "endpoint", "provider", "model", "outcome", "ok", "http_status", "started_at",
+        "ttft_seconds", "total_seconds", "output_tokens", "input_tokens", "tokens_estimated",
+        "output_tokens_per_second", "content_chunks", "connect_seconds", "connection_reused",
+        "error",
+    ):  # fmt: skip
+        assert name in data, name
+    assert data["outcome"] == "success" and data["ok"] is True
+    assert data["started_at"].endswith("Z")
+    truth = sim.truth(data["provider_request_id"])
+    assert truth is not None and truth.ttft_seconds is not None
+    assert abs(data["ttft_seconds"] - truth.ttft_seconds) < 0.005
+
+
+async def test_probe_exits_1_when_any_endpoint_fails(tmp_path: Path, sim: Simulator) -> None:
+    path = _config(tmp_path, sim, "good", "down")
+    code, out, _err = await _run("probe", "--config", str(path), env={"SIM_KEY": KEY})
+    assert code == 1
+    assert "server_error" in out and "success" in out
+
+
+async def test_probe_selects_endpoints_and_rejects_unknown_ones(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    path = _config(tmp_path, sim, "good", "down")
+    code, out, _err = await _run("probe", "--config", str(path), "--endpoint", "good",
+                                 "--format", "json", env={"SIM_KEY": KEY})  # fmt: skip
+    assert code == 0 and [json.loads(x)["endpoint"] for x in out.splitlines()] == ["good"]
+    code, _out, err = await _run("probe", "--config", str(path), "--endpoint", "nope",
+                                 env={"SIM_KEY": KEY})  # fmt: skip
+    assert code == 2 and "unknown endpoint(s) nope" in err
+
+
+@pytest.mark.parametrize("output_format", ["json", "table"])
+async def test_a_canary_key_never_appears_in_any_output(
+    tmp_path: Path, sim: Simulator, output_format: str
+) -> None:
+    # The simulator rejects the canary and, like OpenAI, echoes a masked form of it back.
+    path = _config(tmp_path, sim, "good", key_env="CANARY_KEY")
+    code, out, err = await _run("probe", "--config", str(path), "--format", output_format,
+                                env={"CANARY_KEY": CANARY})  # fmt: skip
+    assert code == 1
+    assert "auth_error" in out
+    for text in (out, err):
+        assert CANARY not in text
+        assert "canary" not in text.lower()
+        assert CANARY[-8:] not in text
+
+
+async def test_check_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("probe:\n  interval: soon\n  timeout: 0\nrollup:\n  window: 7m\n")
+    code, out, err = await _run("check-config", str(path))
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert any(line.startswith("probe.interval: ") for line in lines)
+    assert any(line.startswith("probe.timeout: ") for line in lines)
+    assert any(line.startswith("rollup.window: ") for line in lines)
+
+
+async def test_check_config_accepts_the_shipped_examples() -> None:
+    env = {"OPENAI_API_KEY": "x", "AZURE_OPENAI_API_KEY": "y"}
+    code, out, _err = await _run("check-config", "config/monitor.example.yaml", env=env)
+    assert code == 0 and "valid" in out
+    code, out, _err = await _run("check-config", "config/demo.yaml", "--no-secrets")
+    assert code == 0 and "2 endpoint(s)" in out
+
+
+async def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    code, _out, err = await _run("probe", "--config", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "no such file" in err
+
+
+async def test_demo_probes_the_simulated_endpoints_without_a_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LLM_MONITOR_DEMO_KEY"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "demo", "--rounds", "1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    text = out.decode()
+    assert "openai" in text and "azure-eastus" in text and "success" in text
