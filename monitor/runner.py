@@ -24,7 +24,12 @@ from monitor.classify import (
 )
 from monitor.config import Endpoint
 from monitor.credentials import Credentials
-from monitor.interpret import ChatCompletionsInterpreter, ResponsesInterpreter, StreamInterpreter
+from monitor.interpret import (
+    ChatCompletionsInterpreter,
+    ResponsesInterpreter,
+    StreamInterpreter,
+    StreamState,
+)
 from monitor.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
 from monitor.outcomes import Outcome
 from monitor.providers import PROVIDERS, probe_prompt
@@ -87,12 +92,16 @@ class ProbeRunner:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_line_bytes: int = 1 << 20,
         max_event_bytes: int = 4 << 20,
+        observer: Callable[[ProbeResult, WireTiming, StreamState], None] | None = None,
     ) -> None:
         self._clients = clients or ClientPool()
         self._credentials = credentials or Credentials()
         self._wall_clock = wall_clock
         self._max_line_bytes = max_line_bytes
         self._max_event_bytes = max_event_bytes
+        # Sees each probe's raw monotonic stamps (benchmarks compare them with another
+        # process's clock); must be cheap, it runs on the measuring loop.
+        self._observer = observer
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -133,7 +142,7 @@ class ProbeRunner:
                 except Exception as exc:  # a failure nobody foresaw must not stop the monitor
                     outcome = Outcome.PROTOCOL_ERROR
                     error = f"unexpected {type(exc).__name__}: {exc}"
-        return self._result(
+        result = self._result(
             endpoint,
             probe_id,
             called_wall,
@@ -144,6 +153,9 @@ class ProbeRunner:
             outcome,
             short_error(error, secrets) if error else None,
         )
+        if self._observer is not None:
+            self._observer(result, timing, interpreter.state)
+        return result
 
     async def _exchange(
         self,

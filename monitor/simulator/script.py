@@ -1,0 +1,397 @@
+"""Turn a plan into a script: the exact bytes of one response and when each part goes out.
+
+A script is a list of timed steps (head bytes, body frames) plus how the exchange ends. The
+server's timer loop only writes steps; every decision about *what* a behaviour sends is here:
+
+==================== ========================================================================
+behaviour            on the wire
+==================== ========================================================================
+normal               200 SSE: preamble, content chunks, finish (+ usage), ``[DONE]``
+keepalive_comments   as normal, with ``: ping`` comments while waiting and between chunks
+empty                as normal but no content chunk (finish ``stop``, 0 completion tokens)
+content_filter       half the content, then ``finish_reason: content_filter``
+server_error         500 (or the configured 502/503) with the service's error body
+rate_limited         429 with ``retry-after`` (and ``retry-after-ms`` on Azure)
+bad_request          400 ``unsupported_parameter``
+hang_before_headers  nothing at all; the socket stays open
+hang_after_headers   the 200 head only; the socket stays open
+hang_mid_stream      some content chunks, then silence with the socket open
+mid_stream_error     some content, then an ``error`` event, then a clean end (no ``[DONE]``)
+truncated            some content, then the connection closes without the chunked terminator
+                     ("incomplete chunked read", what a cut stream looks like to a client);
+                     with ``truncate_style: clean`` the body ends properly but without
+                     ``[DONE]`` or a finish reason
+reset                the request is read, then the connection is reset (RST)
+not_sse              200 ``text/html`` (or ``application/json``) instead of an event stream
+malformed_json       some content, then an event whose JSON is cut short, then ``[DONE]``
+drip                 the normal body, one byte every ``drip_interval``
+==================== ========================================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from monitor.simulator.behaviour import Plan, chunk_texts
+from monitor.simulator.config import Behaviour, EndpointConfig
+from monitor.simulator.error_bodies import (
+    STREAM_ERROR,
+    bad_request_body,
+    rate_limited_body,
+    server_error_body,
+)
+from monitor.simulator.heads import Body, HeadSpec
+from monitor.simulator.routes import Generation
+from monitor.simulator.wire import (
+    DONE,
+    NOT_SSE_HTML,
+    PING,
+    ChatChunks,
+    chat_completion_body,
+    stream_error_event,
+)
+from monitor.simulator.wire_responses import ResponseEvents
+
+HEAD = 1
+CONTENT = 2
+DONE_FLAG = 4
+USAGE = 8
+
+Ending = Literal["keep", "abort", "hang", "reset"]
+
+
+@dataclass(slots=True)
+class Step:
+    """Bytes due ``at`` seconds after the request arrived: a raw head and/or body frames."""
+
+    at: float
+    raw: bytes = b""
+    body: bytes = b""
+    flags: int = 0
+    tokens: int = 0
+    text: str = ""
+
+
+@dataclass(slots=True)
+class Script:
+    """One response: its status, whether the body is chunked, its steps and its ending."""
+
+    status: int | None
+    chunked: bool
+    steps: list[Step] = field(default_factory=list)
+    ending: Ending = "keep"
+    coalesce: bool = True
+    finish_reason: str | None = None
+    usage: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a script needs besides the plan."""
+
+    azure: bool
+    endpoint: EndpointConfig
+    generation: Generation
+    model: str
+    completion_id: str
+    message_id: str
+    created: int
+    request_id: str
+    obfuscation: Callable[[], str] | None
+    head: Callable[[HeadSpec], bytes]
+
+
+def build(ctx: Context, plan: Plan) -> Script:
+    """The script of one generation request under ``plan.behaviour``."""
+    behaviour = plan.behaviour
+    if behaviour is Behaviour.RESET:
+        return Script(status=None, chunked=False, ending="reset", steps=[Step(at=0.0)])
+    if behaviour is Behaviour.HANG_BEFORE_HEADERS:
+        return Script(status=None, chunked=False, ending="hang")
+    if behaviour in _ERRORS or (
+        behaviour is Behaviour.MID_STREAM_ERROR and not ctx.generation.stream
+    ):
+        return _error(ctx, plan)
+    if behaviour is Behaviour.NOT_SSE:
+        return _not_sse(ctx, plan)
+    script = _stream(ctx, plan) if ctx.generation.stream else _whole(ctx, plan)
+    if behaviour is Behaviour.DRIP:
+        _drip(script, ctx.endpoint.drip_interval)
+    return script
+
+
+_ERRORS = frozenset({Behaviour.SERVER_ERROR, Behaviour.RATE_LIMITED, Behaviour.BAD_REQUEST})
+
+
+def _error(ctx: Context, plan: Plan) -> Script:
+    endpoint = ctx.endpoint
+    if plan.behaviour is Behaviour.RATE_LIMITED:
+        status = 429
+        body = rate_limited_body(azure=ctx.azure, model=ctx.model, wait=endpoint.retry_after)
+    elif plan.behaviour is Behaviour.BAD_REQUEST:
+        status = 400
+        body = bad_request_body(azure=ctx.azure)
+    else:
+        status = endpoint.server_error_status
+        body = server_error_body(azure=ctx.azure, status=status, request_id=ctx.request_id)
+    head = ctx.head(
+        HeadSpec(
+            status=status,
+            body="json",
+            length=len(body),
+            retry_after=endpoint.retry_after if status == 429 else None,
+            processing_ms=round(plan.first_byte * 1000),
+        )
+    )
+    step = Step(at=plan.first_byte, raw=head, body=body, flags=HEAD | DONE_FLAG)
+    return Script(status=status, chunked=False, steps=[step])
+
+
+def _not_sse(ctx: Context, plan: Plan) -> Script:
+    kind: Body = "html" if ctx.endpoint.not_sse_body == "html" else "json"
+    body = NOT_SSE_HTML if kind == "html" else b'{"status":"ok"}'
+    head = ctx.head(HeadSpec(status=200, body=kind, length=len(body)))
+    step = Step(at=plan.first_byte, raw=head, body=body, flags=HEAD | DONE_FLAG)
+    return Script(status=200, chunked=False, steps=[step])
+
+
+def _incomplete_reason(finish_reason: str) -> str | None:
+    return {"length": "max_output_tokens", "content_filter": "content_filter"}.get(finish_reason)
+
+
+def _stream(ctx: Context, plan: Plan) -> Script:
+    gen = ctx.generation
+    behaviour = plan.behaviour
+    texts = chunk_texts(plan.chunk_tokens)
+    encoded = _encoded(plan.chunk_tokens)
+    cut = plan.cut if plan.cut is not None else len(texts)
+    head = ctx.head(
+        HeadSpec(status=200, body="sse", length=None, processing_ms=round(plan.first_byte * 1000))
+    )
+    script = Script(status=200, chunked=True)
+    steps = script.steps
+    chat: ChatChunks | None = None
+    events: ResponseEvents | None = None
+    if gen.api == "chat_completions":
+        chat = ChatChunks(
+            azure=ctx.azure,
+            completion_id=ctx.completion_id,
+            created=ctx.created,
+            model=ctx.model,
+            system_fingerprint=ctx.endpoint.system_fingerprint,
+            include_usage=gen.include_usage,
+            obfuscation=ctx.obfuscation,
+            filter_results=ctx.endpoint.filter_results,
+        )
+        annotated = ctx.azure and ctx.endpoint.filter_results
+        preamble = (chat.prompt_filter() if annotated else b"") + chat.role()
+    else:
+        events = ResponseEvents(
+            response_id=ctx.completion_id,
+            message_id=ctx.message_id,
+            created_at=ctx.created,
+            model=ctx.model,
+            max_output_tokens=gen.max_tokens,
+            obfuscation=ctx.obfuscation,
+        )
+        preamble = b"".join(events.preamble())
+    if behaviour is Behaviour.HANG_AFTER_HEADERS:
+        steps.append(Step(at=plan.first_byte, raw=head, flags=HEAD))
+        script.ending = "hang"
+        return script
+    steps.append(Step(at=plan.first_byte, raw=head, body=preamble, flags=HEAD))
+    sent_text = ""
+    for index in range(cut):
+        text = texts[index]
+        frame = chat.content_json(encoded[index]) if chat is not None else _delta(events, text)
+        steps.append(
+            Step(
+                at=plan.chunk_times[index],
+                body=frame,
+                flags=CONTENT,
+                tokens=plan.chunk_tokens[index],
+                text=text,
+            )
+        )
+        sent_text += text
+    after = (
+        plan.chunk_times[cut]
+        if cut < len(texts)
+        else (plan.chunk_times[-1] if texts else plan.ttft)
+    )
+    if behaviour is Behaviour.HANG_MID_STREAM:
+        script.ending = "hang"
+    elif behaviour is Behaviour.TRUNCATED:
+        script.ending = "abort" if ctx.endpoint.truncate_style == "abrupt" else "keep"
+    elif behaviour is Behaviour.MID_STREAM_ERROR:
+        frame = stream_error_event(STREAM_ERROR) if chat is not None else _error_event(events)
+        steps.append(Step(at=after, body=frame))
+    elif behaviour is Behaviour.MALFORMED_JSON:
+        broken_text = texts[cut] if cut < len(texts) else " 0"
+        broken = (
+            chat.malformed(broken_text) if chat is not None else _malformed(events, broken_text)
+        )
+        steps.append(Step(at=after, body=broken + (DONE if chat is not None else b"")))
+    else:
+        steps.append(_closing(script, plan, gen, chat, events, sent_text, after))
+    if behaviour is Behaviour.KEEPALIVE_COMMENTS:
+        _add_pings(script, plan, ctx.endpoint.ping_interval)
+    return script
+
+
+def _closing(
+    script: Script,
+    plan: Plan,
+    gen: Generation,
+    chat: ChatChunks | None,
+    events: ResponseEvents | None,
+    text: str,
+    at: float,
+) -> Step:
+    """The end of a complete stream: finish (+ usage) + ``[DONE]``, or ``response.completed``."""
+    tokens = sum(plan.chunk_tokens)
+    script.finish_reason = plan.finish_reason
+    if chat is not None:
+        closing = chat.finish(plan.finish_reason)
+        flags = DONE_FLAG
+        if gen.include_usage:
+            closing += chat.usage(gen.prompt_tokens, tokens)
+            script.usage = (gen.prompt_tokens, tokens)
+            flags |= USAGE
+        return Step(at=at, body=closing + DONE, flags=flags)
+    assert events is not None
+    closing = b"".join(
+        events.finish(
+            text,
+            input_tokens=gen.prompt_tokens,
+            output_tokens=tokens,
+            incomplete_reason=_incomplete_reason(plan.finish_reason),
+        )
+    )
+    script.usage = (gen.prompt_tokens, tokens)
+    return Step(at=at, body=closing, flags=DONE_FLAG | USAGE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(chunk_tokens: tuple[int, ...]) -> tuple[bytes, ...]:
+    """Each chunk's text as a JSON string (cached alongside ``chunk_texts``)."""
+    return tuple(
+        json.dumps(text, ensure_ascii=False).encode() for text in chunk_texts(chunk_tokens)
+    )
+
+
+def _delta(events: ResponseEvents | None, text: str) -> bytes:
+    assert events is not None
+    return events.delta(text)
+
+
+def _error_event(events: ResponseEvents | None) -> bytes:
+    assert events is not None
+    return events.error(STREAM_ERROR)
+
+
+def _malformed(events: ResponseEvents | None, text: str) -> bytes:
+    assert events is not None
+    return events.malformed_delta(text)
+
+
+def _add_pings(script: Script, plan: Plan, interval: float) -> None:
+    """``: ping`` comments every ``interval`` before the first chunk, and one between chunks."""
+    pings: list[Step] = []
+    content = [step.at for step in script.steps if step.flags & CONTENT]
+    first = content[0] if content else plan.ttft
+    at = plan.first_byte + interval
+    while at < first:
+        pings.append(Step(at=at, body=PING))
+        at += interval
+    pings.extend(Step(at=(a + b) / 2, body=PING) for a, b in itertools.pairwise(content) if b > a)
+    script.steps.extend(pings)
+    script.steps.sort(key=lambda step: step.at)
+
+
+def _whole(ctx: Context, plan: Plan) -> Script:
+    """A non-streamed answer: one JSON body once the whole answer is generated."""
+    gen = ctx.generation
+    behaviour = plan.behaviour
+    text = "".join(chunk_texts(plan.chunk_tokens))
+    tokens = sum(plan.chunk_tokens)
+    ready = plan.chunk_times[-1] if plan.chunk_times else plan.ttft
+    if gen.api == "chat_completions":
+        body = chat_completion_body(
+            azure=ctx.azure,
+            completion_id=ctx.completion_id,
+            created=ctx.created,
+            model=ctx.model,
+            system_fingerprint=ctx.endpoint.system_fingerprint,
+            text=text,
+            finish_reason=plan.finish_reason,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=tokens,
+        )
+    else:
+        events = ResponseEvents(
+            response_id=ctx.completion_id,
+            message_id=ctx.message_id,
+            created_at=ctx.created,
+            model=ctx.model,
+            max_output_tokens=gen.max_tokens,
+            obfuscation=None,
+        )
+        body = events.body(
+            text,
+            input_tokens=gen.prompt_tokens,
+            output_tokens=tokens,
+            incomplete_reason=_incomplete_reason(plan.finish_reason),
+        )
+    head = ctx.head(
+        HeadSpec(status=200, body="json", length=len(body), processing_ms=round(ready * 1000))
+    )
+    script = Script(status=200, chunked=False, finish_reason=plan.finish_reason)
+    content_flag = CONTENT if tokens else 0
+    if behaviour is Behaviour.HANG_AFTER_HEADERS:
+        script.steps.append(Step(at=plan.first_byte, raw=head, flags=HEAD))
+        script.ending = "hang"
+    elif behaviour in (Behaviour.HANG_MID_STREAM, Behaviour.TRUNCATED):
+        script.steps.append(Step(at=ready, raw=head, body=body[: len(body) // 2], flags=HEAD))
+        script.ending = "hang" if behaviour is Behaviour.HANG_MID_STREAM else "abort"
+    elif behaviour is Behaviour.MALFORMED_JSON:
+        broken = body[: len(body) // 2].ljust(len(body), b" ")
+        script.steps.append(Step(at=ready, raw=head, body=broken, flags=HEAD | DONE_FLAG))
+    else:
+        script.usage = (gen.prompt_tokens, tokens)
+        flags = HEAD | content_flag | DONE_FLAG | USAGE
+        script.steps.append(
+            Step(at=ready, raw=head, body=body, flags=flags, tokens=tokens, text=text)
+        )
+    return script
+
+
+def _drip(script: Script, interval: float) -> None:
+    """Send the head when due, then the body one byte every ``interval``."""
+    dripped: list[Step] = []
+    at: float | None = None
+    for step in script.steps:
+        if at is None:
+            at = step.at
+            dripped.append(Step(at=at, raw=step.raw, flags=step.flags & HEAD))
+            step.flags &= ~HEAD
+        body = step.body
+        for index in range(len(body)):
+            at += interval
+            last = index == len(body) - 1
+            dripped.append(
+                Step(
+                    at=at,
+                    body=body[index : index + 1],
+                    flags=step.flags if last else 0,
+                    tokens=step.tokens if last else 0,
+                    text=step.text if last else "",
+                )
+            )
+    script.steps = dripped
+    script.coalesce = False

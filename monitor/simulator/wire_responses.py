@@ -1,0 +1,235 @@
+"""Byte-exact Responses API (``POST /v1/responses``) bodies: the event stream and the JSON object.
+
+Captured streams put ``type`` first and the remaining keys of each event in alphabetical order,
+number events from ``sequence_number`` 0, pad text deltas with ``obfuscation`` and end with
+``response.completed`` (or ``response.incomplete``) carrying the usage; there is no ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from monitor.simulator.wire import compact, pretty, sse_event
+
+
+def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, object]:
+    """The Responses API ``usage`` object."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+class ResponseEvents:
+    """The events of one streamed response, numbered in the order they are built."""
+
+    def __init__(
+        self,
+        *,
+        response_id: str,
+        message_id: str,
+        created_at: int,
+        model: str,
+        max_output_tokens: int | None,
+        obfuscation: Callable[[], str] | None,
+    ) -> None:
+        self._response_id = response_id
+        self._message_id = message_id
+        self._created_at = created_at
+        self._model = model
+        self._max_output_tokens = max_output_tokens
+        self._obfuscation = obfuscation
+        self._sequence = 0
+        self._message_id_json = compact(message_id)
+
+    def _next(self) -> int:
+        number = self._sequence
+        self._sequence += 1
+        return number
+
+    def response_object(
+        self,
+        *,
+        status: str,
+        text: str | None,
+        completed_at: int | None,
+        incomplete_reason: str | None,
+        usage: dict[str, object] | None,
+    ) -> dict[str, object]:
+        """The ``response`` object as the events (and the non-streamed body) carry it."""
+        output: list[object] = []
+        if text is not None:
+            output.append(self._message(status, text))
+        return {
+            "id": self._response_id,
+            "object": "response",
+            "created_at": self._created_at,
+            "status": status,
+            "background": False,
+            "completed_at": completed_at,
+            "error": None,
+            "incomplete_details": (
+                None if incomplete_reason is None else {"reason": incomplete_reason}
+            ),
+            "instructions": None,
+            "max_output_tokens": self._max_output_tokens,
+            "max_tool_calls": None,
+            "model": self._model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "prompt_cache_key": None,
+            "prompt_cache_retention": None,
+            "reasoning": {"effort": None, "summary": None},
+            "safety_identifier": None,
+            "service_tier": "auto" if status == "in_progress" else "default",
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": "auto",
+            "tools": [],
+            "top_logprobs": 0,
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": usage,
+            "user": None,
+            "metadata": {},
+        }
+
+    def _message(self, status: str, text: str) -> dict[str, object]:
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+        return {
+            "id": self._message_id,
+            "type": "message",
+            "status": "completed" if status == "completed" else status,
+            "content": [part],
+            "role": "assistant",
+        }
+
+    def preamble(self) -> list[bytes]:
+        """``response.created`` through ``response.content_part.added``: no text yet."""
+        in_progress = compact(
+            self.response_object(
+                status="in_progress",
+                text=None,
+                completed_at=None,
+                incomplete_reason=None,
+                usage=None,
+            )
+        )
+        created = b'{"type":"response.created","response":%s,"sequence_number":%d}' % (
+            in_progress,
+            self._next(),
+        )
+        progress = b'{"type":"response.in_progress","response":%s,"sequence_number":%d}' % (
+            in_progress,
+            self._next(),
+        )
+        item = compact(
+            {
+                "id": self._message_id,
+                "type": "message",
+                "status": "in_progress",
+                "content": [],
+                "role": "assistant",
+            }
+        )
+        added = (
+            b'{"type":"response.output_item.added","item":%s,"output_index":0,'
+            b'"sequence_number":%d}' % (item, self._next())
+        )
+        part = (
+            b'{"type":"response.content_part.added","content_index":0,"item_id":%s,'
+            b'"output_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],'
+            b'"text":""},"sequence_number":%d}' % (self._message_id_json, self._next())
+        )
+        return [
+            sse_event("response.created", created),
+            sse_event("response.in_progress", progress),
+            sse_event("response.output_item.added", added),
+            sse_event("response.content_part.added", part),
+        ]
+
+    def delta(self, text: str) -> bytes:
+        """One ``response.output_text.delta``."""
+        obf = b""
+        if self._obfuscation is not None:
+            obf = b'"obfuscation":"' + self._obfuscation().encode() + b'",'
+        data = (
+            b'{"type":"response.output_text.delta","content_index":0,"delta":%s,"item_id":%s,'
+            b'"logprobs":[],%s"output_index":0,"sequence_number":%d}'
+            % (compact(text), self._message_id_json, obf, self._next())
+        )
+        return sse_event("response.output_text.delta", data)
+
+    def malformed_delta(self, text: str) -> bytes:
+        """A delta event whose JSON stops half-way."""
+        whole = self.delta(text)
+        return whole[: max(40, len(whole) // 2)] + b"\n\n"
+
+    def finish(
+        self, text: str, *, input_tokens: int, output_tokens: int, incomplete_reason: str | None
+    ) -> list[bytes]:
+        """The closing events, ending in ``response.completed`` or ``response.incomplete``."""
+        status = "completed" if incomplete_reason is None else "incomplete"
+        text_json = compact(text)
+        done = (
+            b'{"type":"response.output_text.done","content_index":0,"item_id":%s,'
+            b'"logprobs":[],"output_index":0,"sequence_number":%d,"text":%s}'
+            % (self._message_id_json, self._next(), text_json)
+        )
+        part = (
+            b'{"type":"response.content_part.done","content_index":0,"item_id":%s,'
+            b'"output_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],'
+            b'"text":%s},"sequence_number":%d}' % (self._message_id_json, text_json, self._next())
+        )
+        item = compact(self._message(status, text))
+        item_done = (
+            b'{"type":"response.output_item.done","item":%s,"output_index":0,'
+            b'"sequence_number":%d}' % (item, self._next())
+        )
+        final = self.response_object(
+            status=status,
+            text=text,
+            completed_at=self._created_at + 1 if incomplete_reason is None else None,
+            incomplete_reason=incomplete_reason,
+            usage=responses_usage(input_tokens, output_tokens),
+        )
+        event = f"response.{status}"
+        closing = b'{"type":"%s","response":%s,"sequence_number":%d}' % (
+            event.encode(),
+            compact(final),
+            self._next(),
+        )
+        return [
+            sse_event("response.output_text.done", done),
+            sse_event("response.content_part.done", part),
+            sse_event("response.output_item.done", item_done),
+            sse_event(event, closing),
+        ]
+
+    def error(self, message: str) -> bytes:
+        """The ``error`` event a failing stream ends with."""
+        data = (
+            b'{"type":"error","code":"server_error","message":%s,"param":null,' % compact(message)
+            + b'"sequence_number":%d}' % self._next()
+        )
+        return sse_event("error", data)
+
+    def body(
+        self, text: str, *, input_tokens: int, output_tokens: int, incomplete_reason: str | None
+    ) -> bytes:
+        """The non-streamed response object (pretty-printed like every OpenAI JSON body)."""
+        status = "completed" if incomplete_reason is None else "incomplete"
+        return pretty(
+            self.response_object(
+                status=status,
+                text=text,
+                completed_at=self._created_at + 1 if incomplete_reason is None else None,
+                incomplete_reason=incomplete_reason,
+                usage=responses_usage(input_tokens, output_tokens),
+            )
+        )
