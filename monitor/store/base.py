@@ -1,0 +1,136 @@
+"""The interface of the store: every backend passes the same contract tests (tests/store/).
+
+Every method is synchronous and safe to call from several threads at once; the daemon calls
+them from worker threads, never on its event loop. Time ranges are half-open, ``[since, until)``,
+and every datetime given or returned is an aware UTC datetime. Database failures raise
+``monitor.errors.StoreError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from monitor.result import ProbeResult
+from monitor.rollup import EndpointRollup, ProbeRow
+
+
+class Store(Protocol):
+    """Durable probes, rollups and model profile snapshots."""
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked."""
+        ...
+
+    # Schema
+
+    def upgrade(self) -> None:
+        """Migrate the schema to this version's head; refuse a database with a newer schema."""
+        ...
+
+    def current_revision(self) -> str | None:
+        """The schema revision of the database, or None before the first migration."""
+        ...
+
+    def head_revision(self) -> str:
+        """The newest schema revision this version of llm-monitor knows."""
+        ...
+
+    # Raw probes
+
+    def add_probes(self, results: Sequence[ProbeResult]) -> int:
+        """Store probes in one transaction, ignoring known probe ids; return how many were new."""
+        ...
+
+    def probes(
+        self,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[ProbeResult]:
+        """Stored probes started in [since, until), filtered by endpoint and model, in order."""
+        ...
+
+    def last_probes(self) -> dict[str, ProbeResult]:
+        """The newest stored probe of each endpoint, by endpoint id."""
+        ...
+
+    def probe_rows(self, since: datetime, until: datetime) -> dict[str, list[ProbeRow]]:
+        """The rollup columns of the probes started in [since, until), by endpoint."""
+        ...
+
+    def probe_windows(self, since: datetime, until: datetime, window_seconds: int) -> set[datetime]:
+        """Starts of the aligned windows holding at least one probe started in [since, until)."""
+        ...
+
+    def delete_probes_before(self, cutoff: datetime, *, batch_size: int = 5000) -> int:
+        """Delete probes started before ``cutoff`` in short transactions; return how many."""
+        ...
+
+    # Rollups
+
+    def upsert_rollups(self, rollups: Sequence[EndpointRollup]) -> None:
+        """Insert or replace the rollups, keyed by (endpoint, window_seconds, window_start)."""
+        ...
+
+    def rollups(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+        endpoint: str | None = None,
+    ) -> list[EndpointRollup]:
+        """Rollups whose window starts in [since, until), by window start then endpoint."""
+        ...
+
+    def rollup_windows(
+        self, window_seconds: int, since: datetime, until: datetime
+    ) -> set[datetime]:
+        """Starts in [since, until) of the windows that have at least one rollup."""
+        ...
+
+    # Model profiles
+
+    def upsert_profile(
+        self,
+        model: str,
+        window_seconds: int,
+        window_start: datetime,
+        refreshed_at: datetime,
+        live: dict[str, Any],
+    ) -> None:
+        """Insert or replace the model's profile snapshot (the JSON ``live`` object) of a window."""
+        ...
+
+    def profiles(
+        self,
+        model: str,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The model's ``live`` snapshots of windows starting in [since, until), oldest first."""
+        ...
+
+    def latest_profile(self, model: str, window_seconds: int) -> dict[str, Any] | None:
+        """The model's ``live`` snapshot of its newest window, or None."""
+        ...
+
+    # Life cycle
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the database answers."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection; the store cannot be used afterwards."""
+        ...

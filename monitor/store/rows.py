@@ -1,0 +1,88 @@
+"""Values to table rows and back: ``ProbeResult`` and ``EndpointRollup`` exactly as written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from monitor.outcomes import Outcome
+from monitor.result import ProbeResult
+from monitor.rollup import Distribution, EndpointRollup
+from monitor.store.schema import DISTRIBUTION_STATS, DISTRIBUTIONS
+
+PROBE_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(ProbeResult))
+
+# A dict lookup is several times faster than Outcome(value) on the hot read paths.
+OUTCOMES: dict[str, Outcome] = {outcome.value: outcome for outcome in Outcome}
+
+
+def probe_to_row(result: ProbeResult) -> dict[str, Any]:
+    """The ``probes`` row of a probe."""
+    row = {name: getattr(result, name) for name in PROBE_FIELDS}
+    row["outcome"] = result.outcome.value
+    return row
+
+
+def row_to_probe(row: Mapping[Any, Any]) -> ProbeResult:
+    """The probe of a ``probes`` row."""
+    values = {name: row[name] for name in PROBE_FIELDS}
+    values["outcome"] = OUTCOMES[row["outcome"]]
+    return ProbeResult(**values)
+
+
+def rollup_to_row(rollup: EndpointRollup) -> dict[str, Any]:
+    """The ``rollups`` row of a rollup, its distributions flattened into columns."""
+    row: dict[str, Any] = {
+        "endpoint": rollup.endpoint,
+        "window_seconds": rollup.window_seconds,
+        "window_start": rollup.window_start,
+        "model": rollup.model,
+        "provider": rollup.provider,
+        "region": rollup.region,
+        "probes": rollup.probes,
+        "successes": rollup.successes,
+        "outcomes": dict(rollup.outcomes),
+        "uptime_ratio": rollup.uptime_ratio,
+        "output_tokens": rollup.output_tokens,
+        "input_tokens": rollup.input_tokens,
+        "cost_usd": rollup.cost_usd,
+        "computed_at": rollup.computed_at,
+    }
+    for prefix in DISTRIBUTIONS:
+        distribution: Distribution = getattr(rollup, prefix)
+        row[f"{prefix}_count"] = distribution.count
+        for stat in DISTRIBUTION_STATS:
+            row[f"{prefix}_{stat}"] = getattr(distribution, stat)
+    return row
+
+
+def row_to_rollup(row: Mapping[Any, Any]) -> EndpointRollup:
+    """The rollup of a ``rollups`` row."""
+    distributions = {
+        prefix: Distribution(
+            count=row[f"{prefix}_count"],
+            **{stat: row[f"{prefix}_{stat}"] for stat in DISTRIBUTION_STATS},
+        )
+        for prefix in DISTRIBUTIONS
+    }
+    return EndpointRollup(
+        endpoint=row["endpoint"],
+        model=row["model"],
+        provider=row["provider"],
+        region=row["region"],
+        window_start=row["window_start"],
+        window_seconds=row["window_seconds"],
+        probes=row["probes"],
+        successes=row["successes"],
+        # compute_rollup writes the outcomes sorted; JSON keeps them, sorting makes it certain.
+        outcomes=dict(sorted(row["outcomes"].items())),
+        uptime_ratio=row["uptime_ratio"],
+        ttft=distributions["ttft"],
+        speed=distributions["speed"],
+        latency=distributions["latency"],
+        output_tokens=row["output_tokens"],
+        input_tokens=row["input_tokens"],
+        cost_usd=row["cost_usd"],
+        computed_at=row["computed_at"],
+    )

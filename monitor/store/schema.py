@@ -1,0 +1,173 @@
+"""The store's tables (SQLAlchemy Core) and the UTC timestamp column type they share.
+
+The migrations in ``monitor/migrations`` create exactly these tables; a test compares the
+migrated database with this metadata, so the two cannot drift apart.
+
+Timestamps are ``UTCDateTime``: aware UTC datetimes in Python, ``TIMESTAMP WITH TIME ZONE`` on
+PostgreSQL and a 64-bit count of microseconds since the Unix epoch on SQLite (exact, sortable,
+so range queries use the indexes; read it in the ``sqlite3`` shell with
+``strftime('%Y-%m-%d %H:%M:%f', started_at / 1e6, 'unixepoch')``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_epoch_micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    """The aware UTC datetime of a count of microseconds since the Unix epoch."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime, to the microsecond, on every dialect; naive datetimes are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """BIGINT microseconds on SQLite, TIMESTAMP WITH TIME ZONE elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Refuse naive datetimes, which would be silently misread as some local time."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: the store needs aware UTC")
+        if dialect.name == "sqlite":
+            return to_epoch_micros(value)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Aware UTC whatever the session time zone of the connection."""
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return from_epoch_micros(int(value))
+        moment: datetime = value
+        return moment.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One column per ProbeResult field, same names, same order. Text columns have no length limit:
+# some values (finish_reason, response_model, provider_request_id) come from the provider, and
+# a long one must not make a probe unstorable.
+probes = Table(
+    "probes",
+    metadata,
+    Column("probe_id", String(), primary_key=True),
+    Column("endpoint", String(), nullable=False),
+    Column("provider", String(), nullable=False),
+    Column("model", String(), nullable=False),
+    Column("api", String(), nullable=False),
+    Column("region", String()),
+    Column("outcome", String(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("http_status", Integer),
+    Column("ttft_seconds", Double),
+    Column("total_seconds", Double),
+    Column("first_byte_seconds", Double),
+    Column("output_tokens", BigInteger),
+    Column("input_tokens", BigInteger),
+    Column("reasoning_tokens", BigInteger),
+    Column("cached_input_tokens", BigInteger),
+    Column("tokens_estimated", Boolean, nullable=False),
+    Column("output_tokens_per_second", Double),
+    Column("inter_token_latency_seconds", Double),
+    Column("content_chunks", BigInteger, nullable=False),
+    Column("connect_seconds", Double),
+    Column("connection_reused", Boolean),
+    Column("finish_reason", String()),
+    Column("response_model", String()),
+    Column("provider_request_id", String()),
+    Column("retry_after_seconds", Double),
+    Column("cost_usd", Double),
+    Column("error", Text),
+    Index(None, "started_at"),
+    Index(None, "endpoint", "started_at"),
+)
+
+#: The three distributions of a rollup, each flattened into ``<prefix>_<statistic>`` columns.
+DISTRIBUTIONS = ("ttft", "speed", "latency")
+DISTRIBUTION_STATS = ("p50", "p90", "p95", "p99", "min", "max", "mean")
+
+
+def _distribution_columns(prefix: str) -> list[Column[Any]]:
+    return [Column(f"{prefix}_count", BigInteger, nullable=False)] + [
+        Column(f"{prefix}_{stat}", Double) for stat in DISTRIBUTION_STATS
+    ]
+
+
+# ``outcomes`` is a JSON object (outcome value -> count) rather than one column per outcome:
+# the set of outcomes is open (``cancelled`` already extends DESIGN section 3), a new one must
+# not need a migration, nothing filters or sums a single outcome in SQL, and plain JSON (not
+# JSONB) gives the mapping back exactly as written.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("endpoint", String(), primary_key=True),
+    Column("window_seconds", Integer, primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("model", String(), nullable=False),
+    Column("provider", String(), nullable=False),
+    Column("region", String()),
+    Column("probes", BigInteger, nullable=False),
+    Column("successes", BigInteger, nullable=False),
+    Column("outcomes", JSON, nullable=False),
+    Column("uptime_ratio", Double),
+    *_distribution_columns("ttft"),
+    *_distribution_columns("speed"),
+    *_distribution_columns("latency"),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Double, nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
+    Index(None, "model", "window_seconds", "window_start"),
+    Index(None, "window_seconds", "window_start"),
+)
+
+model_profiles = Table(
+    "model_profiles",
+    metadata,
+    Column("model", String(), primary_key=True),
+    Column("window_seconds", Integer, primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("refreshed_at", UTCDateTime(), nullable=False),
+    Column("live", JSON, nullable=False),
+)

@@ -1,0 +1,381 @@
+"""``SQLStore``: the ``Store`` on SQLite or PostgreSQL through SQLAlchemy Core.
+
+One engine (a thread-safe connection pool) serves every thread; each method runs in its own
+short transaction. Writes use the dialect's ``INSERT ... ON CONFLICT`` so that probes are
+idempotent on ``probe_id`` and rollups and profiles are idempotent upserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Connection, Select, delete, func, select
+
+from monitor.errors import StoreError
+from monitor.result import ProbeResult
+from monitor.rollup import EndpointRollup, ProbeRow
+from monitor.store import dialects, migrate
+from monitor.store.engine import (
+    WRITE_OPTION,
+    create_store_engine,
+    parse_url,
+    safe_url,
+    store_errors,
+)
+from monitor.store.rows import (
+    OUTCOMES,
+    probe_to_row,
+    rollup_to_row,
+    row_to_probe,
+    row_to_rollup,
+)
+from monitor.store.schema import model_profiles, probes
+from monitor.store.schema import rollups as rollups_table
+
+_ROLLUP_KEY = ("endpoint", "window_seconds", "window_start")
+_PROFILE_KEY = ("model", "window_seconds", "window_start")
+
+
+class SQLStore:
+    """The store in one SQLite file or one PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        self._url = parse_url(url)
+        self._engine = create_store_engine(self._url)
+        self._dialect = self._engine.dialect.name
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.url!r})"
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked."""
+        return safe_url(self._url)
+
+    # Plumbing
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        self._check_open()
+        with store_errors(self._url, action), self._engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[Connection]:
+        self._check_open()
+        with store_errors(self._url, action), self._engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store at {self.url} is closed")
+
+    # Schema
+
+    def upgrade(self) -> None:
+        """Migrate the schema to this version's head; refuse a database with a newer schema."""
+        with self._write("upgrade the schema") as connection:
+            migrate.upgrade(connection)
+
+    def current_revision(self) -> str | None:
+        """The schema revision of the database, or None before the first migration."""
+        with self._read("read the schema revision") as connection:
+            return migrate.current_revision(connection)
+
+    def head_revision(self) -> str:
+        """The newest schema revision this version of llm-monitor knows."""
+        return migrate.head_revision()
+
+    # Raw probes
+
+    def add_probes(self, results: Sequence[ProbeResult]) -> int:
+        """Store probes in one transaction, ignoring known probe ids; return how many were new."""
+        if not results:
+            return 0
+        # RETURNING lists only the rows actually inserted, on both dialects and however the
+        # driver batches the rows, so the count stays exact under concurrent writers.
+        statement = (
+            dialects.insert(self._dialect, probes)
+            .on_conflict_do_nothing(index_elements=["probe_id"])
+            .returning(probes.c.probe_id)
+        )
+        rows = [probe_to_row(result) for result in results]
+        with self._write("store probes") as connection:
+            return len(connection.execute(statement, rows).all())
+
+    def probes(
+        self,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[ProbeResult]:
+        """Stored probes started in [since, until), filtered by endpoint and model, in order."""
+        query = select(probes)
+        if endpoint is not None:
+            query = query.where(probes.c.endpoint == endpoint)
+        if model is not None:
+            query = query.where(probes.c.model == model)
+        query = _in_range(query, probes.c.started_at, since, until)
+        if newest_first:
+            query = query.order_by(probes.c.started_at.desc(), probes.c.probe_id.desc())
+        else:
+            query = query.order_by(probes.c.started_at, probes.c.probe_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("read probes") as connection:
+            return [row_to_probe(row) for row in connection.execute(query).mappings()]
+
+    def last_probes(self) -> dict[str, ProbeResult]:
+        """The newest stored probe of each endpoint, by endpoint id."""
+        # A loose index scan written as a recursive CTE: hop from one endpoint to the next in
+        # the (endpoint, started_at) index, then take each endpoint's newest entry from it.
+        # Cost grows with the number of endpoints, not of probes (neither database does
+        # this on its own for GROUP BY).
+        inner = probes.alias("inner")
+        endpoints = select(func.min(probes.c.endpoint).label("endpoint")).cte(
+            "endpoints", recursive=True
+        )
+        following = (
+            select(func.min(inner.c.endpoint))
+            .where(inner.c.endpoint > endpoints.c.endpoint)
+            .scalar_subquery()
+        )
+        endpoints = endpoints.union_all(select(following).where(endpoints.c.endpoint.is_not(None)))
+        newest = probes.alias("newest")
+        newest_id = (
+            select(newest.c.probe_id)
+            .where(newest.c.endpoint == endpoints.c.endpoint)
+            .order_by(newest.c.started_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        ids = select(newest_id).where(endpoints.c.endpoint.is_not(None))
+        query = select(probes).where(probes.c.probe_id.in_(ids))
+        with self._read("read the last probes") as connection:
+            found = [row_to_probe(row) for row in connection.execute(query).mappings()]
+        return {probe.endpoint: probe for probe in found}
+
+    def probe_rows(self, since: datetime, until: datetime) -> dict[str, list[ProbeRow]]:
+        """The rollup columns of the probes started in [since, until), by endpoint."""
+        query = _in_range(
+            select(
+                probes.c.endpoint,
+                probes.c.outcome,
+                probes.c.ttft_seconds,
+                probes.c.output_tokens_per_second,
+                probes.c.total_seconds,
+                probes.c.output_tokens,
+                probes.c.input_tokens,
+                probes.c.cost_usd,
+            ),
+            probes.c.started_at,
+            since,
+            until,
+        ).order_by(probes.c.started_at)
+        with self._read("read probes") as connection:
+            # Fetch everything first so the connection goes back to the pool before the
+            # Python objects are built.
+            fetched = connection.execute(query).all()
+        grouped: dict[str, list[ProbeRow]] = {}
+        outcomes = OUTCOMES
+        for endpoint, outcome, ttft, speed, total, output, input_, cost in fetched:
+            row = ProbeRow(endpoint, outcomes[outcome], ttft, speed, total, output, input_, cost)
+            rows = grouped.get(endpoint)
+            if rows is None:
+                grouped[endpoint] = [row]
+            else:
+                rows.append(row)
+        return grouped
+
+    def probe_windows(self, since: datetime, until: datetime, window_seconds: int) -> set[datetime]:
+        """Starts of the aligned windows holding at least one probe started in [since, until)."""
+        if window_seconds <= 0:
+            raise ValueError(f"window_seconds must be positive, not {window_seconds}")
+        # Hop from window to window through the started_at index (a recursive CTE): each step
+        # finds the first probe at or after the end of the previous window. Cost grows with
+        # the number of windows found, not with the number of probes, which matters at
+        # start-up over a month of raw probes.
+        first = _in_range(
+            select(
+                dialects.window_start(
+                    self._dialect, func.min(probes.c.started_at), window_seconds
+                ).label("start")
+            ),
+            probes.c.started_at,
+            since,
+            until,
+        )
+        windows = first.cte("windows", recursive=True)
+        later = probes.alias("later")
+        following = _in_range(
+            select(
+                dialects.window_start(self._dialect, func.min(later.c.started_at), window_seconds)
+            ),
+            later.c.started_at,
+            dialects.window_end(self._dialect, windows.c.start, window_seconds),
+            until,
+        ).scalar_subquery()
+        windows = windows.union_all(select(following).where(windows.c.start.is_not(None)))
+        query = select(windows.c.start).where(windows.c.start.is_not(None))
+        with self._read("read probe windows") as connection:
+            return set(connection.execute(query).scalars())
+
+    def delete_probes_before(self, cutoff: datetime, *, batch_size: int = 5000) -> int:
+        """Delete probes started before ``cutoff`` in short transactions; return how many."""
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, not {batch_size}")
+        batch = (
+            select(probes.c.probe_id)
+            .where(probes.c.started_at < cutoff)
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        statement = delete(probes).where(probes.c.probe_id.in_(batch))
+        deleted = 0
+        while True:
+            # One transaction per batch: other writers get the lock between batches.
+            with self._write("delete old probes") as connection:
+                count = connection.execute(statement).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
+
+    # Rollups
+
+    def upsert_rollups(self, rollups: Sequence[EndpointRollup]) -> None:
+        """Insert or replace the rollups, keyed by (endpoint, window_seconds, window_start)."""
+        # The last rollup of a key wins, as if written one by one; PostgreSQL would refuse a
+        # statement that updates one row twice.
+        rows = {
+            (rollup.endpoint, rollup.window_seconds, rollup.window_start): rollup_to_row(rollup)
+            for rollup in rollups
+        }
+        if not rows:
+            return
+        with self._write("store rollups") as connection:
+            connection.execute(
+                dialects.upsert(self._dialect, rollups_table, _ROLLUP_KEY), list(rows.values())
+            )
+
+    def rollups(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+        endpoint: str | None = None,
+    ) -> list[EndpointRollup]:
+        """Rollups whose window starts in [since, until), by window start then endpoint."""
+        query = select(rollups_table).where(rollups_table.c.window_seconds == window_seconds)
+        if model is not None:
+            query = query.where(rollups_table.c.model == model)
+        if endpoint is not None:
+            query = query.where(rollups_table.c.endpoint == endpoint)
+        query = _in_range(query, rollups_table.c.window_start, since, until)
+        query = query.order_by(rollups_table.c.window_start, rollups_table.c.endpoint)
+        with self._read("read rollups") as connection:
+            return [row_to_rollup(row) for row in connection.execute(query).mappings()]
+
+    def rollup_windows(
+        self, window_seconds: int, since: datetime, until: datetime
+    ) -> set[datetime]:
+        """Starts in [since, until) of the windows that have at least one rollup."""
+        query = _in_range(
+            select(rollups_table.c.window_start).where(
+                rollups_table.c.window_seconds == window_seconds
+            ),
+            rollups_table.c.window_start,
+            since,
+            until,
+        ).distinct()
+        with self._read("read rollup windows") as connection:
+            return set(connection.execute(query).scalars())
+
+    # Model profiles
+
+    def upsert_profile(
+        self,
+        model: str,
+        window_seconds: int,
+        window_start: datetime,
+        refreshed_at: datetime,
+        live: dict[str, Any],
+    ) -> None:
+        """Insert or replace the model's profile snapshot (the JSON ``live`` object) of a window."""
+        row = {
+            "model": model,
+            "window_seconds": window_seconds,
+            "window_start": window_start,
+            "refreshed_at": refreshed_at,
+            "live": live,
+        }
+        with self._write("store the model profile") as connection:
+            connection.execute(dialects.upsert(self._dialect, model_profiles, _PROFILE_KEY), [row])
+
+    def profiles(
+        self,
+        model: str,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The model's ``live`` snapshots of windows starting in [since, until), oldest first."""
+        query = self._profile_query(model, window_seconds)
+        query = _in_range(query, model_profiles.c.window_start, since, until)
+        query = query.order_by(model_profiles.c.window_start)
+        with self._read("read model profiles") as connection:
+            return list(connection.execute(query).scalars())
+
+    def latest_profile(self, model: str, window_seconds: int) -> dict[str, Any] | None:
+        """The model's ``live`` snapshot of its newest window, or None."""
+        query = self._profile_query(model, window_seconds)
+        query = query.order_by(model_profiles.c.window_start.desc()).limit(1)
+        with self._read("read the model profile") as connection:
+            live: dict[str, Any] | None = connection.execute(query).scalar_one_or_none()
+            return live
+
+    @staticmethod
+    def _profile_query(model: str, window_seconds: int) -> Select[tuple[Any]]:
+        return select(model_profiles.c.live).where(
+            model_profiles.c.model == model, model_profiles.c.window_seconds == window_seconds
+        )
+
+    # Life cycle
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the database answers."""
+        with self._read("reach the database") as connection:
+            connection.exec_driver_sql("SELECT 1").scalar_one()
+
+    def close(self) -> None:
+        """Release every connection; the store cannot be used afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def _in_range(
+    query: _Query,
+    column: ColumnElement[datetime],
+    since: datetime | ColumnElement[Any] | None,
+    until: datetime | ColumnElement[Any] | None,
+) -> _Query:
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    return query

@@ -1,0 +1,1 @@
+"""Contract tests of the store, run on SQLite and on PostgreSQL."""

@@ -1,0 +1,162 @@
+"""Rollups: exact round trips and idempotent upserts keyed by (endpoint, window size, start)."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from monitor.rollup import Distribution, EndpointIdentity, compute_rollup
+from monitor.store import SQLStore
+
+from .factories import WINDOW, bare_probe, make_probe, make_rollup
+
+HALF_HOUR = timedelta(minutes=30)
+
+
+def test_rollup_round_trips_exactly(store: SQLStore) -> None:
+    rollup = make_rollup()
+
+    store.upsert_rollups([rollup])
+
+    [stored] = store.rollups(window_seconds=1800)
+    assert stored == rollup
+    # computed_at is left out of EndpointRollup equality, so compare it on its own.
+    assert stored.computed_at == rollup.computed_at
+    assert stored.computed_at.tzinfo is UTC
+    assert stored.window_start.tzinfo is UTC
+    assert list(stored.outcomes) == list(rollup.outcomes)
+
+
+def test_rollup_without_known_values_round_trips(store: SQLStore) -> None:
+    rollup = make_rollup(
+        region=None,
+        probes=2,
+        successes=0,
+        outcomes={"auth_error": 2},
+        uptime_ratio=None,
+        ttft=Distribution(),
+        speed=Distribution(),
+        latency=Distribution(),
+        output_tokens=0,
+        input_tokens=0,
+        cost_usd=0.0,
+    )
+
+    store.upsert_rollups([rollup])
+
+    assert store.rollups(window_seconds=1800) == [rollup]
+
+
+def test_rollup_computed_from_stored_probe_rows_round_trips(store: SQLStore) -> None:
+    probes = [
+        make_probe(started_at=WINDOW + i * timedelta(seconds=61), ttft_seconds=0.4 + i / 100)
+        for i in range(20)
+    ] + [bare_probe(endpoint="azure-eastus", started_at=WINDOW + timedelta(minutes=29))]
+    store.add_probes(probes)
+    identity = EndpointIdentity("azure-eastus", "gpt-4.1-nano", "azure", "eastus")
+    rows = store.probe_rows(WINDOW, WINDOW + HALF_HOUR)["azure-eastus"]
+    rollup = compute_rollup(identity, rows, WINDOW, 1800, now=WINDOW + HALF_HOUR)
+
+    store.upsert_rollups([rollup])
+
+    assert rollup.probes == 21
+    assert store.rollups(window_seconds=1800) == [rollup]
+
+
+def test_counters_hold_64_bit_values(store: SQLStore) -> None:
+    big = 2**40 + 3
+    rollup = make_rollup(probes=big, successes=big - 1, output_tokens=big, input_tokens=2**62)
+
+    store.upsert_rollups([rollup])
+
+    assert store.rollups(window_seconds=1800) == [rollup]
+
+
+def test_writing_the_same_window_twice_keeps_one_row_with_the_newer_values(
+    store: SQLStore,
+) -> None:
+    first = make_rollup()
+    recomputed = make_rollup(
+        probes=31,
+        successes=28,
+        outcomes={"success": 28, "timeout": 3},
+        uptime_ratio=28 / 31,
+        ttft=make_distribution_of(0.7),
+        region=None,
+        cost_usd=0.1,
+        computed_at=first.computed_at + timedelta(minutes=1),
+    )
+
+    store.upsert_rollups([first])
+    store.upsert_rollups([recomputed])
+    store.upsert_rollups([recomputed])
+
+    [stored] = store.rollups(window_seconds=1800)
+    assert stored == recomputed
+    assert stored.computed_at == recomputed.computed_at
+
+
+def make_distribution_of(value: float) -> Distribution:
+    return Distribution.of([value])
+
+
+def test_a_batch_that_repeats_a_window_keeps_its_last_rollup(store: SQLStore) -> None:
+    first = make_rollup(probes=1)
+    last = make_rollup(probes=2)
+
+    store.upsert_rollups([first, make_rollup(endpoint="other"), last])
+
+    assert store.rollups(window_seconds=1800, endpoint="azure-eastus") == [last]
+    assert len(store.rollups(window_seconds=1800)) == 2
+
+
+def test_same_endpoint_and_start_with_another_window_size_is_another_rollup(
+    store: SQLStore,
+) -> None:
+    half_hour = make_rollup(window_seconds=1800)
+    hour = make_rollup(window_seconds=3600, probes=60)
+
+    store.upsert_rollups([half_hour, hour])
+
+    assert store.rollups(window_seconds=1800) == [half_hour]
+    assert store.rollups(window_seconds=3600) == [hour]
+
+
+def test_rollups_filter_by_model_endpoint_and_window_range(store: SQLStore) -> None:
+    a0 = make_rollup(endpoint="a", model="m1", window_start=WINDOW)
+    b0 = make_rollup(endpoint="b", model="m2", window_start=WINDOW)
+    a1 = make_rollup(endpoint="a", model="m1", window_start=WINDOW + HALF_HOUR)
+    a2 = make_rollup(endpoint="a", model="m1", window_start=WINDOW + 2 * HALF_HOUR)
+    store.upsert_rollups([a2, b0, a1, a0])
+
+    assert store.rollups(window_seconds=1800) == [a0, b0, a1, a2]
+    assert store.rollups(window_seconds=1800, model="m1") == [a0, a1, a2]
+    assert store.rollups(window_seconds=1800, endpoint="b") == [b0]
+    assert store.rollups(
+        window_seconds=1800, since=WINDOW + HALF_HOUR, until=WINDOW + 2 * HALF_HOUR
+    ) == [a1]
+    assert store.rollups(window_seconds=1800, since=WINDOW + timedelta(seconds=1)) == [a1, a2]
+    assert store.rollups(window_seconds=60) == []
+
+
+def test_rollup_windows_are_the_starts_that_have_rollups_in_the_range(store: SQLStore) -> None:
+    store.upsert_rollups(
+        [
+            make_rollup(endpoint="a", window_start=WINDOW),
+            make_rollup(endpoint="b", window_start=WINDOW),
+            make_rollup(endpoint="a", window_start=WINDOW + 2 * HALF_HOUR),
+            make_rollup(endpoint="a", window_start=WINDOW + 3 * HALF_HOUR),
+            make_rollup(endpoint="a", window_start=WINDOW, window_seconds=3600),
+        ]
+    )
+
+    windows = store.rollup_windows(1800, WINDOW, WINDOW + 3 * HALF_HOUR)
+
+    assert windows == {WINDOW, WINDOW + 2 * HALF_HOUR}
+    assert store.rollup_windows(3600, WINDOW, WINDOW + 3 * HALF_HOUR) == {WINDOW}
+    assert store.rollup_windows(60, WINDOW, WINDOW + 3 * HALF_HOUR) == set()
+
+
+def test_upserting_no_rollups_does_nothing(store: SQLStore) -> None:
+    store.upsert_rollups([])
+
+    assert store.rollups(window_seconds=1800) == []

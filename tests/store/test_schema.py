@@ -1,0 +1,118 @@
+"""Migrations: upgrade to head, idempotence, refusal of newer schemas, schema == tables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from monitor.errors import StoreError
+from monitor.store import SQLStore, open_store
+from monitor.store.migrate import alembic_config
+from monitor.store.schema import metadata
+
+from .factories import make_probe
+
+TABLES = ["alembic_version", "model_profiles", "probes", "rollups"]
+
+
+def _stamp(database: Engine, revision: str) -> None:
+    with database.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS alembic_version "
+                "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+            )
+        )
+        connection.execute(text("DELETE FROM alembic_version"))
+        connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": revision})
+
+
+def test_upgrade_brings_an_empty_database_to_head(new_store: SQLStore, database: Engine) -> None:
+    assert new_store.current_revision() is None
+
+    new_store.upgrade()
+
+    assert new_store.current_revision() == new_store.head_revision()
+    assert sorted(inspect(database).get_table_names()) == TABLES
+
+
+def test_upgrading_twice_changes_nothing(store: SQLStore) -> None:
+    probe = make_probe()
+    store.add_probes([probe])
+
+    store.upgrade()
+
+    assert store.current_revision() == store.head_revision()
+    assert store.probes() == [probe]
+
+
+def test_migrated_schema_matches_the_table_definitions(store: SQLStore, database: Engine) -> None:
+    with database.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+
+    assert differences == []
+
+
+def test_database_stamped_with_a_newer_revision_is_refused_and_not_migrated(
+    new_store: SQLStore, database: Engine
+) -> None:
+    _stamp(database, "9999_future")
+    expected = (
+        f"database schema is at revision 9999_future, newer than this llm-monitor "
+        f"(head {new_store.head_revision()}); upgrade llm-monitor"
+    )
+
+    with pytest.raises(StoreError, match=re.escape(expected)):
+        new_store.upgrade()
+
+    assert inspect(database).get_table_names() == ["alembic_version"]
+    assert new_store.current_revision() == "9999_future"
+
+
+def test_newer_schema_keeps_its_data_and_revision_when_refused(
+    store: SQLStore, database: Engine
+) -> None:
+    probe = make_probe()
+    store.add_probes([probe])
+    _stamp(database, "9999_future")
+
+    with pytest.raises(StoreError, match="newer than this llm-monitor"):
+        store.upgrade()
+
+    assert store.current_revision() == "9999_future"
+    assert sorted(inspect(database).get_table_names()) == TABLES
+    assert store.probes() == [probe]
+
+
+def test_migrations_run_from_any_working_directory(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = open_store(store_url)
+    try:
+        store.upgrade()
+        assert store.current_revision() == store.head_revision()
+    finally:
+        store.close()
+
+
+def test_migrations_downgrade_to_an_empty_database_and_up_again(
+    store: SQLStore, database: Engine
+) -> None:
+    with database.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert inspect(database).get_table_names() == ["alembic_version"]
+    assert store.current_revision() is None
+
+    store.upgrade()
+
+    assert store.current_revision() == store.head_revision()
