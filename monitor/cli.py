@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from monitor import __version__
 from monitor.config import Config, Endpoint, default_config_path, load_config
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.render import json_lines, probe_table
 from monitor.result import ProbeResult
 from monitor.runner import ProbeRunner
+from monitor.timeparse import describe_window, parse_time, parse_window
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 #: Exit codes shared by every command.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -134,35 +142,253 @@ def simulate(config_path: Path | None) -> None:
 
 
 @cli.command()
+@_config_option
+def run(config_path: Path | None) -> None:
+    """The daemon: scheduled probes, rollups, metrics and the HTTP API, until SIGTERM/SIGINT."""
+    from monitor.daemon import run as run_daemon
+
+    sys.exit(run_daemon(_load(config_path)))
+
+
+@cli.command()
 @click.option(
-    "--rounds",
-    type=click.IntRange(min=1),
-    default=3,
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9464,
     show_default=True,
-    help="Probe rounds to run.",
+    help="HTTP port of the daemon (a free one is taken if it is busy).",
 )
-def demo(rounds: int) -> None:
-    """Start the simulator of the bundled demo config and probe its endpoints (no API key)."""
-    from monitor.demo import demo_environment, demo_raw_config, start_demo_simulator
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Stop after this long (default: run until Ctrl-C).",
+)
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Keep the demo's data in this store (default: a temporary SQLite file).",
+)
+def demo(port: int, duration: float | None, store_url: str | None) -> None:
+    """The whole product with no API key: simulated OpenAI and Azure endpoints for gpt-4.1-nano,
+    and the daemon probing them every 5 s with 1-minute windows."""
+    from monitor.demo import run_demo
 
-    async def run() -> int:
-        simulator, config = await start_demo_simulator(demo_raw_config(), demo_environment())
-        console = Console()
-        console.print(f"Simulator (OpenAI and Azure OpenAI stand-in) at {simulator.base_url}")
-        failures = 0
+    sys.exit(run_demo(port=port, duration=duration, store_url=store_url, out=click.echo))
+
+
+@cli.group()
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@_config_option
+def db_upgrade(config_path: Path | None) -> None:
+    """Create or migrate the store's schema to this version (the daemon also does it at start)."""
+    from monitor.store import open_store
+
+    config = _load(config_path, resolve_secrets=False)
+    store = open_store(config.schema.storage.url)
+    try:
+        before = store.current_revision()
+        store.upgrade()
+        click.echo(f"{store.url}: schema at {store.head_revision()} (was {before or 'empty'})")
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _reading_store(config: Config) -> Iterator[Store]:
+    """The store at ``storage.url``, migrated, closed on exit; exit 2 if it cannot be used."""
+    from monitor.store import open_store  # SQLAlchemy loads only for the commands that read
+
+    url = config.schema.storage.url
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        click.echo(
+            f"error: no store at {missing} (storage.url {url}): nothing has been recorded "
+            "there yet; check storage.url and the directory you run from",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        click.echo(f"error: cannot open the store: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        store.upgrade()
+        yield store
+    except StoreError as exc:
+        click.echo(f"error: cannot read the store: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    finally:
+        store.close()
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL when it does not exist (reading must not create
+    an empty database at a mistyped path)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # open_store explains what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database or "")
+    return None if path.exists() else path
+
+
+def _reading_console() -> Console:
+    """A console for tables that people read; 120 columns when the output is not a terminal
+    (a file or a pipe), where rich would otherwise squeeze every table into 80."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        return Console(width=120)
+    return console
+
+
+def _time_option(text: str | None, option: str, now: datetime) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text, now=now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+@cli.command()
+@_config_option
+@click.option(
+    "--window",
+    "window_text",
+    metavar="DURATION",
+    default=None,
+    help="Rollup window size (default: the configured rollup.window).",
+)
+@click.option(
+    "--since",
+    "since_text",
+    metavar="TIME",
+    default=None,
+    help="Start: ISO 8601 with Z or an offset, a date, or 24h-style before now.",
+)
+@click.option(
+    "--until",
+    "until_text",
+    metavar="TIME",
+    default=None,
+    help="End (default: the end of the last complete window); same forms as --since.",
+)
+@click.option("--model", "model_id", metavar="ID", default=None, help="Only this model.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "markdown", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+def report(
+    config_path: Path | None,
+    window_text: str | None,
+    since_text: str | None,
+    until_text: str | None,
+    model_id: str | None,
+    output_format: str,
+) -> None:
+    """The rollup report from the store: each model's live card, each endpoint's summary over
+    the range, and every window's rollups. Default range: the last complete window.
+
+    Exit 0, or 2 for an unknown model, a bad time or window, or a store that cannot be read.
+    """
+    from monitor.aggregator import window_seconds
+    from monitor.report import (
+        build_report,
+        render_csv,
+        render_json,
+        render_markdown,
+        render_table,
+        unknown_model_message,
+        window_is_known,
+    )
+
+    config = _load(config_path, resolve_secrets=False)
+    now = datetime.now(UTC)
+    since = _time_option(since_text, "--since", now)
+    until = _time_option(until_text, "--until", now)
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter(
+            f"{since_text!r} is not before --until {until_text!r}", param_hint="--since"
+        )
+    if model_id is not None and config.model(model_id) is None:
+        raise click.BadParameter(unknown_model_message(config, model_id), param_hint="--model")
+    window: int | None = None
+    if window_text is not None:
         try:
-            for round_number in range(1, rounds + 1):
-                results = await probe_once(config.endpoints)
-                failures += sum(not r.ok for r in results)
-                console.print(f"Round {round_number} of {rounds}")
-                probe_table(results, console)
-                if round_number < rounds:
-                    await asyncio.sleep(config.endpoints[0].probe.interval / 2)
-        finally:
-            await simulator.stop()
-        return failures
+            window = parse_window(window_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--window") from None
+    with _reading_store(config) as store:
+        if window is not None and not window_is_known(config, store, window):
+            raise click.BadParameter(
+                f"{describe_window(window)} is not the configured rollup window "
+                f"({describe_window(window_seconds(config))}) and the store holds no rollups "
+                "of that size",
+                param_hint="--window",
+            )
+        built = build_report(
+            config, store, now=now, since=since, until=until, window=window, model=model_id
+        )
+    if output_format == "json":
+        click.echo(render_json(built), nl=False)
+    elif output_format == "markdown":
+        click.echo(render_markdown(built), nl=False)
+    elif output_format == "csv":
+        click.echo(render_csv(built), nl=False)
+    else:
+        render_table(built, _reading_console())
 
-    asyncio.run(run())
+
+@cli.command()
+@click.argument("model_id", metavar="MODEL")
+@_config_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+def profile(model_id: str, config_path: Path | None, output_format: str) -> None:
+    """The aggregated profile of MODEL: its facts and live numbers (the API's document as
+    JSON). Exit 0, or 2 for an unknown model or a store that cannot be read."""
+    from monitor.aggregator import profile_json, snapshot
+    from monitor.report import render_profile, unknown_model_message
+
+    config = _load(config_path, resolve_secrets=False)
+    spec = config.model(model_id)
+    if spec is None:
+        raise click.BadParameter(unknown_model_message(config, model_id), param_hint="MODEL")
+    with _reading_store(config) as store:
+        current = snapshot(config, store, datetime.now(UTC))
+    live = current.profiles[model_id]
+    if output_format == "json":
+        click.echo(json.dumps(profile_json(config, live), indent=2, ensure_ascii=False))
+    else:
+        render_profile(
+            spec,
+            live,
+            current.window_seconds,
+            config.schema.profile.uptime_window,
+            _reading_console(),
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

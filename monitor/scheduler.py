@@ -247,8 +247,9 @@ class ProbeScheduler:
             self._on_lag(max(samples))
 
     async def _shutdown(self, grace_seconds: float) -> None:
+        # Pause first: shutting APScheduler's executor down would cancel running probes at once.
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         if self._lag_task is not None:
             self._lag_task.cancel()
         tasks = list(self._in_flight)
@@ -257,6 +258,8 @@ class ProbeScheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
         # Jobs that were still sleeping off their jitter never started a probe.
         others = [
             t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -149,13 +151,37 @@ async def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
     assert code == 2 and "no such file" in err
 
 
-async def test_demo_probes_the_simulated_endpoints_without_a_key() -> None:
+async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None:
     env = {k: v for k, v in os.environ.items() if k != "LLM_MONITOR_DEMO_KEY"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "demo", "--rounds", "1",
+        sys.executable, "-m", "monitor", "demo", "--port", "0", "--duration", "150",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
+    assert process.stdout is not None
+    try:
+        profile_url = ""
+        while not profile_url:
+            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            assert line, "the demo ended before printing its URLs"
+            if line.startswith("Profile:"):
+                profile_url = line.split()[-1]
+        deadline = asyncio.get_running_loop().time() + 120
+        live: dict[str, object] = {}
+        async with httpx.AsyncClient(timeout=5) as client:
+            while asyncio.get_running_loop().time() < deadline:
+                live = (await client.get(profile_url)).json()["live"]
+                if all(value is not None for value in live.values()):
+                    break
+                await asyncio.sleep(2)
+        assert all(value is not None for value in live.values()), live
+        assert live["total_endpoints"] == 2 and live["available_via"]
+        process.send_signal(signal.SIGINT)
+        out, _err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
     text = out.decode()
-    assert "openai" in text and "azure-eastus" in text and "success" in text
+    assert "probe    openai" in text and "probe    azure-eastus" in text
+    assert "2/2 active endpoints" in text or "1/2 active endpoints" in text

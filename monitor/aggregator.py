@@ -1,0 +1,209 @@
+"""Rollups and profiles from the store: the window job of the daemon, and ``snapshot()`` for the
+commands that read the store directly (``report``, ``profile``).
+
+Every window is recomputed from raw probes and upserted, so the job is idempotent: it recomputes
+the last two complete windows on every run (a probe that finished late lands in the earlier
+one), any window a late write touched, and at start-up every window that has raw probes but no
+rollup. A window is complete once its end plus ``settle`` seconds (the longest probe timeout and
+the sink's flush delay) has passed, so probes still in flight at the boundary are counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.config import Config
+from monitor.profile import ModelLive, model_live
+from monitor.result import ProbeResult
+from monitor.rollup import EndpointIdentity, EndpointRollup, compute_rollup, window_start
+from monitor.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The latest complete window's rollups and every model's live profile."""
+
+    window_seconds: int
+    last_window_start: datetime | None
+    rollups: tuple[EndpointRollup, ...]
+    profiles: Mapping[str, ModelLive]
+    refreshed_at: datetime
+
+    @property
+    def last_window_end(self) -> datetime | None:
+        """End of the last complete window."""
+        if self.last_window_start is None:
+            return None
+        return self.last_window_start + timedelta(seconds=self.window_seconds)
+
+
+def window_seconds(config: Config) -> int:
+    """The configured rollup window in whole seconds."""
+    return int(config.schema.rollup.window)
+
+
+def settle_seconds(config: Config, flush_seconds: float = 1.0) -> float:
+    """How long after a window's end its last probes may still be arriving."""
+    timeouts = [e.probe.timeout for e in config.endpoints] or [config.schema.probe.timeout]
+    return max(timeouts) + flush_seconds + 1.0
+
+
+def last_complete_window(now: datetime, window: int, settle: float) -> datetime:
+    """Start of the newest window whose end is at least ``settle`` seconds before ``now``."""
+    return window_start(now - timedelta(seconds=settle), window) - timedelta(seconds=window)
+
+
+def roll_window(
+    config: Config, store: Store, start: datetime, now: datetime
+) -> list[EndpointRollup]:
+    """Recompute and upsert the rollups of every configured endpoint for one window."""
+    window = window_seconds(config)
+    rows = store.probe_rows(start, start + timedelta(seconds=window))
+    rate_limited_is_down = config.schema.rollup.rate_limited_is_down
+    rollups = [
+        compute_rollup(
+            EndpointIdentity(e.id, e.model.id, e.provider, e.region),
+            rows.get(e.id, []),
+            start,
+            window,
+            rate_limited_is_down=rate_limited_is_down,
+            now=now,
+        )
+        for e in config.endpoints
+    ]
+    store.upsert_rollups(rollups)
+    return rollups
+
+
+def snapshot(
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    last_window: datetime | None = None,
+    last_probe_at: Mapping[str, datetime] | None = None,
+) -> Snapshot:
+    """Profiles and last-window rollups from stored rollups (nothing is written)."""
+    window = window_seconds(config)
+    if last_window is None:
+        last_window = last_complete_window(now, window, settle_seconds(config))
+    window_end = last_window + timedelta(seconds=window)
+    uptime_since = window_end - timedelta(seconds=config.schema.profile.uptime_window)
+    rollups = store.rollups(window_seconds=window, since=uptime_since, until=window_end)
+    configured = {e.id for e in config.endpoints}
+    last = tuple(r for r in rollups if r.window_start == last_window and r.endpoint in configured)
+    if last_probe_at is None:
+        last_probe_at = {k: v.started_at for k, v in store.last_probes().items()}
+    rate_limited_is_down = config.schema.rollup.rate_limited_is_down
+    profiles = {
+        model.id: model_live(
+            model,
+            config.endpoints,
+            rollups,
+            last_window_start=last_window if last else None,
+            uptime_since=uptime_since,
+            refreshed_at=now,
+            last_probe_at=last_probe_at,
+            rate_limited_is_down=rate_limited_is_down,
+        )
+        for model in config.models
+    }
+    return Snapshot(
+        window_seconds=window,
+        last_window_start=last_window if last else None,
+        rollups=last,
+        profiles=profiles,
+        refreshed_at=now,
+    )
+
+
+@dataclass
+class Aggregator:
+    """The daemon's window job: rolls up, refreshes profiles, publishes and reports."""
+
+    config: Config
+    store: Store
+    publish: Callable[[Snapshot], None]
+    on_window_complete: Callable[[Snapshot], None] = lambda snapshot: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    last_probe_at: Callable[[], Mapping[str, datetime]] | None = None
+    _dirty: set[datetime] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reported: datetime | None = None
+    latest: Snapshot | None = None
+
+    @property
+    def window(self) -> int:
+        """The rollup window in seconds."""
+        return window_seconds(self.config)
+
+    def mark_written(self, results: Iterable[ProbeResult]) -> None:
+        """Note the windows that newly stored probes belong to (called by the sink)."""
+        windows = {window_start(r.started_at, self.window) for r in results}
+        with self._lock:
+            self._dirty |= windows
+
+    def backfill(self) -> list[datetime]:
+        """Roll up every window with raw probes but no rollup, plus the last two; return them."""
+        now = self.clock()
+        last = last_complete_window(now, self.window, settle_seconds(self.config))
+        end = last + timedelta(seconds=self.window)
+        horizon = end - timedelta(seconds=self.config.schema.rollup.raw_retention)
+        missing = self.store.probe_windows(horizon, end, self.window) - self.store.rollup_windows(
+            self.window, horizon, end
+        )
+        windows = sorted(missing | {last, last - timedelta(seconds=self.window)})
+        for start in windows:
+            roll_window(self.config, self.store, start, now)
+        self._refresh(now, last)
+        self._reported = last
+        return windows
+
+    def tick(self) -> list[datetime]:
+        """Recompute what may have changed, publish the snapshot, report a newly completed
+        window; return the windows rolled up."""
+        now = self.clock()
+        last = last_complete_window(now, self.window, settle_seconds(self.config))
+        with self._lock:
+            dirty = {w for w in self._dirty if w <= last}
+            self._dirty -= dirty
+        windows = sorted(dirty | {last, last - timedelta(seconds=self.window)})
+        try:
+            for start in windows:
+                roll_window(self.config, self.store, start, now)
+        except BaseException:
+            with self._lock:
+                self._dirty |= set(windows)
+            raise
+        current = self._refresh(now, last)
+        if self._reported is None or last > self._reported:
+            self._reported = last
+            self.on_window_complete(current)
+        return windows
+
+    def _refresh(self, now: datetime, last: datetime) -> Snapshot:
+        probes_at = self.last_probe_at() if self.last_probe_at is not None else None
+        current = snapshot(self.config, self.store, now, last_window=last, last_probe_at=probes_at)
+        for model_id, live in current.profiles.items():
+            if live.window_start is not None:
+                self.store.upsert_profile(
+                    model_id, self.window, live.window_start, now, live.to_json_dict()
+                )
+        self.latest = current
+        self.publish(current)
+        return current
+
+
+def profile_json(config: Config, live: ModelLive) -> dict[str, Any]:
+    """The profile document of DESIGN section 4: the model's facts plus ``live``."""
+    model = config.model(live.model)
+    facts: dict[str, Any] = (
+        model.model_dump(mode="json") if model is not None else {"id": live.model}
+    )
+    facts["refresh_interval_seconds"] = window_seconds(config)
+    facts["live"] = live.to_json_dict()
+    return facts

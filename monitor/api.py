@@ -1,0 +1,883 @@
+"""The HTTP API of a running daemon (DESIGN section 4): metrics, health, endpoints, model
+profiles, rollups, the latest report and the OpenAPI document that describes them all.
+
+``create_app(view)`` builds a Starlette app over a read-only ``MonitorView``. The store is
+synchronous, so every handler that reads it does so on a worker thread; so does rendering the
+metrics exposition, which takes tens of milliseconds for a thousand endpoints. Every error is
+JSON, ``{"error": {"code", "message"[, "parameter"]}}``: 404 (unknown route, model or endpoint),
+405 (wrong method), 422 (a query parameter that cannot be used), 503 (the store is unavailable),
+500. Secrets never leave: responses are built field by field from ids, facts and results,
+never by serialising a configured endpoint (which holds its key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, get_args, get_type_hints
+from urllib.parse import quote
+
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor import __version__
+from monitor.aggregator import profile_json, window_seconds
+from monitor.config import Config, Endpoint, ModelSpec
+from monitor.errors import StoreError
+from monitor.outcomes import Outcome, counts_as_down
+from monitor.profile import ModelLive, endpoint_status, model_live
+from monitor.report import build_report, report_json, rollup_json, unknown_model_message
+from monitor.report import window_is_known as _window_is_known
+from monitor.result import ProbeResult, format_utc
+from monitor.rollup import EndpointRollup
+from monitor.store import Store
+from monitor.timeparse import (
+    TIME_SCHEMA,
+    WINDOW_PATTERN,
+    RangeError,
+    describe_window,
+    iso_utc,
+    parse_range,
+    parse_window,
+)
+from monitor.view import MonitorView
+
+#: Most rollup rows one ``/api/v1/rollups`` response holds; the rest is left for a next page.
+MAX_ROLLUP_ROWS = 10_000
+#: A last probe older than this many probe intervals no longer speaks for an endpoint's state.
+FRESH_PROBE_INTERVALS = 3
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    """An error response: HTTP status, machine-readable code, message, offending parameter."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, parameter: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.parameter = parameter
+
+
+def error_body(code: str, message: str, parameter: str | None = None) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if parameter is not None:
+        error["parameter"] = parameter
+    return {"error": error}
+
+
+def create_app(view: MonitorView, *, clock: Callable[[], datetime] | None = None) -> Starlette:
+    """The HTTP app over ``view``; ``clock`` (default: the wall clock) gives "now" in UTC."""
+    api = _Api(view, clock or (lambda: datetime.now(UTC)))
+    routes = [
+        Route("/metrics", api.metrics, methods=["GET"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/api/v1/endpoints", api.endpoints, methods=["GET"]),
+        Route("/api/v1/models", api.models, methods=["GET"]),
+        Route("/api/v1/models/{model_id:str}/profile", api.profile, methods=["GET"]),
+        Route("/api/v1/rollups", api.rollups, methods=["GET"]),
+        Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            StoreError: _store_error,
+            Exception: _internal_error,
+        },
+    )
+
+
+# --- error handlers ----------------------------------------------------------------------------
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(error_body(exc.code, exc.message, exc.parameter), status_code=exc.status)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.url.path}; see /openapi.json"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "GET")
+        message = f"method {request.method} not allowed on {request.url.path}; allowed: {allowed}"
+    else:
+        message = str(exc.detail)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, message), status_code=exc.status_code, headers=dict(exc.headers or {})
+    )
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    # StoreError messages name the database with its password masked, never a key.
+    return JSONResponse(error_body("store_unavailable", str(exc)), status_code=503)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # The exception's text is not shown: it could hold anything.
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+class _Api:
+    """The route handlers, sharing the view and the clock."""
+
+    def __init__(self, view: MonitorView, clock: Callable[[], datetime]) -> None:
+        self.view = view
+        self.clock = clock
+        self._openapi: dict[str, Any] | None = None
+
+    async def metrics(self, request: Request) -> Response:
+        """The Prometheus exposition, OpenMetrics when the scraper asks for it."""
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        body = await run_in_threadpool(encoder, self.view.registry)
+        return Response(body, media_type=None, headers={"Content-Type": content_type})
+
+    async def healthz(self, request: Request) -> Response:
+        """200 while the process can answer at all."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """200 when ready, 503 listing the problems."""
+        problems = list(self.view.problems())
+        if problems:
+            return JSONResponse({"status": "not_ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ok", "problems": []})
+
+    async def endpoints(self, request: Request) -> Response:
+        """Each configured endpoint's settings, last probe, last window and state."""
+        config = self.view.config
+        snapshot = self.view.snapshot()
+        last = self.view.last_probes()
+        rollups = {r.endpoint: r for r in snapshot.rollups} if snapshot else {}
+        now = self.clock()
+        rate_limited_is_down = config.schema.rollup.rate_limited_is_down
+        return JSONResponse(
+            {
+                "endpoints": [
+                    endpoint_json(
+                        e,
+                        last.get(e.id),
+                        rollups.get(e.id),
+                        now=now,
+                        rate_limited_is_down=rate_limited_is_down,
+                    )
+                    for e in config.endpoints
+                ]
+            }
+        )
+
+    async def models(self, request: Request) -> Response:
+        """Each model's facts, endpoints and the link to its profile."""
+        config = self.view.config
+        return JSONResponse(
+            {
+                "models": [
+                    {
+                        **model.model_dump(mode="json"),
+                        "endpoints": [e.id for e in config.endpoints if e.model.id == model.id],
+                        "profile_url": f"/api/v1/models/{quote(model.id, safe='')}/profile",
+                    }
+                    for model in config.models
+                ]
+            }
+        )
+
+    async def profile(self, request: Request) -> Response:
+        """The model's profile document; its live numbers are null before the first rollup."""
+        config = self.view.config
+        model_id = request.path_params["model_id"]
+        model = config.model(model_id)
+        if model is None:
+            raise ApiError(404, "not_found", unknown_model_message(config, model_id))
+        snapshot = self.view.snapshot()
+        live = snapshot.profiles.get(model_id) if snapshot else None
+        if live is None:
+            document = profile_json(config, self._empty_live(config, model_id))
+            document["live"]["refreshed_at"] = None
+        else:
+            document = profile_json(config, live)
+        return JSONResponse(document)
+
+    def _empty_live(self, config: Config, model_id: str) -> ModelLive:
+        model = config.model(model_id)
+        assert model is not None
+        now = self.clock()
+        last = {k: v.started_at for k, v in self.view.last_probes().items()}
+        return model_live(
+            model,
+            config.endpoints,
+            (),
+            last_window_start=None,
+            uptime_since=now,
+            refreshed_at=now,
+            last_probe_at=last,
+            rate_limited_is_down=config.schema.rollup.rate_limited_is_down,
+        )
+
+    async def rollups(self, request: Request) -> Response:
+        """Stored rollups of a time range, oldest first, at most ``MAX_ROLLUP_ROWS``."""
+        config = self.view.config
+        query = request.query_params
+        model = _optional(query, "model")
+        endpoint = _optional(query, "endpoint")
+        if model is not None and config.model(model) is None:
+            raise ApiError(
+                404, "not_found", unknown_model_message(config, model), parameter="model"
+            )
+        known = {e.id: e for e in config.endpoints}
+        if endpoint is not None and endpoint not in known:
+            raise ApiError(
+                404,
+                "not_found",
+                f"unknown endpoint {endpoint!r}; known: {', '.join(known) or 'none configured'}",
+                parameter="endpoint",
+            )
+        window = window_seconds(config)
+        window_text = query.get("window")
+        if window_text is not None:
+            try:
+                window = parse_window(window_text)
+            except ValueError as exc:
+                raise ApiError(
+                    422, "invalid_parameter", f"window: {exc}", parameter="window"
+                ) from None
+        try:
+            since, until = parse_range(
+                query.get("since"),
+                query.get("until"),
+                now=self.clock(),
+                default_span=timedelta(days=1),
+                # An empty or inverted range is well-formed: it holds no rollups.
+                allow_empty=True,
+            )
+        except RangeError as exc:
+            raise ApiError(422, "invalid_parameter", str(exc), parameter=exc.parameter) from None
+        if endpoint is not None:
+            per_window = 1
+        else:
+            per_window = sum(1 for e in known.values() if model is None or e.model.id == model)
+        page = await run_in_threadpool(
+            _read_rollups,
+            config,
+            self.view.store,
+            window,
+            since,
+            until,
+            model=model,
+            endpoint=endpoint,
+            per_window=per_window,
+        )
+        rows, next_since = page
+        return JSONResponse(
+            {
+                "window_seconds": window,
+                "window": describe_window(window),
+                "since": iso_utc(since),
+                "until": iso_utc(until),
+                "model": model,
+                "endpoint": endpoint,
+                "count": len(rows),
+                "limit": MAX_ROLLUP_ROWS,
+                "truncated": next_since is not None,
+                "next_since": iso_utc(next_since) if next_since is not None else None,
+                "rollups": [rollup_json(r) for r in rows],
+            }
+        )
+
+    async def latest_report(self, request: Request) -> Response:
+        """The report of the last complete window (the structure of ``report_json``)."""
+        config = self.view.config
+        report = await run_in_threadpool(
+            lambda: build_report(config, self.view.store, now=self.clock())
+        )
+        return JSONResponse(report_json(report))
+
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI 3.1 document of this API."""
+        if self._openapi is None:
+            self._openapi = openapi_document(__version__)
+        return JSONResponse(self._openapi)
+
+
+def _optional(query: Mapping[str, str], name: str) -> str | None:
+    """A name filter's value; absent or empty means "not given" (an empty time or window is
+    malformed instead, so those are read as given)."""
+    value = query.get(name)
+    return value if value else None
+
+
+def _read_rollups(
+    config: Config,
+    store: Store,
+    window: int,
+    since: datetime,
+    until: datetime,
+    *,
+    model: str | None,
+    endpoint: str | None,
+    per_window: int,
+) -> tuple[list[EndpointRollup], datetime | None]:
+    """Up to ``MAX_ROLLUP_ROWS`` rollups of [since, until) and where the next page starts.
+
+    The range is read in slices sized to about one page, so a long range over many endpoints
+    never loads more than a page or so; an empty slice doubles the next one, so a sparse range
+    takes few queries.
+    """
+    if not _window_is_known(config, store, window):
+        raise ApiError(
+            404,
+            "not_found",
+            f"no rollups of {describe_window(window)} windows: the configured rollup window is "
+            f"{describe_window(window_seconds(config))} and no rollups of that size are stored",
+            parameter="window",
+        )
+    limit = MAX_ROLLUP_ROWS
+    base = timedelta(seconds=window) * max(1, limit // max(1, per_window))
+    step = base
+    rows: list[EndpointRollup] = []
+    start = since
+    while start < until and len(rows) <= limit:
+        end = until if until - start <= step else start + step
+        chunk = store.rollups(
+            window_seconds=window, since=start, until=end, model=model, endpoint=endpoint
+        )
+        rows.extend(chunk)
+        step = base if chunk else min(step * 2, until - since)
+        start = end
+    if len(rows) <= limit:
+        return rows, None
+    # End the page at a window boundary so the next page (since=next_since) repeats no row.
+    first_left = rows[limit].window_start
+    kept = [r for r in rows[:limit] if r.window_start < first_left]
+    if kept:
+        return kept, first_left
+    # One window holds more rows than a page: show a page of it and move on past it.
+    return rows[:limit], first_left + timedelta(seconds=window)
+
+
+# --- JSON of an endpoint -----------------------------------------------------------------------
+
+
+def endpoint_state(
+    rollup: EndpointRollup | None,
+    last_probe: ProbeResult | None,
+    *,
+    now: datetime,
+    interval: float,
+    rate_limited_is_down: bool = True,
+) -> str:
+    """``up``/``degraded``/``down``/``unknown`` from the last window's rollup and a fresh last
+    probe (one started within ``FRESH_PROBE_INTERVALS`` intervals of ``now``).
+
+    Where the two agree, or one of them knows nothing, that is the state; where they disagree
+    (an endpoint that was up and just failed, or one that was down and just answered), the
+    state is ``degraded``.
+    """
+    window = endpoint_status(rollup)
+    probe: str | None = None
+    fresh = last_probe is not None and last_probe.started_at >= now - timedelta(
+        seconds=FRESH_PROBE_INTERVALS * interval
+    )
+    if fresh and last_probe is not None:
+        if last_probe.outcome is Outcome.SUCCESS:
+            probe = "up"
+        elif counts_as_down(last_probe.outcome, rate_limited_is_down=rate_limited_is_down):
+            probe = "down"
+    if probe is None or probe == window:
+        return window
+    if window == "unknown":
+        return probe
+    return "degraded"
+
+
+def _last_window_json(rollup: EndpointRollup | None) -> dict[str, Any] | None:
+    if rollup is None:
+        return None
+    return {
+        "window_start": format_utc(rollup.window_start),
+        "window_end": format_utc(rollup.window_end),
+        "probes": rollup.probes,
+        "successes": rollup.successes,
+        "uptime_ratio": rollup.uptime_ratio,
+        "ttft_p50_seconds": rollup.ttft.p50,
+        "ttft_p95_seconds": rollup.ttft.p95,
+        "output_tokens_per_second_p50": rollup.speed.p50,
+        "failures_by_outcome": rollup.failures,
+        "status": endpoint_status(rollup),
+    }
+
+
+def endpoint_json(
+    endpoint: Endpoint,
+    last_probe: ProbeResult | None,
+    rollup: EndpointRollup | None,
+    *,
+    now: datetime,
+    rate_limited_is_down: bool = True,
+) -> dict[str, Any]:
+    """One endpoint of ``/api/v1/endpoints`` (field by field: the endpoint holds its key)."""
+    return {
+        "id": endpoint.id,
+        "model": endpoint.model.id,
+        "provider": endpoint.provider,
+        "provider_name": endpoint.provider_display_name,
+        "api": endpoint.api,
+        "region": endpoint.region,
+        "deployment": endpoint.deployment,
+        "api_version": endpoint.api_version,
+        "interval_seconds": endpoint.probe.interval,
+        "timeout_seconds": endpoint.probe.timeout,
+        "state": endpoint_state(
+            rollup,
+            last_probe,
+            now=now,
+            interval=endpoint.probe.interval,
+            rate_limited_is_down=rate_limited_is_down,
+        ),
+        "last_probe": last_probe.to_json_dict() if last_probe is not None else None,
+        "last_window": _last_window_json(rollup),
+    }
+
+
+# --- the OpenAPI document ----------------------------------------------------------------------
+#
+# Written by hand from the same field lists the handlers use, so that it says exactly what the
+# responses hold (``additionalProperties: false`` wherever the shape is fixed): a test validates
+# every response against it.
+
+_REF = "#/components/schemas/"
+_TIME = {"type": "string", "format": "date-time"}
+_OUTCOME_NAMES = [o.value for o in Outcome]
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+_STATES = ["up", "degraded", "down", "unknown"]
+_PROVIDERS = ["openai", "azure", "openai_compatible"]
+_ERROR_CODES = (
+    "not_found", "method_not_allowed", "invalid_parameter", "store_unavailable",
+    "internal_error", "http_error",
+)  # fmt: skip
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": _REF + name}
+
+
+def _null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null."""
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    kind = schema["type"]
+    return {**schema, "type": [kind, "null"]}
+
+
+def _object(properties: dict[str, Any], *, optional: Sequence[str] = ()) -> dict[str, Any]:
+    """A fixed-shape object whose properties are all required unless named in ``optional``."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [k for k in properties if k not in optional],
+        "additionalProperties": False,
+    }
+
+
+def _json_schema_of(annotation: Any) -> dict[str, Any]:
+    """The JSON schema of one ``ProbeResult`` field type (str, int, float, bool, datetime,
+    Outcome, each optionally ``| None``)."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    nullable = bool(get_args(annotation)) and len(args) < len(get_args(annotation))
+    base = args[0] if nullable else annotation
+    simple: dict[Any, dict[str, Any]] = {
+        str: {"type": "string"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        bool: {"type": "boolean"},
+        datetime: dict(_TIME),
+        Outcome: {"type": "string", "enum": _OUTCOME_NAMES},
+    }
+    schema = dict(simple[base])
+    return _null(schema) if nullable else schema
+
+
+def _probe_result_schema() -> dict[str, Any]:
+    hints = get_type_hints(ProbeResult)
+    properties = {f.name: _json_schema_of(hints[f.name]) for f in fields(ProbeResult)}
+    properties["ok"] = {"type": "boolean"}
+    return _object(properties)
+
+
+def _model_fact_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The properties of a model's facts and the schemas they refer to (from the config)."""
+    schema = ModelSpec.model_json_schema(mode="serialization", ref_template=_REF + "{model}")
+    definitions: dict[str, Any] = schema.get("$defs", {})
+    # model_dump writes every field, so each one is always present.
+    return dict(schema["properties"]), definitions
+
+
+def _distribution_schema() -> dict[str, Any]:
+    number = _null({"type": "number"})
+    return _object(
+        {
+            "count": {"type": "integer", "minimum": 0},
+            **dict.fromkeys(("p50", "p90", "p95", "p99", "min", "max", "mean"), number),
+        }
+    )
+
+
+def _schemas() -> dict[str, Any]:
+    facts, definitions = _model_fact_schemas()
+    number = _null({"type": "number"})
+    text = _null({"type": "string"})
+    endpoint_live = _object(
+        {
+            "endpoint": {"type": "string"},
+            "provider": {"type": "string", "enum": _PROVIDERS},
+            "region": text,
+            "uptime_ratio": number,
+            "ttft_p50_seconds": number,
+            "ttft_p95_seconds": number,
+            "output_tokens_per_second_p50": number,
+            "probes": {"type": "integer", "minimum": 0},
+            "failures_by_outcome": _COUNTS,
+            "last_probe_at": _null(_TIME),
+            "status": {"type": "string", "enum": _STATES},
+        }
+    )
+    live = _object(
+        {
+            "window_start": _null(_TIME),
+            "window_end": _null(_TIME),
+            "refreshed_at": _null(_TIME),
+            "avg_uptime_ratio": number,
+            "best_ttft_seconds": number,
+            "best_output_tokens_per_second": number,
+            "active_endpoints": {"type": "integer", "minimum": 0},
+            "total_endpoints": {"type": "integer", "minimum": 0},
+            "available_via": {"type": "array", "items": {"type": "string"}},
+            "endpoints": {"type": "array", "items": _ref("EndpointLive")},
+        }
+    )
+    last_window = _object(
+        {
+            "window_start": _TIME,
+            "window_end": _TIME,
+            "probes": {"type": "integer", "minimum": 0},
+            "successes": {"type": "integer", "minimum": 0},
+            "uptime_ratio": number,
+            "ttft_p50_seconds": number,
+            "ttft_p95_seconds": number,
+            "output_tokens_per_second_p50": number,
+            "failures_by_outcome": _COUNTS,
+            "status": {"type": "string", "enum": _STATES},
+        }
+    )
+    endpoint = _object(
+        {
+            "id": {"type": "string"},
+            "model": {"type": "string"},
+            "provider": {"type": "string", "enum": _PROVIDERS},
+            "provider_name": {"type": "string"},
+            "api": {"type": "string", "enum": ["chat_completions", "responses"]},
+            "region": text,
+            "deployment": text,
+            "api_version": text,
+            "interval_seconds": {"type": "number"},
+            "timeout_seconds": {"type": "number"},
+            "state": {
+                "type": "string",
+                "enum": _STATES,
+                "description": "From the last window's rollup and a fresh last probe: where "
+                "they disagree, degraded.",
+            },
+            "last_probe": _null(_ref("ProbeResult")),
+            "last_window": _null(_ref("LastWindow")),
+        }
+    )
+    rollup = _object(
+        {
+            "endpoint": {"type": "string"},
+            "model": {"type": "string"},
+            "provider": {"type": "string"},
+            "region": text,
+            "window_start": _TIME,
+            "window_end": _TIME,
+            "window_seconds": {"type": "integer", "minimum": 1},
+            "probes": {"type": "integer", "minimum": 0},
+            "successes": {"type": "integer", "minimum": 0},
+            "outcomes": _COUNTS,
+            "failures_by_outcome": _COUNTS,
+            "uptime_ratio": number,
+            "ttft_seconds": _ref("Distribution"),
+            "output_tokens_per_second": _ref("Distribution"),
+            "total_seconds": _ref("Distribution"),
+            "output_tokens": {"type": "integer", "minimum": 0},
+            "input_tokens": {"type": "integer", "minimum": 0},
+            "cost_usd": {"type": "number"},
+            "computed_at": _TIME,
+        }
+    )
+    report_endpoint = _object(
+        {
+            "endpoint": {"type": "string"},
+            "model": {"type": "string"},
+            "provider": {"type": "string", "enum": _PROVIDERS},
+            "region": text,
+            "probes": {"type": "integer", "minimum": 0},
+            "successes": {"type": "integer", "minimum": 0},
+            "uptime_ratio": number,
+            "ttft_p50_seconds": number,
+            "ttft_p95_seconds": number,
+            "output_tokens_per_second_p50": number,
+            "failures_by_outcome": _COUNTS,
+            "output_tokens": {"type": "integer", "minimum": 0},
+            "input_tokens": {"type": "integer", "minimum": 0},
+            "cost_usd": {"type": "number"},
+            "source": {
+                "type": "string",
+                "enum": ["probes", "rollups"],
+                "description": "probes: exact over the range; rollups: raw probes are gone, "
+                "counts summed from rollups, percentiles null.",
+            },
+        }
+    )
+    error = _object(
+        {
+            "error": _object(
+                {
+                    "code": {
+                        "type": "string",
+                        "enum": list(_ERROR_CODES),
+                    },
+                    "message": {"type": "string"},
+                    "parameter": {"type": "string"},
+                },
+                optional=("parameter",),
+            )
+        }
+    )
+    return {
+        **definitions,
+        "Error": error,
+        "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
+        "Readiness": _object(
+            {
+                "status": {"type": "string", "enum": ["ok", "not_ready"]},
+                "problems": {"type": "array", "items": {"type": "string"}},
+            }
+        ),
+        "ProbeResult": _probe_result_schema(),
+        "LastWindow": last_window,
+        "Endpoint": endpoint,
+        "EndpointList": _object({"endpoints": {"type": "array", "items": _ref("Endpoint")}}),
+        "Model": _object(
+            {
+                **facts,
+                "endpoints": {"type": "array", "items": {"type": "string"}},
+                "profile_url": {"type": "string"},
+            }
+        ),
+        "ModelList": _object({"models": {"type": "array", "items": _ref("Model")}}),
+        "EndpointLive": endpoint_live,
+        "Live": live,
+        "Profile": _object(
+            {
+                **facts,
+                "refresh_interval_seconds": {"type": "integer", "minimum": 1},
+                "live": _ref("Live"),
+            }
+        ),
+        "Distribution": _distribution_schema(),
+        "Rollup": rollup,
+        "RollupList": _object(
+            {
+                "window_seconds": {"type": "integer", "minimum": 1},
+                "window": {"type": "string"},
+                "since": _TIME,
+                "until": _TIME,
+                "model": text,
+                "endpoint": text,
+                "count": {"type": "integer", "minimum": 0},
+                "limit": {"type": "integer", "minimum": 1},
+                "truncated": {"type": "boolean"},
+                "next_since": _null(_TIME),
+                "rollups": {"type": "array", "items": _ref("Rollup")},
+            }
+        ),
+        "ReportEndpoint": report_endpoint,
+        "ReportModel": _object(
+            {
+                "model": {"type": "string"},
+                "name": text,
+                "pricing": _null(_ref("Pricing")),
+                "card": {"type": "string"},
+                "live": _ref("Live"),
+                "endpoints": {"type": "array", "items": _ref("ReportEndpoint")},
+            }
+        ),
+        "ReportWindow": _object(
+            {
+                "window_start": _TIME,
+                "window_end": _TIME,
+                "endpoints": {"type": "array", "items": _ref("Rollup")},
+            }
+        ),
+        "Report": _object(
+            {
+                "report_version": {"type": "integer", "enum": [1]},
+                "generated_at": _TIME,
+                "since": _TIME,
+                "until": _TIME,
+                "window_seconds": {"type": "integer", "minimum": 1},
+                "window": {"type": "string"},
+                "has_data": {"type": "boolean"},
+                "models": {"type": "array", "items": _ref("ReportModel")},
+                "windows": {"type": "array", "items": _ref("ReportWindow")},
+            }
+        ),
+    }
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json("Error", description)
+
+
+_TIME_HELP = (
+    "ISO 8601 with Z or an offset (2025-06-01T12:00:00Z), a date (midnight UTC), now, or a "
+    "duration before now (30m, 24h, 7d)."
+)
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}  # fmt: skip
+
+
+def _get(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": responses, **extra}}
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route, parameter and response."""
+    store_down = _error("The store cannot be read.")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llm-endpoint-monitor",
+            "version": version,
+            "description": "TTFT, output speed and uptime of hosted LLM endpoints: metrics, "
+            "model profiles, rollups and reports. Every error is JSON (Error).",
+        },
+        "paths": {
+            "/metrics": _get(
+                "Prometheus metrics (OpenMetrics when asked for in Accept).",
+                {
+                    "200": {
+                        "description": "The exposition.",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+            ),
+            "/healthz": _get("Liveness: the process answers.", {"200": _json("Health", "Alive.")}),
+            "/readyz": _get(
+                "Readiness: store reachable, scheduler running.",
+                {
+                    "200": _json("Readiness", "Ready."),
+                    "503": _json("Readiness", "Not ready; problems says why."),
+                },
+            ),
+            "/api/v1/endpoints": _get(
+                "Each configured endpoint: settings, last probe, last window and state.",
+                {"200": _json("EndpointList", "The endpoints, in configuration order.")},
+            ),
+            "/api/v1/models": _get(
+                "Each model's facts, endpoints and profile link.",
+                {"200": _json("ModelList", "The models, in configuration order.")},
+            ),
+            "/api/v1/models/{id}/profile": _get(
+                "The aggregated model profile: facts plus live numbers (null before the first "
+                "rollup).",
+                {
+                    "200": _json("Profile", "The profile."),
+                    "404": _error("Unknown model (or route)."),
+                },
+                parameters=[
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "description": "Model id.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+            ),
+            "/api/v1/rollups": _get(
+                "Stored rollups whose window starts in [since, until), oldest first, at most "
+                f"{MAX_ROLLUP_ROWS} (then truncated is true and next_since starts the next page).",
+                {
+                    "200": _json("RollupList", "The rollups."),
+                    "404": _error("Unknown model or endpoint, or no rollups of that window size."),
+                    "422": _error("A parameter cannot be used; error.parameter names it."),
+                    "503": store_down,
+                },
+                parameters=[
+                    _query("model", "Only this model's endpoints."),
+                    _query("endpoint", "Only this endpoint."),
+                    _query(
+                        "since",
+                        f"Start (inclusive), default 24h before until. {_TIME_HELP} A range "
+                        "whose since is not before its until is empty.",
+                        TIME_SCHEMA,
+                    ),
+                    _query("until", f"End (exclusive), default now. {_TIME_HELP}", TIME_SCHEMA),
+                    _query(
+                        "window",
+                        "Window size (1800, 30m, 1h); default the configured rollup window. "
+                        "A size that is neither the configured one nor stored is a 404.",
+                        {"type": "string", "pattern": f"^{WINDOW_PATTERN}$"},
+                    ),
+                ],
+            ),
+            "/api/v1/reports/latest": _get(
+                "The rollup report of the last complete window.",
+                {"200": _json("Report", "The report."), "503": store_down},
+            ),
+            "/openapi.json": _get(
+                "This document.",
+                {
+                    "200": {
+                        "description": "The OpenAPI 3.1 document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            ),
+        },
+        "components": {"schemas": _schemas()},
+    }

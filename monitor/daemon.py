@@ -1,0 +1,352 @@
+"""The daemon: scheduled probes, durable storage, window rollups, metrics and the HTTP server.
+
+Threads and what runs on them:
+
+- ``llm-monitor-probes``: the measuring event loop (APScheduler's AsyncIOScheduler and the probes,
+  nothing else), see ``monitor.scheduler``;
+- ``llm-monitor-sink``: each result's log line, metrics and batched store writes;
+- APScheduler's ``BackgroundScheduler`` pool: the window job (rollups, profiles, reports), the
+  retention job and the store health check;
+- the main thread: the HTTP server (uvicorn) and signal handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+
+from monitor.aggregator import Aggregator, Snapshot, settle_seconds
+from monitor.config import Config
+from monitor.errors import MonitorError, StoreError
+from monitor.metrics import LiveCollector, LiveState, ProbeMetrics
+from monitor.result import ProbeResult
+from monitor.rollup import window_start
+from monitor.runner import ProbeRunner
+from monitor.scheduler import ProbeScheduler
+from monitor.sinks import ResultSink
+from monitor.store import Store, open_store
+
+#: How often the store's reachability is checked for /readyz.
+STORE_CHECK_SECONDS = 10.0
+#: How often probes older than ``rollup.raw_retention`` are deleted.
+RETENTION_SECONDS = 3600.0
+
+log = structlog.get_logger("llm_monitor")
+
+
+class Daemon:
+    """Everything but the HTTP server; also the ``MonitorView`` the server reads."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        runner_factory: Callable[[], ProbeRunner] = ProbeRunner,
+        report_writer: Callable[[Snapshot], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._registry = CollectorRegistry()
+        self.metrics = ProbeMetrics(self._registry)
+        self._collector = LiveCollector()
+        self._registry.register(self._collector)
+        self._store = store or open_store(config.schema.storage.url)
+        self._last: dict[str, ProbeResult] = {}
+        self._last_lock = threading.Lock()
+        self._store_problem: str | None = None
+        self.aggregator = Aggregator(
+            config,
+            self._store,
+            publish=self._publish,
+            on_window_complete=report_writer or (lambda snapshot: None),
+            clock=clock,
+            last_probe_at=self._last_probe_at,
+        )
+        self.sink = ResultSink(
+            self._store,
+            self.metrics,
+            on_written=self.aggregator.mark_written,
+            on_result=self._remember,
+        )
+        self.scheduler = ProbeScheduler(
+            runner_factory,
+            self.sink.submit,
+            on_missed=lambda endpoint, count: self.metrics.missed_runs.labels(endpoint).inc(count),
+            on_lag=self.metrics.loop_lag.set,
+        )
+        self._maintenance = BackgroundScheduler(timezone=UTC)
+        self._started = False
+
+    # --- MonitorView --------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        """The store."""
+        return self._store
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry."""
+        return self._registry
+
+    def snapshot(self) -> Snapshot | None:
+        """The latest published rollups and profiles."""
+        return self.aggregator.latest
+
+    def last_probes(self) -> Mapping[str, ProbeResult]:
+        """The newest probe of each endpoint."""
+        with self._last_lock:
+            return dict(self._last)
+
+    def problems(self) -> list[str]:
+        """Why the daemon is not ready; empty when it is."""
+        found: list[str] = []
+        if not self.scheduler.running:
+            found.append("scheduler: not running")
+        if self._store_problem:
+            found.append(f"store: {self._store_problem}")
+        elif not self.sink.store_healthy:
+            found.append(f"store: writes failing ({self.sink.last_error})")
+        return found
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Prepare the store, backfill rollups and start probing and the window job."""
+        self._store.upgrade()
+        stored = self._store.last_probes()
+        configured = {e.id for e in self._config.endpoints}
+        with self._last_lock:
+            self._last = {k: v for k, v in stored.items() if k in configured}
+        self.metrics.declare_endpoints(self._config.endpoints)
+        rolled = self.aggregator.backfill()
+        log.info("rollups ready", windows=len(rolled), window_seconds=self.aggregator.window)
+        self.sink.start()
+        self.scheduler.start(self._config.endpoints)
+        self._schedule_maintenance()
+        self._maintenance.start()
+        self._started = True
+        log.info(
+            "probing",
+            endpoints=len(self._config.endpoints),
+            models=len(self._config.models),
+            store=self._store.url,
+        )
+
+    def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop probing (in-flight probes get ``grace_seconds``, default the longest probe
+        timeout), write everything, roll up, and release the store."""
+        if not self._started:
+            self._store.close()
+            return
+        self._started = False
+        if grace_seconds is None:
+            grace_seconds = max((e.probe.timeout for e in self._config.endpoints), default=0.0)
+        self._maintenance.shutdown(wait=True)
+        self.scheduler.stop(grace_seconds)
+        self.sink.stop()
+        with contextlib.suppress(Exception):  # best effort: the next start backfills anyway
+            self.aggregator.tick()
+        self._store.close()
+        log.info("stopped", written=self.sink.written, unwritten=self.sink.pending)
+
+    def _schedule_maintenance(self) -> None:
+        window = self.aggregator.window
+        settle = settle_seconds(self._config)
+        now = self._clock()
+        # The window job runs once per window, ``settle`` seconds after each boundary.
+        offset = timedelta(seconds=settle % window)
+        first = window_start(now, window) + offset
+        while first <= now:
+            first += timedelta(seconds=window)
+        self._maintenance.add_job(
+            self._window_job,
+            IntervalTrigger(seconds=window, start_date=first, timezone=UTC),
+            id="rollup",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=window,
+        )
+        self._maintenance.add_job(
+            self._retention_job,
+            IntervalTrigger(seconds=RETENTION_SECONDS, timezone=UTC),
+            id="retention",
+            next_run_time=now + timedelta(seconds=60),
+            max_instances=1,
+            coalesce=True,
+        )
+        self._maintenance.add_job(
+            self._check_store,
+            IntervalTrigger(seconds=STORE_CHECK_SECONDS, timezone=UTC),
+            id="store-check",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+
+    def _window_job(self) -> None:
+        try:
+            windows = self.aggregator.tick()
+        except Exception as exc:  # the store may be down: count, log and retry next window
+            self.metrics.storage_errors.inc()
+            log.error("rollup failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        log.info("rolled up", windows=[w.isoformat() for w in windows])
+
+    def _retention_job(self) -> None:
+        cutoff = self._clock() - timedelta(seconds=self._config.schema.rollup.raw_retention)
+        try:
+            deleted = self._store.delete_probes_before(cutoff)
+        except Exception as exc:
+            self.metrics.storage_errors.inc()
+            log.error("retention failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if deleted:
+            log.info("retention", deleted=deleted, before=cutoff.isoformat())
+
+    def _check_store(self) -> None:
+        try:
+            self._store.ping()
+        except StoreError as exc:
+            self._store_problem = str(exc)
+        else:
+            self._store_problem = None
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        self._collector.publish(
+            LiveState(
+                rollups=snapshot.rollups,
+                models=self._config.models,
+                profiles=tuple(snapshot.profiles.values()),
+            )
+        )
+
+    def _remember(self, result: ProbeResult) -> None:
+        with self._last_lock:
+            self._last[result.endpoint] = result
+
+    def _last_probe_at(self) -> dict[str, datetime]:
+        with self._last_lock:
+            return {k: v.started_at for k, v in self._last.items()}
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, or a MonitorError that says which address could not be used."""
+    try:
+        return socket.create_server((host, port), reuse_port=False, backlog=1024)
+    except OSError as exc:
+        raise MonitorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+async def serve(
+    daemon: Daemon,
+    sock: socket.socket,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[str], Any] | None = None,
+) -> None:
+    """Serve HTTP on ``sock`` and run ``daemon`` until SIGTERM/SIGINT (or ``stop`` is set)."""
+    from monitor.api import create_app
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    server = _Server(
+        uvicorn.Config(
+            create_app(daemon), log_config=None, access_log=False, lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+    )  # fmt: skip
+    try:
+        await asyncio.to_thread(daemon.start)
+    except BaseException:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await asyncio.to_thread(daemon.stop)
+        raise
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}"
+    log.info("listening", url=url)
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        log.info("shutting down")
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await asyncio.to_thread(daemon.stop)
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
+#: The GIL switch interval while the daemon runs. When the measuring thread's socket becomes
+#: readable while another thread holds the GIL (a scrape, a rollup), it waits up to this long
+#: before it can stamp the bytes; Python's default is 5 ms.
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+def run(config: Config) -> int:
+    """``llm-monitor run``: the daemon until SIGTERM/SIGINT; returns the exit code."""
+    import sys
+
+    from monitor.logs import configure_logging
+
+    settings = config.schema
+    configure_logging(settings.logging.level, settings.logging.format)
+    sock = listen(settings.server.host, settings.server.port)
+    report_writer: Callable[[Snapshot], None] | None = None
+    daemon: Daemon
+    if settings.reports.directory is not None:
+        from monitor.report import write_window_report
+
+        directory = settings.reports.directory
+
+        def report_writer(snapshot: Snapshot) -> None:
+            try:
+                write_window_report(directory, snapshot, config, daemon.store)
+            except Exception as exc:  # a full disk must not stop the rollups
+                log.error("report not written", directory=str(directory), error=str(exc))
+
+    daemon = Daemon(config, report_writer=report_writer)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    try:
+        asyncio.run(serve(daemon, sock))
+    finally:
+        sock.close()
+    return 0

@@ -1,0 +1,44 @@
+"""What the HTTP API and reports read from a running daemon (a read-only view of its state)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry
+
+from monitor.aggregator import Snapshot
+from monitor.config import Config
+from monitor.result import ProbeResult
+from monitor.store import Store
+
+
+class MonitorView(Protocol):
+    """The daemon's state as the HTTP server sees it; every method is cheap and thread-safe."""
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        ...
+
+    @property
+    def store(self) -> Store:
+        """The store (synchronous: call it from a worker thread, never on an event loop)."""
+        ...
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry to expose."""
+        ...
+
+    def snapshot(self) -> Snapshot | None:
+        """The latest published rollups and profiles (None before the first rollup job)."""
+        ...
+
+    def last_probes(self) -> Mapping[str, ProbeResult]:
+        """The newest probe of each configured endpoint, by endpoint id."""
+        ...
+
+    def problems(self) -> list[str]:
+        """Why the daemon is not ready (store unreachable, scheduler stopped); empty when ready."""
+        ...

@@ -1,0 +1,164 @@
+"""The window job on a real SQLite store: backfill, idempotence, late probes, profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.aggregator import Aggregator, Snapshot, last_complete_window, snapshot
+from monitor.config import Config, parse_config
+from monitor.outcomes import Outcome
+from monitor.result import ProbeResult
+from monitor.store import Store, open_store
+from tests.store.factories import bare_probe, make_probe
+
+CONFIG = """
+probe: {timeout: 5s, interval: 10s}
+rollup: {window: 60s}
+profile: {uptime_window: 1h}
+models: [{id: gpt-4.1-nano, pricing: {input_per_million: 0.1, output_per_million: 0.4}}]
+endpoints:
+  - {id: openai, model: gpt-4.1-nano, provider: openai, base_url: "https://a/v1", api_key_env: K}
+  - {id: azure-eastus, model: gpt-4.1-nano, provider: azure, base_url: "https://b",
+     deployment: d, api_key_env: K, region: eastus}
+"""
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config(CONFIG, environ={"K": "k"})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path}/agg.db")
+    opened.upgrade()
+    yield opened
+    opened.close()
+
+
+def _probe(endpoint: str, at: datetime, ttft: float = 0.5, ok: bool = True) -> ProbeResult:
+    provider = "azure" if endpoint.startswith("azure") else "openai"
+    if ok:
+        return make_probe(endpoint=endpoint, provider=provider, started_at=at, ttft_seconds=ttft,
+                          output_tokens_per_second=100.0)  # fmt: skip
+    return bare_probe(endpoint=endpoint, provider=provider, started_at=at,
+                      outcome=Outcome.SERVER_ERROR)  # fmt: skip
+
+
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _aggregator(config: Config, store: Store, clock: _Clock) -> tuple[Aggregator, list[Snapshot]]:
+    published: list[Snapshot] = []
+    completed: list[Snapshot] = []
+    aggregator = Aggregator(config, store, publish=published.append,
+                            on_window_complete=completed.append, clock=clock)  # fmt: skip
+    return aggregator, completed
+
+
+def test_last_complete_window_waits_for_the_settle_time() -> None:
+    # The window [12:00, 12:01) is complete at 12:01:07 with 7 s to settle.
+    assert last_complete_window(T0 + timedelta(seconds=67), 60, 7.0) == T0
+    assert last_complete_window(T0 + timedelta(seconds=66), 60, 7.0) == T0 - timedelta(minutes=1)
+
+
+def test_backfill_rolls_up_every_window_with_probes(config: Config, store: Store) -> None:
+    for minute in (0, 1, 3):  # a gap at minute 2: the daemon was down
+        store.add_probes([_probe("openai", T0 + timedelta(minutes=minute, seconds=s))
+                          for s in (5, 15, 25)])  # fmt: skip
+    clock = _Clock(T0 + timedelta(minutes=10))
+    aggregator, _ = _aggregator(config, store, clock)
+    aggregator.backfill()
+    windows = store.rollup_windows(60, T0, T0 + timedelta(minutes=10))
+    assert {T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)} <= windows
+    (rollup,) = store.rollups(window_seconds=60, since=T0, until=T0 + timedelta(minutes=1),
+                              endpoint="openai")  # fmt: skip
+    assert rollup.probes == 3 and rollup.uptime_ratio == 1.0
+
+
+def test_rolling_up_twice_changes_nothing(config: Config, store: Store) -> None:
+    store.add_probes([_probe("openai", T0 + timedelta(seconds=s)) for s in range(0, 60, 10)])
+    clock = _Clock(T0 + timedelta(seconds=70))
+    aggregator, _ = _aggregator(config, store, clock)
+    aggregator.tick()
+    first = store.rollups(window_seconds=60, since=T0, until=T0 + timedelta(minutes=1))
+    aggregator.tick()
+    second = store.rollups(window_seconds=60, since=T0, until=T0 + timedelta(minutes=1))
+    assert first == second
+    assert sorted(r.endpoint for r in second) == ["azure-eastus", "openai"]
+    assert next(r for r in second if r.endpoint == "openai").probes == 6
+
+
+def test_a_late_probe_is_counted_in_its_own_window_once(config: Config, store: Store) -> None:
+    store.add_probes([_probe("openai", T0 + timedelta(seconds=10))])
+    clock = _Clock(T0 + timedelta(minutes=5))
+    aggregator, _ = _aggregator(config, store, clock)
+    aggregator.tick()
+    late = _probe("openai", T0 + timedelta(seconds=50), ok=False)
+    store.add_probes([late])
+    store.add_probes([late])  # written twice (a retried batch): stored once
+    aggregator.mark_written([late])
+    rolled = aggregator.tick()
+    assert T0 in rolled
+    (rollup,) = store.rollups(window_seconds=60, since=T0, until=T0 + timedelta(minutes=1),
+                              endpoint="openai")  # fmt: skip
+    assert rollup.probes == 2 and rollup.outcomes == {"server_error": 1, "success": 1}
+    assert rollup.uptime_ratio == 0.5
+
+
+def test_each_completed_window_is_reported_once(config: Config, store: Store) -> None:
+    clock = _Clock(T0 + timedelta(seconds=70))
+    aggregator, completed = _aggregator(config, store, clock)
+    aggregator.tick()
+    aggregator.tick()
+    clock.now += timedelta(minutes=1)
+    aggregator.tick()
+    assert len(completed) == 2
+
+
+def test_snapshot_profile_has_best_ttft_and_active_endpoints(config: Config, store: Store) -> None:
+    window = T0
+    store.add_probes(
+        [_probe("openai", window + timedelta(seconds=s), ttft=0.531) for s in (1, 11, 21)]
+        + [_probe("azure-eastus", window + timedelta(seconds=s), ttft=0.8) for s in (2, 12)]
+        + [_probe("azure-eastus", window + timedelta(seconds=22), ok=False)]
+    )
+    now = T0 + timedelta(seconds=70)
+    aggregator, _ = _aggregator(config, store, _Clock(now))
+    aggregator.tick()
+    current = snapshot(config, store, now)
+    live = current.profiles["gpt-4.1-nano"]
+    assert current.last_window_start == T0
+    assert live.best_ttft_seconds == pytest.approx(0.531)
+    assert (live.active_endpoints, live.total_endpoints) == (2, 2)
+    assert live.avg_uptime_ratio == pytest.approx((1.0 + 2 / 3) / 2)
+    assert live.available_via == ("OpenAI", "Azure")
+    stored = store.latest_profile("gpt-4.1-nano", 60)
+    assert stored is not None and stored["best_ttft_seconds"] == pytest.approx(0.531)
+
+
+def test_snapshot_of_an_empty_store_has_no_window(config: Config, store: Store) -> None:
+    current = snapshot(config, store, T0)
+    assert current.last_window_start is None and current.rollups == ()
+    live = current.profiles["gpt-4.1-nano"]
+    assert live.best_ttft_seconds is None and live.total_endpoints == 2
+
+
+def test_removed_endpoints_do_not_appear_in_the_snapshot(config: Config, store: Store) -> None:
+    store.add_probes([replace(_probe("openai", T0 + timedelta(seconds=5)), endpoint="retired")])
+    store.add_probes([_probe("openai", T0 + timedelta(seconds=5))])
+    now = T0 + timedelta(seconds=70)
+    aggregator, _ = _aggregator(config, store, _Clock(now))
+    aggregator.tick()
+    assert {r.endpoint for r in snapshot(config, store, now).rollups} == {"openai", "azure-eastus"}

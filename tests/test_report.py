@@ -1,0 +1,567 @@
+"""Rollup reports from a real SQLite store: the numbers, the four renderers, the per-window files
+the daemon writes, and the ``report`` and ``profile`` commands run as real processes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from monitor.aggregator import roll_window, snapshot
+from monitor.config import Config, parse_config
+from monitor.errors import UnknownModelError
+from monitor.outcomes import Outcome
+from monitor.report import (
+    CSV_COLUMNS,
+    Report,
+    build_report,
+    card_line,
+    percent,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_table,
+    report_basename,
+    window_is_known,
+    write_window_report,
+)
+from monitor.result import ProbeResult
+from monitor.rollup import window_start
+from monitor.store import Store, open_store
+from tests.store.factories import bare_probe, make_probe
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = [
+    {
+        "id": "gpt-4.1-nano",
+        "name": "OpenAI: GPT-4.1 Nano",
+        "pricing": {"input_per_million": 0.10, "output_per_million": 0.40},
+        "context_window": 1047576,
+    },
+    {"id": "other-model"},
+]
+ENDPOINTS = [
+    {"id": "openai", "model": "gpt-4.1-nano", "provider": "openai",
+     "base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_KEY"},
+    {"id": "azure-eastus", "model": "gpt-4.1-nano", "provider": "azure",
+     "base_url": "https://r.openai.azure.com", "deployment": "nano", "region": "eastus",
+     "api_key_env": "AZURE_KEY"},
+    {"id": "gateway", "model": "other-model", "provider": "openai_compatible",
+     "base_url": "https://gateway.example/v1"},
+]  # fmt: skip
+W = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)  # the last complete window at NOW
+PREVIOUS = W - timedelta(minutes=30)
+NOW = W + timedelta(minutes=31)
+
+
+def _config(storage_url: str = "sqlite:///unused.db") -> Config:
+    raw = {
+        "storage": {"url": storage_url},
+        "probe": {"timeout": "5s"},
+        "models": MODELS,
+        "endpoints": ENDPOINTS,
+    }
+    return parse_config(yaml.safe_dump(raw), resolve_secrets=False)
+
+
+def _ok(endpoint: str, at: datetime, ttft: float, speed: float) -> ProbeResult:
+    provider = {"openai": "openai", "azure-eastus": "azure"}[endpoint]
+    return make_probe(
+        endpoint=endpoint,
+        provider=provider,
+        region="eastus" if provider == "azure" else None,
+        started_at=at,
+        ttft_seconds=ttft,
+        output_tokens_per_second=speed,
+        output_tokens=40,
+        input_tokens=20,
+        cost_usd=0.00002,
+    )
+
+
+def _failed(endpoint: str, at: datetime, outcome: Outcome) -> ProbeResult:
+    return bare_probe(
+        endpoint=endpoint, provider="azure", region="eastus", started_at=at, outcome=outcome
+    )
+
+
+def last_window_probes(last: datetime) -> list[ProbeResult]:
+    """openai: TTFT 0.4/0.5/0.6/0.7 s at 100/110/120/130 tok/s; azure-eastus: TTFT
+    0.30/0.35/0.40 s at 150/160/170 tok/s, one timeout and one auth_error (not counted for
+    uptime); the gateway endpoint never answered."""
+    minute = timedelta(minutes=1)
+    return [
+        *(_ok("openai", last + (i + 1) * minute, t, s)
+          for i, (t, s) in enumerate([(0.4, 100), (0.5, 110), (0.6, 120), (0.7, 130)])),
+        *(_ok("azure-eastus", last + (i + 1) * minute, t, s)
+          for i, (t, s) in enumerate([(0.30, 150), (0.35, 160), (0.40, 170)])),
+        _failed("azure-eastus", last + 10 * minute, Outcome.TIMEOUT),
+        _failed("azure-eastus", last + 11 * minute, Outcome.AUTH_ERROR),
+    ]  # fmt: skip
+
+
+def fill(store: Store, config: Config, last: datetime, *, now: datetime) -> None:
+    """``last_window_probes`` in the window ``last``, and openai TTFT 0.9 and 1.0 s in the
+    window before it; both rolled up."""
+    previous = last - timedelta(minutes=30)
+    minute = timedelta(minutes=1)
+    store.add_probes(
+        [
+            *last_window_probes(last),
+            _ok("openai", previous + minute, 0.9, 90),
+            _ok("openai", previous + 2 * minute, 1.0, 80),
+        ]
+    )
+    for start in (previous, last):
+        roll_window(config, store, start, now)
+
+
+@pytest.fixture
+def config() -> Config:
+    return _config()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path}/m.db")
+    opened.upgrade()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def filled(store: Store, config: Config) -> Store:
+    fill(store, config, W, now=NOW)
+    return store
+
+
+def _summary(report: Report, endpoint: str) -> dict[str, object]:
+    found = next(s for s in report.endpoints if s.endpoint == endpoint)
+    return found.to_json_dict()
+
+
+# --- the numbers -------------------------------------------------------------------------------
+
+
+def test_default_report_covers_the_last_complete_window(filled: Store, config: Config) -> None:
+    report = build_report(config, filled, now=NOW)
+    assert (report.since, report.until) == (W, W + timedelta(minutes=30))
+    assert [w.window_start for w in report.windows] == [W]
+    openai = _summary(report, "openai")
+    assert openai["probes"] == 4
+    assert openai["ttft_p50_seconds"] == pytest.approx(0.55)
+    assert openai["ttft_p95_seconds"] == pytest.approx(0.685)
+    assert openai["output_tokens_per_second_p50"] == pytest.approx(115.0)
+    assert openai["cost_usd"] == pytest.approx(0.00008)
+    assert openai["source"] == "probes"
+
+
+def test_endpoint_summary_counts_uptime_without_configuration_errors(
+    filled: Store, config: Config
+) -> None:
+    azure = _summary(build_report(config, filled, now=NOW), "azure-eastus")
+    assert azure["probes"] == 5
+    assert azure["successes"] == 3
+    assert azure["uptime_ratio"] == pytest.approx(0.75)  # 3 of 4: auth_error does not count
+    assert azure["failures_by_outcome"] == {"auth_error": 1, "timeout": 1}
+
+
+def test_summary_percentiles_come_from_raw_probes_not_from_window_percentiles(
+    filled: Store, config: Config
+) -> None:
+    report = build_report(config, filled, now=NOW, since=PREVIOUS)
+    assert [w.window_start for w in report.windows] == [PREVIOUS, W]
+    openai = _summary(report, "openai")
+    assert openai["probes"] == 6
+    # TTFT 0.4 … 1.0 s over both windows: p50 of six values, not a mean of window p50s.
+    assert openai["ttft_p50_seconds"] == pytest.approx(0.65)
+
+
+def test_summary_falls_back_to_rollup_counts_when_raw_probes_are_gone(
+    filled: Store, config: Config
+) -> None:
+    filled.delete_probes_before(NOW)
+    report = build_report(config, filled, now=NOW, since=PREVIOUS)
+    openai = _summary(report, "openai")
+    azure = _summary(report, "azure-eastus")
+    assert (openai["source"], azure["source"]) == ("rollups", "rollups")
+    assert openai["probes"] == 6
+    assert openai["ttft_p50_seconds"] is None
+    assert openai["output_tokens_per_second_p50"] is None
+    assert azure["uptime_ratio"] == pytest.approx(0.75)
+    assert azure["failures_by_outcome"] == {"auth_error": 1, "timeout": 1}
+    assert openai["cost_usd"] == pytest.approx(0.00012)
+    assert "percentiles over the range are unknown" in render_markdown(report)
+
+
+def test_report_lists_every_configured_endpoint_even_without_probes(
+    filled: Store, config: Config
+) -> None:
+    report = build_report(config, filled, now=NOW)
+    assert [s.endpoint for s in report.endpoints] == ["openai", "azure-eastus", "gateway"]
+    gateway = _summary(report, "gateway")
+    assert gateway["probes"] == 0
+    assert gateway["uptime_ratio"] is None
+    assert [r.endpoint for r in report.windows[0].rollups] == ["openai", "azure-eastus", "gateway"]
+
+
+def test_live_card_holds_the_profile_numbers_at_the_end_of_the_range(
+    filled: Store, config: Config
+) -> None:
+    report = build_report(config, filled, now=NOW)
+    card = report.models[0].live
+    assert card.best_ttft_seconds == pytest.approx(0.35)  # azure's p50
+    assert card.best_output_tokens_per_second == pytest.approx(160.0)
+    assert card.avg_uptime_ratio == pytest.approx((1.0 + 0.75) / 2)
+    assert (card.active_endpoints, card.total_endpoints) == (2, 2)
+    assert card_line(card, 1800) == (
+        "87.5% avg uptime · 350 ms best TTFT · 160 tok/s best throughput · "
+        "2/2 active endpoints · available via OpenAI, Azure · refreshed every 30 minutes"
+    )
+
+
+def test_report_never_includes_an_unfinished_window(filled: Store, config: Config) -> None:
+    later = NOW + timedelta(minutes=10)  # inside the window after W, still running
+    filled.add_probes([_ok("openai", W + timedelta(minutes=35), 5.0, 1.0)])
+    report = build_report(config, filled, now=later, until=later + timedelta(days=1))
+    assert report.until == W + timedelta(minutes=30)
+    assert _summary(report, "openai")["probes"] == 4
+
+
+def test_explicit_until_is_rounded_up_to_the_end_of_its_window(
+    filled: Store, config: Config
+) -> None:
+    report = build_report(
+        config,
+        filled,
+        now=NOW,
+        since=PREVIOUS + timedelta(minutes=7),
+        until=PREVIOUS + timedelta(minutes=8),
+    )
+    assert (report.since, report.until) == (PREVIOUS, W)
+    assert _summary(report, "openai")["probes"] == 2
+
+
+def test_model_filter_keeps_only_that_model(filled: Store, config: Config) -> None:
+    report = build_report(config, filled, now=NOW, model="other-model")
+    assert [m.spec.id for m in report.models] == ["other-model"]
+    assert [s.endpoint for s in report.endpoints] == ["gateway"]
+
+
+def test_unknown_model_is_an_error_naming_the_known_ones(filled: Store, config: Config) -> None:
+    with pytest.raises(UnknownModelError, match=r"unknown model 'nope'; known: gpt-4\.1-nano"):
+        build_report(config, filled, now=NOW, model="nope")
+
+
+def test_window_is_known_when_configured_or_stored(filled: Store, config: Config) -> None:
+    assert window_is_known(config, filled, 1800)
+    assert not window_is_known(config, filled, 900)
+    roll_window(replace_window(config, "15m"), filled, W, NOW)
+    assert window_is_known(config, filled, 900)
+
+
+def replace_window(config: Config, window: str) -> Config:
+    """``config`` with another rollup window."""
+    rollup = config.schema.rollup.model_copy(update={"window": {"15m": 900.0}[window]})
+    return replace(config, schema=config.schema.model_copy(update={"rollup": rollup}))
+
+
+def test_uptime_is_rounded_down_so_failures_never_show_as_100_percent() -> None:
+    assert percent(0.99996) == "99.9%"
+    assert percent(0.999) == "99.9%"
+    assert percent(1.0) == "100.0%"
+    assert percent(None) == "—"
+
+
+# --- renderers ---------------------------------------------------------------------------------
+
+
+def _table_text(report: Report) -> str:
+    out = io.StringIO()
+    render_table(report, Console(file=out, width=160, color_system=None))
+    return out.getvalue()
+
+
+def test_table_shows_every_endpoint_with_its_numbers(filled: Store, config: Config) -> None:
+    text = _table_text(build_report(config, filled, now=NOW))
+    assert "Rollup report · 2025-06-01 12:00 – 12:30 UTC" in text
+    assert "87.5% avg uptime · 350 ms best TTFT · 160 tok/s best throughput" in text
+    assert "$0.10 input · $0.40 output per 1M tokens" in text
+    for endpoint in ("openai", "azure-eastus", "gateway"):
+        assert endpoint in text
+    for number in ("550 ms", "685 ms", "115", "75.0%", "350 ms", "auth_error 1, timeout 1"):
+        assert number in text
+
+
+def test_markdown_has_a_table_row_per_endpoint(filled: Store, config: Config) -> None:
+    text = render_markdown(build_report(config, filled, now=NOW))
+    assert text.startswith("# Rollup report · 2025-06-01 12:00 – 12:30 UTC\n")
+    assert "## gpt-4.1-nano · OpenAI: GPT-4.1 Nano" in text
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in text.splitlines()
+            if line.startswith("| ") and "ms" in line}  # fmt: skip
+    assert "| openai | OpenAI | 100.0% | 4 | 550 ms | 685 ms | 115 | — | $0.000080 |" in text
+    assert "azure-eastus" in rows
+    assert "| azure-eastus | Azure eastus | 75.0% | 5 | 350 ms |" in rows["azure-eastus"]
+    assert "| gateway | OpenAI-compatible | — | 0 | — | — | — | — | $0.000000 |" in text
+
+
+def test_json_report_has_the_documented_structure_and_numbers(
+    filled: Store, config: Config
+) -> None:
+    data = json.loads(render_json(build_report(config, filled, now=NOW)))
+    assert data["report_version"] == 1
+    assert (data["since"], data["until"]) == (
+        "2025-06-01T12:00:00.000000Z",
+        "2025-06-01T12:30:00.000000Z",
+    )
+    assert (data["window_seconds"], data["window"], data["has_data"]) == (1800, "30m", True)
+    nano, other = data["models"]
+    assert nano["model"] == "gpt-4.1-nano"
+    assert nano["pricing"]["input_per_million"] == 0.10
+    assert nano["live"]["best_ttft_seconds"] == pytest.approx(0.35)
+    assert nano["card"].startswith("87.5% avg uptime")
+    assert [e["endpoint"] for e in nano["endpoints"]] == ["openai", "azure-eastus"]
+    assert nano["endpoints"][0]["ttft_p50_seconds"] == pytest.approx(0.55)
+    assert [e["endpoint"] for e in other["endpoints"]] == ["gateway"]
+    (window,) = data["windows"]
+    assert window["window_start"] == "2025-06-01T12:00:00.000000Z"
+    azure = window["endpoints"][1]
+    assert azure["endpoint"] == "azure-eastus"
+    assert azure["ttft_seconds"]["p50"] == pytest.approx(0.35)
+    assert azure["outcomes"] == {"auth_error": 1, "success": 3, "timeout": 1}
+
+
+def test_csv_has_a_header_and_one_row_per_endpoint_per_window(
+    filled: Store, config: Config
+) -> None:
+    text = render_csv(build_report(config, filled, now=NOW, since=PREVIOUS))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [(r["window_start"][11:16], r["endpoint"]) for r in rows] == [
+        ("11:30", "openai"), ("11:30", "azure-eastus"), ("11:30", "gateway"),
+        ("12:00", "openai"), ("12:00", "azure-eastus"), ("12:00", "gateway"),
+    ]  # fmt: skip
+    azure = rows[4]
+    assert float(azure["ttft_p50_seconds"]) == pytest.approx(0.35)
+    assert float(azure["uptime_ratio"]) == pytest.approx(0.75)
+    assert (azure["failures_timeout"], azure["failures_auth_error"]) == ("1", "1")
+    assert rows[5]["uptime_ratio"] == ""  # unknown is empty, never 0
+
+
+def test_empty_store_reports_that_there_is_no_data_yet(store: Store, config: Config) -> None:
+    report = build_report(config, store, now=NOW)
+    assert not report.has_data
+    assert "No data yet" in _table_text(report)
+    assert "No data yet" in render_markdown(report)
+    assert json.loads(render_json(report))["has_data"] is False
+    assert render_csv(report) == ",".join(CSV_COLUMNS) + "\n"
+
+
+# --- the daemon's window files -----------------------------------------------------------------
+
+
+def test_window_report_files_are_written_whole_into_a_new_directory(
+    filled: Store, config: Config, tmp_path: Path
+) -> None:
+    directory = tmp_path / "reports" / "nested"
+    written = write_window_report(directory, snapshot(config, filled, NOW), config, filled)
+    assert [p.name for p in written] == ["report-20250601T1200Z.md", "report-20250601T1200Z.json"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted(p.name for p in written)
+    assert written[0].read_text(encoding="utf-8").startswith("# Rollup report · 2025-06-01 12:00")
+    data = json.loads(written[1].read_text(encoding="utf-8"))
+    assert data["since"] == "2025-06-01T12:00:00.000000Z"
+    assert len(data["windows"][0]["endpoints"]) == 3
+
+
+def test_window_report_replaces_an_earlier_file_of_the_same_window(
+    filled: Store, config: Config, tmp_path: Path
+) -> None:
+    (tmp_path / "report-20250601T1200Z.json").write_text("stale", encoding="utf-8")
+    write_window_report(tmp_path, snapshot(config, filled, NOW), config, filled)
+    assert json.loads((tmp_path / "report-20250601T1200Z.json").read_text(encoding="utf-8"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_report_file_names_carry_seconds_only_for_sub_minute_windows() -> None:
+    moment = datetime(2025, 6, 1, 12, 0, 5, tzinfo=UTC)
+    assert report_basename(moment, 1800) == "report-20250601T1200Z"
+    assert report_basename(moment, 5) == "report-20250601T120005Z"
+
+
+# --- the commands, as real processes -----------------------------------------------------------
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LLM_MONITOR_CONFIG"}
+    env.pop("COLUMNS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd, env=env, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def live_store(tmp_path: Path) -> Path:
+    """A config whose store holds known probes in every window that could be "the last
+    complete one" while the test runs (the clock may cross a boundary)."""
+    db = tmp_path / "live.db"
+    config_path = tmp_path / "monitor.yaml"
+    raw = {"storage": {"url": f"sqlite:///{db}"}, "probe": {"timeout": "5s"},
+           "models": MODELS, "endpoints": ENDPOINTS}  # fmt: skip
+    config_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = _config(f"sqlite:///{db}")
+    now = datetime.now(UTC)
+    current = window_start(now, 1800)
+    store = open_store(config.schema.storage.url)
+    try:
+        store.upgrade()
+        for k in range(-3, 1):
+            start = current + timedelta(minutes=30 * k)
+            store.add_probes(last_window_probes(start))
+            roll_window(config, store, start, now)
+    finally:
+        store.close()
+    return config_path
+
+
+def test_report_command_prints_the_last_window_as_a_table(live_store: Path) -> None:
+    done = _run("report", "--config", str(live_store), cwd=live_store.parent)
+    assert done.returncode == 0, done.stderr
+    assert "Rollup report" in done.stdout
+    assert "avg uptime" in done.stdout
+    for endpoint in ("openai", "azure-eastus", "gateway"):
+        assert endpoint in done.stdout
+
+
+@pytest.mark.parametrize("output_format", ["json", "csv", "markdown"])
+def test_report_command_prints_each_format_for_an_explicit_range(
+    tmp_path: Path, output_format: str
+) -> None:
+    db = tmp_path / "m.db"
+    config = _config(f"sqlite:///{db}")
+    store = open_store(config.schema.storage.url)
+    try:
+        store.upgrade()
+        fill(store, config, W, now=NOW)
+    finally:
+        store.close()
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump({"storage": {"url": f"sqlite:///{db}"},
+                                    "probe": {"timeout": "5s"}, "models": MODELS,
+                                    "endpoints": ENDPOINTS}), encoding="utf-8")  # fmt: skip
+    done = _run("report", "--config", str(path), "--since", "2025-06-01T11:30:00Z",
+                "--until", "2025-06-01T14:30+02:00", "--format", output_format,
+                cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if output_format == "json":
+        data = json.loads(done.stdout)
+        assert [w["window_start"][11:16] for w in data["windows"]] == ["11:30", "12:00"]
+        openai = data["models"][0]["endpoints"][0]
+        assert (openai["probes"], openai["ttft_p50_seconds"]) == (6, pytest.approx(0.65))
+    elif output_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(done.stdout)))
+        assert len(rows) == 6
+    else:
+        assert "| openai | OpenAI | 100.0% | 6 | 650 ms |" in done.stdout
+
+
+def test_report_command_on_an_empty_store_says_there_is_no_data(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    store = open_store(f"sqlite:///{db}")
+    store.upgrade()
+    store.close()
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump({"storage": {"url": f"sqlite:///{db}"}, "models": MODELS,
+                                    "endpoints": ENDPOINTS}), encoding="utf-8")  # fmt: skip
+    done = _run("report", "--config", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "No data yet" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nope"], "unknown model 'nope'; known: gpt-4.1-nano, other-model"),
+        (["--since", "yesterday"], "--since"),
+        (["--until", "2025-06-01T12:00:00"], "no time zone"),
+        (["--since", "1h", "--until", "2h"], "is not before"),
+        (["--window", "15m"], "not the configured rollup window (30m)"),
+        (["--window", "fast"], "--window"),
+    ],
+)
+def test_report_command_exits_2_on_a_usage_error(
+    live_store: Path, args: list[str], message: str
+) -> None:
+    done = _run("report", "--config", str(live_store), *args, cwd=live_store.parent)
+    assert done.returncode == 2
+    assert message in " ".join(done.stderr.split())
+
+
+def test_report_command_exits_2_when_the_store_does_not_exist(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump({"storage": {"url": f"sqlite:///{tmp_path}/missing.db"},
+                                    "models": MODELS, "endpoints": ENDPOINTS}),
+                    encoding="utf-8")  # fmt: skip
+    done = _run("report", "--config", str(path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no store at" in done.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_report_command_exits_2_when_the_store_url_is_unusable(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump({"storage": {"url": "mysql://db/x"}, "models": MODELS,
+                                    "endpoints": ENDPOINTS}), encoding="utf-8")  # fmt: skip
+    done = _run("report", "--config", str(path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "cannot open the store" in done.stderr
+
+
+def test_profile_command_prints_the_card_facts_and_endpoint_lines(live_store: Path) -> None:
+    done = _run("profile", "gpt-4.1-nano", "--config", str(live_store), cwd=live_store.parent)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "gpt-4.1-nano · OpenAI: GPT-4.1 Nano" in out
+    assert "350 ms best TTFT · 160 tok/s best throughput · 2/2 active endpoints" in out
+    assert "available via OpenAI, Azure" in out
+    assert "1,047,576 tokens" in out
+    assert "$0.10 input · $0.40 output per 1M tokens" in out
+    assert "azure-eastus" in out
+    assert "degraded" in out  # a timeout in the last window
+
+
+def test_profile_command_json_is_the_api_profile_document(live_store: Path) -> None:
+    done = _run("profile", "gpt-4.1-nano", "--config", str(live_store), "--format", "json",
+                cwd=live_store.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["id"] == "gpt-4.1-nano"
+    assert data["refresh_interval_seconds"] == 1800
+    live = data["live"]
+    assert live["best_ttft_seconds"] == pytest.approx(0.35)
+    assert live["available_via"] == ["OpenAI", "Azure"]
+    assert [e["endpoint"] for e in live["endpoints"]] == ["openai", "azure-eastus"]
+    assert set(live["endpoints"][0]) == {
+        "endpoint", "provider", "region", "uptime_ratio", "ttft_p50_seconds",
+        "ttft_p95_seconds", "output_tokens_per_second_p50", "probes", "failures_by_outcome",
+        "last_probe_at", "status",
+    }  # fmt: skip
+
+
+def test_profile_command_exits_2_for_an_unknown_model(live_store: Path) -> None:
+    done = _run("profile", "gpt-5", "--config", str(live_store), cwd=live_store.parent)
+    assert done.returncode == 2
+    assert "unknown model 'gpt-5'; known: gpt-4.1-nano, other-model" in " ".join(
+        done.stderr.split()
+    )
