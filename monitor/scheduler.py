@@ -98,6 +98,8 @@ class ProbeScheduler:
         self._last_submitted: dict[str, datetime] = {}
         self._in_flight: dict[asyncio.Task[Any], tuple[Endpoint, datetime]] = {}
         self._lag_task: asyncio.Task[None] | None = None
+        self._waiting: set[asyncio.Task[Any]] = set()
+        self._stopping = threading.Event()
         self._ready = threading.Event()
         self._stopped = threading.Event()
 
@@ -194,22 +196,30 @@ class ProbeScheduler:
     async def _probe(self, endpoint_id: str) -> None:
         plan = self._plans.get(endpoint_id)
         runner = self._runner
-        if plan is None or runner is None:
+        if plan is None or runner is None or self._stopping.is_set():
             return
         endpoint = plan.endpoint
         planned = self._planned_time(plan, datetime.now(UTC))
-        if endpoint.probe.jitter > 0:
-            await asyncio.sleep(self._rng.uniform(0, endpoint.probe.jitter))
         task = asyncio.current_task()
         assert task is not None
+        if endpoint.probe.jitter > 0:
+            self._waiting.add(task)
+            try:
+                await asyncio.sleep(self._rng.uniform(0, endpoint.probe.jitter))
+            except asyncio.CancelledError:
+                return  # shutting down before this run started: nothing to record
+            finally:
+                self._waiting.discard(task)
+        if self._stopping.is_set():
+            return
         started = datetime.now(UTC)
         self._on_delay(endpoint_id, (started - planned).total_seconds())
         self._in_flight[task] = (endpoint, started)
         try:
             result = await runner.probe(endpoint)
         except asyncio.CancelledError:
-            self._on_result(cancelled_result(endpoint, started))
-            raise
+            # Cut short by shutdown: record it, and end the job quietly (the task is ending).
+            result = cancelled_result(endpoint, started)
         finally:
             self._in_flight.pop(task, None)
         self._on_result(result)
@@ -247,11 +257,15 @@ class ProbeScheduler:
             self._on_lag(max(samples))
 
     async def _shutdown(self, grace_seconds: float) -> None:
+        self._stopping.set()
         # Pause first: shutting APScheduler's executor down would cancel running probes at once.
         if self._scheduler is not None:
             self._scheduler.pause()
         if self._lag_task is not None:
             self._lag_task.cancel()
+        # Runs still waiting out their jitter never started a probe: they just end.
+        for task in list(self._waiting):
+            task.cancel()
         tasks = list(self._in_flight)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
@@ -260,7 +274,6 @@ class ProbeScheduler:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        # Jobs that were still sleeping off their jitter never started a probe.
         others = [
             t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
         ]
