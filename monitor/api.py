@@ -12,6 +12,7 @@ never by serialising a configured endpoint (which holds its key).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,11 @@ from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor import __version__
 from monitor.aggregator import profile_json, window_seconds
@@ -91,8 +94,10 @@ def create_app(view: MonitorView, *, clock: Callable[[], datetime] | None = None
         Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
     ]
+    token = view.config.api_token
     return Starlette(
         routes=routes,
+        middleware=[Middleware(_BearerToken, token=token.get_secret_value())] if token else [],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -100,6 +105,33 @@ def create_app(view: MonitorView, *, clock: Callable[[], datetime] | None = None
             Exception: _internal_error,
         },
     )
+
+
+class _BearerToken:
+    """Requires ``Authorization: Bearer <token>`` on the JSON API (``/api/...``); metrics,
+    health and the OpenAPI document stay open to scrapers and probes."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/api/"):
+            headers = dict(scope.get("headers") or [])
+            given = headers.get(b"authorization", b"")
+            scheme, _, credential = given.partition(b" ")
+            ok = scheme.lower() == b"bearer" and hmac.compare_digest(
+                credential.strip(), self._token
+            )
+            if not ok:
+                response = JSONResponse(
+                    error_body("unauthorized", "this API needs Authorization: Bearer <token>"),
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 # --- error handlers ----------------------------------------------------------------------------
@@ -879,5 +911,15 @@ def openapi_document(version: str) -> dict[str, Any]:
                 },
             ),
         },
-        "components": {"schemas": _schemas()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Required on /api/ routes when server.api_token_env or "
+                    "server.api_token_file is configured.",
+                }
+            },
+        },
     }

@@ -214,10 +214,26 @@ class StorageSettings(_Strict):
 
 
 class ServerSettings(_Strict):
-    """The HTTP server (metrics, health, API)."""
+    """The HTTP server (metrics, health, API); ``api_token_env``/``api_token_file`` name where
+    a bearer token is that the JSON API (``/api/...``) then requires."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    api_token_env: str | None = None
+    api_token_file: Path | None = None
+
+    @field_validator("api_token_env")
+    @classmethod
+    def _token_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> ServerSettings:
+        if self.api_token_env and self.api_token_file:
+            raise ValueError("set api_token_env or api_token_file, not both")
+        return self
 
 
 class RollupSettings(_Strict):
@@ -347,6 +363,7 @@ class Config:
     schema: ConfigSchema
     endpoints: tuple[Endpoint, ...]
     source: Path | None = None
+    api_token: SecretStr | None = field(default=None, repr=False)
 
     @property
     def models(self) -> tuple[ModelSpec, ...]:
@@ -413,9 +430,16 @@ def parse_config(
     env = os.environ if environ is None else environ
     base_dir = source.parent if source else Path.cwd()
     endpoints, problems = _resolve_endpoints(schema, env, base_dir, resolve_secrets)
+    token: SecretStr | None = None
+    if resolve_secrets:
+        token, _source, problem = _read_secret(
+            schema.server.api_token_env, schema.server.api_token_file, env, base_dir
+        )
+        if problem:
+            problems.append(f"server.{problem.replace('api_key', 'api_token')}")
     if problems:
         raise ConfigError(problems)
-    return Config(schema=schema, endpoints=endpoints, source=source)
+    return Config(schema=schema, endpoints=endpoints, source=source, api_token=token)
 
 
 def _resolve_endpoints(
@@ -432,7 +456,7 @@ def _resolve_endpoints(
         key: SecretStr | None = None
         source: str | None = None
         if auth == "api_key" and resolve_secrets:
-            key, source, problem = _read_secret(spec, env, base_dir)
+            key, source, problem = _read_secret(spec.api_key_env, spec.api_key_file, env, base_dir)
             if problem:
                 problems.append(f"{where}.{problem}")
         probe = _merge_probe(schema.probe, spec)
@@ -469,17 +493,15 @@ def _keyless(spec: EndpointSpec) -> bool:
 
 
 def _read_secret(
-    spec: EndpointSpec, env: Mapping[str, str], base_dir: Path
+    env_name: str | None, file: Path | None, env: Mapping[str, str], base_dir: Path
 ) -> tuple[SecretStr | None, str | None, str | None]:
-    if spec.api_key_env:
-        value = env.get(spec.api_key_env, "").strip()
+    if env_name:
+        value = env.get(env_name, "").strip()
         if not value:
-            return None, None, f"api_key_env: environment variable {spec.api_key_env} is not set"
-        return SecretStr(value), f"env:{spec.api_key_env}", None
-    if spec.api_key_file:
-        path = (
-            spec.api_key_file if spec.api_key_file.is_absolute() else base_dir / spec.api_key_file
-        )
+            return None, None, f"api_key_env: environment variable {env_name} is not set"
+        return SecretStr(value), f"env:{env_name}", None
+    if file:
+        path = file if file.is_absolute() else base_dir / file
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:

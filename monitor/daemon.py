@@ -87,6 +87,7 @@ class Daemon:
             self.sink.submit,
             on_missed=lambda endpoint, count: self.metrics.missed_runs.labels(endpoint).inc(count),
             on_lag=self.metrics.loop_lag.set,
+            on_skipped=lambda endpoint, why: self.metrics.skipped.labels(endpoint, why).inc(),
         )
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self._started = False
@@ -168,6 +169,58 @@ class Daemon:
             self.aggregator.tick()
         self._store.close()
         log.info("stopped", written=self.sink.written, unwritten=self.sink.pending)
+
+    def reload(self, new: Config) -> list[str]:
+        """Apply a new configuration without a restart; return why it cannot be applied (then
+        nothing changes). Endpoints may be added, removed or changed; storage, server and the
+        rollup window need a restart."""
+        if not self._started:
+            return ["the daemon is starting or stopping; send SIGHUP again once it runs"]
+        old = self._config
+        problems = [
+            f"{name}: changed; restart llm-monitor to apply it"
+            for name, before, after in (
+                ("storage", old.schema.storage, new.schema.storage),
+                ("server", old.schema.server, new.schema.server),
+                ("rollup.window", old.schema.rollup.window, new.schema.rollup.window),
+            )
+            if before != after
+        ]
+        if problems:
+            return problems
+        kept = {e.id: e for e in new.endpoints}
+        for endpoint in old.endpoints:
+            if kept.get(endpoint.id) != endpoint:
+                self.metrics.forget_endpoint(endpoint)
+        self.metrics.declare_endpoints(new.endpoints)
+        self._config = new
+        self.aggregator.config = new
+        with self._last_lock:
+            self._last = {k: v for k, v in self._last.items() if k in kept}
+        self.scheduler.set_endpoints(new.endpoints)
+        return []
+
+    def reload_from_file(self) -> bool:
+        """Re-read the config file (SIGHUP); keep the running config if the new one is bad."""
+        from monitor.config import load_config
+        from monitor.errors import ConfigError
+
+        source = self._config.source
+        if source is None:
+            problems = ["the configuration was not read from a file"]
+        else:
+            try:
+                problems = self.reload(load_config(source))
+            except ConfigError as exc:
+                problems = exc.problems
+        if problems:
+            self.metrics.config_reload_success.set(0)
+            log.error("config reload failed; the running configuration stays",
+                      source=str(source), problems=problems)  # fmt: skip
+            return False
+        self.metrics.config_reload_success.set(1)
+        log.info("config reloaded", source=str(source), endpoints=len(self._config.endpoints))
+        return True
 
     def _schedule_maintenance(self) -> None:
         window = self.aggregator.window
@@ -278,9 +331,17 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(asyncio.to_thread(daemon.reload_from_file))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for sig, handler in ((signal.SIGTERM, stop.set), (signal.SIGINT, stop.set),
+                         (signal.SIGHUP, reload)):  # fmt: skip
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handler)
             handled.append(sig)
     server = _Server(
         uvicorn.Config(

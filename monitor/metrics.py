@@ -111,6 +111,12 @@ class ProbeMetrics:
             "Scheduled probes that did not run on time (coalesced or skipped).", ("endpoint",),
             registry=registry,
         )  # fmt: skip
+        self.skipped = Counter(
+            "llm_monitor_probes_skipped",
+            "Scheduled probes not sent, by reason (retry_after: the provider's 429 asked to wait).",
+            ("endpoint", "reason"),
+            registry=registry,
+        )
         self.config_reload_success = Gauge(
             "llm_monitor_config_last_reload_success",
             "1 if the last configuration (re)load succeeded.", registry=registry,
@@ -133,6 +139,7 @@ class ProbeMetrics:
             for metric in (self.output_tokens, self.input_tokens, self.cost):
                 metric.labels(*labels)
             self.missed_runs.labels(endpoint.id)
+            self.skipped.labels(endpoint.id, "retry_after")
 
     def forget_endpoint(self, endpoint: Endpoint) -> None:
         """Drop a removed endpoint's series."""
@@ -149,6 +156,7 @@ class ProbeMetrics:
             (*labels, endpoint.region or "", endpoint.deployment or "", endpoint.api_version or ""),
         )
         _remove(self.missed_runs, (endpoint.id,))
+        _remove(self.skipped, (endpoint.id, "retry_after"))
 
     def observe(self, result: ProbeResult) -> None:
         """Account for one finished probe."""

@@ -12,7 +12,12 @@ Timing rules:
 - jitter is a random delay in ``[0, jitter)`` applied inside each run, so the grid of planned
   times never drifts (APScheduler 3 would add its jitter to the next run's base time);
 - one probe per endpoint at a time (``max_instances=1``); runs that are late are coalesced into
-  one, and every run that did not happen is counted through ``on_missed``.
+  one, and every run that did not happen is counted through ``on_missed``;
+- after a 429 with ``retry-after``, the endpoint's runs before it expires (at most an hour) are
+  skipped and reported through ``on_skipped``: they are not probes, so they count neither for
+  nor against uptime;
+- a jump of the wall clock (which APScheduler plans on) reschedules every job; probe durations
+  never depend on it, since they use the monotonic clock.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
@@ -48,6 +54,12 @@ from monitor.runner import ProbeRunner
 #: How often the loop's lag is sampled, and over how long the reported maximum is taken.
 LAG_TICK_SECONDS = 0.25
 LAG_SPAN_SECONDS = 10.0
+#: A change of the wall clock against the monotonic clock larger than this is a jump.
+WALL_CLOCK_JUMP_SECONDS = 2.0
+#: The longest retry-after honoured; a larger value could silence an endpoint for days.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+log = structlog.get_logger("llm_monitor.scheduler")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +94,17 @@ class ProbeScheduler:
         on_missed: Callable[[str, int], None] = lambda endpoint, count: None,
         on_lag: Callable[[float], None] = lambda seconds: None,
         on_delay: Callable[[str, float], None] = lambda endpoint, seconds: None,
+        on_skipped: Callable[[str, str], None] = lambda endpoint, reason: None,
         rng: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._runner_factory = runner_factory
         self._on_result = on_result
         self._on_missed = on_missed
         self._on_lag = on_lag
         self._on_delay = on_delay
+        self._on_skipped = on_skipped
+        self._wall_clock = wall_clock
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -99,6 +115,7 @@ class ProbeScheduler:
         self._in_flight: dict[asyncio.Task[Any], tuple[Endpoint, datetime]] = {}
         self._lag_task: asyncio.Task[None] | None = None
         self._waiting: set[asyncio.Task[Any]] = set()
+        self._not_before: dict[str, float] = {}
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._stopped = threading.Event()
@@ -199,6 +216,14 @@ class ProbeScheduler:
         if plan is None or runner is None or self._stopping.is_set():
             return
         endpoint = plan.endpoint
+        not_before = self._not_before.get(endpoint_id)
+        if not_before is not None:
+            if time.monotonic() < not_before:
+                # The provider asked us to wait (429 retry-after): this slot is skipped, not
+                # probed; it counts neither for nor against uptime.
+                self._on_skipped(endpoint_id, "retry_after")
+                return
+            del self._not_before[endpoint_id]
         planned = self._planned_time(plan, datetime.now(UTC))
         task = asyncio.current_task()
         assert task is not None
@@ -222,6 +247,9 @@ class ProbeScheduler:
             result = cancelled_result(endpoint, started)
         finally:
             self._in_flight.pop(task, None)
+        if result.retry_after_seconds:
+            wait = min(result.retry_after_seconds, MAX_RETRY_AFTER_SECONDS)
+            self._not_before[endpoint_id] = time.monotonic() + wait
         self._on_result(result)
 
     def _planned_time(self, plan: _Plan, now: datetime) -> datetime:
@@ -250,11 +278,30 @@ class ProbeScheduler:
 
     async def _watch_lag(self) -> None:
         samples: deque[float] = deque(maxlen=int(LAG_SPAN_SECONDS / LAG_TICK_SECONDS))
+        offset = self._wall_clock() - time.monotonic()
         while True:
             before = time.perf_counter()
             await asyncio.sleep(LAG_TICK_SECONDS)
             samples.append(max(time.perf_counter() - before - LAG_TICK_SECONDS, 0.0))
             self._on_lag(max(samples))
+            # APScheduler plans runs on the wall clock: after a jump (NTP step, VM resume,
+            # manual change) its waits are wrong by the jump, so every job is planned anew.
+            current = self._wall_clock() - time.monotonic()
+            if abs(current - offset) > WALL_CLOCK_JUMP_SECONDS:
+                log.warning("wall clock jumped; rescheduling", seconds=round(current - offset, 3))
+                offset = current
+                await self._reschedule_all()
+
+    async def _reschedule_all(self) -> None:
+        endpoints = tuple(plan.endpoint for plan in self._plans.values())
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        for endpoint_id in list(self._plans):
+            scheduler.remove_job(endpoint_id)
+        self._plans.clear()
+        self._last_submitted.clear()
+        await self._set_endpoints(endpoints)
 
     async def _shutdown(self, grace_seconds: float) -> None:
         self._stopping.set()
