@@ -19,7 +19,13 @@ from typing import Any
 from monitor.config import Config
 from monitor.profile import ModelLive, model_live
 from monitor.result import ProbeResult
-from monitor.rollup import EndpointIdentity, EndpointRollup, compute_rollup, window_start
+from monitor.rollup import (
+    EndpointIdentity,
+    EndpointRollup,
+    compute_rollup,
+    window_start,
+    windows_between,
+)
 from monitor.store import Store
 
 
@@ -183,6 +189,22 @@ class Aggregator:
         if self._reported is None or last > self._reported:
             self._reported = last
             self.on_window_complete(current)
+        return windows
+
+    def final(self) -> list[datetime]:
+        """At shutdown, once every probe is written: roll up every window not yet rolled since
+        the last complete one, the current (cut-short) window included, so a clean stop leaves
+        no window with probes but without a rollup. A restart recomputes the windows that get
+        more probes."""
+        now = self.clock()
+        last = last_complete_window(now, self.window, settle_seconds(self.config))
+        current = window_start(now, self.window)
+        with self._lock:
+            dirty = set(self._dirty)
+            self._dirty.clear()
+        windows = sorted(dirty | set(windows_between(last, current, self.window)) | {current})
+        for start in windows:
+            roll_window(self.config, self.store, start, now)
         return windows
 
     def _refresh(self, now: datetime, last: datetime) -> Snapshot:

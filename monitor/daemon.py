@@ -165,8 +165,10 @@ class Daemon:
         self._maintenance.shutdown(wait=True)
         self.scheduler.stop(grace_seconds)
         self.sink.stop()
-        with contextlib.suppress(Exception):  # best effort: the next start backfills anyway
-            self.aggregator.tick()
+        try:
+            self.aggregator.final()
+        except Exception as exc:  # the next start backfills what is missing
+            log.error("final rollup failed", error=f"{type(exc).__name__}: {exc}")
         self._store.close()
         log.info("stopped", written=self.sink.written, unwritten=self.sink.pending)
 

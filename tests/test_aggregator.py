@@ -162,3 +162,19 @@ def test_removed_endpoints_do_not_appear_in_the_snapshot(config: Config, store: 
     aggregator, _ = _aggregator(config, store, _Clock(now))
     aggregator.tick()
     assert {r.endpoint for r in snapshot(config, store, now).rollups} == {"openai", "azure-eastus"}
+
+
+def test_a_clean_stop_rolls_up_the_cut_short_windows(config: Config, store: Store) -> None:
+    # Probes in the last complete window's successors, up to the window still running.
+    stamps = [T0 + timedelta(seconds=s) for s in (10, 70, 130, 135)]
+    store.add_probes([_probe("openai", at) for at in stamps])
+    clock = _Clock(T0 + timedelta(seconds=140))  # inside the window starting at T0 + 120 s
+    aggregator, _ = _aggregator(config, store, clock)
+    rolled = aggregator.final()
+    assert T0 + timedelta(seconds=120) in rolled and T0 + timedelta(seconds=60) in rolled
+    counts = {
+        r.window_start: r.probes
+        for r in store.rollups(window_seconds=60, since=T0, endpoint="openai")
+    }
+    assert counts[T0 + timedelta(seconds=60)] == 1
+    assert counts[T0 + timedelta(seconds=120)] == 2
