@@ -896,6 +896,23 @@ def monitor_self() -> Json:
         ),
         (
             timeseries(
+                "Skipped probes",
+                "Scheduled probes per minute not sent, per endpoint and reason (retry_after: a "
+                "429 asked to wait); they count neither for nor against uptime.",
+                "suffix: runs/min",
+                [
+                    target(
+                        "60 * sum by (endpoint, reason) (rate(llm_monitor_probes_skipped_total"
+                        f"{{{sel}}}[$__rate_interval]))",
+                        "{{endpoint}} {{reason}}",
+                    )
+                ],
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
                 "Storage errors",
                 "Failed reads and writes of the store per minute, per instance.",
                 "suffix: errors/min",
@@ -907,7 +924,7 @@ def monitor_self() -> Json:
                     )
                 ],
             ),
-            12,
+            24,
             8,
         ),
     ]
@@ -917,8 +934,8 @@ def monitor_self() -> Json:
     return dashboard(
         "llm-monitor-self",
         "LLM monitor / The monitor itself",
-        "The health of llm-monitor: event-loop lag, missed runs, storage errors, probe rate, "
-        "version and configuration reloads.",
+        "The health of llm-monitor: event-loop lag, missed and skipped runs, storage errors, "
+        "probe rate, version and configuration reloads.",
         [instance],
         layout(items),
     )

@@ -226,33 +226,36 @@ def _window_families(rollups: Sequence[EndpointRollup]) -> Iterable[Metric]:
         "llm_monitor_window_uptime_ratio",
         "Uptime in the last complete rollup window.", labels=ENDPOINT_LABELS,
     )  # fmt: skip
-    ttft = GaugeMetricFamily(
+    # Typed summary, not gauge (DESIGN section 4 says gauge): only a summary may carry a
+    # quantile label, and promtool rejects it on anything else. Series names are unchanged;
+    # _count and _sum (count x mean) come with them.
+    ttft = Metric(
         "llm_monitor_window_time_to_first_token_seconds",
         "TTFT quantiles of successful probes in the last complete rollup window.",
-        labels=(*ENDPOINT_LABELS, "quantile"),
-    )  # fmt: skip
-    speed = GaugeMetricFamily(
+        "summary",
+    )
+    speed = Metric(
         "llm_monitor_window_output_tokens_per_second",
         "Output speed quantiles of successful probes in the last complete rollup window.",
-        labels=(*ENDPOINT_LABELS, "quantile"),
-    )  # fmt: skip
+        "summary",
+    )
     probes = GaugeMetricFamily(
         "llm_monitor_window_probes",
         "Probes in the last complete rollup window.", labels=ENDPOINT_LABELS,
     )  # fmt: skip
     for rollup in rollups:
-        labels = [rollup.endpoint, rollup.provider, rollup.model]
-        probes.add_metric(labels, rollup.probes)
+        labels = {"endpoint": rollup.endpoint, "provider": rollup.provider, "model": rollup.model}
+        probes.add_metric(list(labels.values()), rollup.probes)
         if rollup.uptime_ratio is not None:
-            uptime.add_metric(labels, rollup.uptime_ratio)
-        for quantile, t, s in (
-            ("0.5", rollup.ttft.p50, rollup.speed.p50),
-            ("0.95", rollup.ttft.p95, rollup.speed.p95),
-        ):
-            if t is not None:
-                ttft.add_metric([*labels, quantile], t)
-            if s is not None:
-                speed.add_metric([*labels, quantile], s)
+            uptime.add_metric(list(labels.values()), rollup.uptime_ratio)
+        for family, dist in ((ttft, rollup.ttft), (speed, rollup.speed)):
+            if not dist.count or dist.mean is None:
+                continue
+            for quantile, value in (("0.5", dist.p50), ("0.95", dist.p95)):
+                if value is not None:
+                    family.add_sample(family.name, {**labels, "quantile": quantile}, value)
+            family.add_sample(f"{family.name}_count", labels, dist.count)
+            family.add_sample(f"{family.name}_sum", labels, dist.mean * dist.count)
     return (uptime, ttft, speed, probes)
 
 
