@@ -1,7 +1,7 @@
 """CPU and memory of one daemon probing N endpoints every T seconds (simulator in its own
 process), plus what the daemon reports of its own timing.
 
-    python -m bench.daemon_load --endpoints 100 --interval 10s --seconds 120
+    python -m bench daemon_load --endpoints 100 --interval 10s --seconds 120 [--json PATH]
 
 The daemon runs as ``llm-monitor run`` in a child process with a SQLite store in a temporary
 directory. CPU is read from /proc (user + system time of the daemon's process) over the
@@ -10,8 +10,6 @@ measured span, after a warm-up of one interval; RSS is sampled every second (pea
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,6 +22,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common import parser, write_json
 from bench.simproc import free_port, simulator_process
 from monitor.durations import parse_duration
 
@@ -135,16 +134,14 @@ def measure(endpoints: int, interval: float, seconds: float) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """Print the table (and JSON with --json)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoints", type=int, default=100)
-    parser.add_argument("--interval", default="10s")
-    parser.add_argument("--seconds", type=float, default=120)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    row = measure(args.endpoints, parse_duration(args.interval), args.seconds)
-    if args.json:
-        print(json.dumps(row, indent=2))
-        return
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--endpoints", type=int, default=100)
+    args_parser.add_argument("--interval", default="10s")
+    args_parser.add_argument("--seconds", type=float, default=None, help="default 120 (quick 30)")
+    args = args_parser.parse_args(argv)
+    seconds = args.seconds or (30.0 if args.quick else 120.0)
+    row = measure(args.endpoints, parse_duration(args.interval), seconds)
+    write_json(args.json, "daemon_load", args, row)
     width = max(len(k) for k in row)
     for key, value in row.items():
         print(f"{key:<{width}}  {value}")

@@ -11,21 +11,20 @@ The table also shows how late the simulator saw each request (``simulator read i
 ``ttft_seconds`` (send − receive, on its side) is not the truth under load: a burst of new
 connections waits in the kernel's accept queue before the simulator's loop reads them.
 
-    python -m bench.ttft_overhead [--rounds-single 200] [--rounds-concurrent 20]
+    python -m bench ttft_overhead [--quick] [--rounds-single 200] [--rounds-concurrent 20]
+        [--json PATH]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
-import sys
 from typing import Any
 
 import httpx
 import yaml
 
+from bench.common import parser, write_json
 from bench.simproc import simulator_process, truth
 from monitor.config import Endpoint, parse_config
 from monitor.interpret import StreamState
@@ -107,23 +106,21 @@ async def _measure(base: str, concurrency: int, rounds: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the table (and the JSON with --json)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds-single", type=int, default=200)
-    parser.add_argument("--rounds-concurrent", type=int, default=20)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+    """Print the table (and write the JSON with --json PATH)."""
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--rounds-single", type=int, default=None, help="default 200")
+    args_parser.add_argument("--rounds-concurrent", type=int, default=None, help="default 20")
+    args = args_parser.parse_args(argv)
+    single = args.rounds_single or (50 if args.quick else 200)
+    concurrent = args.rounds_concurrent or (5 if args.quick else 20)
     sim = [{"id": "sim", "api_key": KEY, "ttft": {"median": "200ms", "spread": 0.3},
             "tokens_per_second": {"median": 100, "spread": 0.2}, "output_tokens": 40}]  # fmt: skip
     with simulator_process(sim) as base:
         rows = [
-            asyncio.run(_measure(base, 1, args.rounds_single)),
-            asyncio.run(_measure(base, 50, args.rounds_concurrent)),
+            asyncio.run(_measure(base, 1, single)),
+            asyncio.run(_measure(base, 50, concurrent)),
         ]
-    if args.json:
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-        return
+    write_json(args.json, "ttft_overhead", args, rows)
     print("TTFT error = measured TTFT - true TTFT (simulator's first-content write - probe's")
     print("request write, one clock); request seen late = simulator's first read - probe's write")
     print(

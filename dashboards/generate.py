@@ -913,6 +913,25 @@ def monitor_self() -> Json:
         ),
         (
             timeseries(
+                "Scheduling delay",
+                "How late scheduled probes started (actual minus planned start, jitter "
+                "excluded): p50 and p99 over all endpoints. Growing values mean the measuring "
+                "loop is overloaded.",
+                "s",
+                [
+                    target(
+                        f"histogram_quantile({q}, sum by (le) (rate("
+                        f"llm_monitor_scheduler_delay_seconds_bucket{{{sel}}}[$__rate_interval])))",
+                        f"p{int(q * 100)}",
+                    )
+                    for q in (0.5, 0.99)
+                ],
+            ),
+            24,
+            8,
+        ),
+        (
+            timeseries(
                 "Storage errors",
                 "Failed reads and writes of the store per minute, per instance.",
                 "suffix: errors/min",

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args, get_type_hints
 from urllib.parse import quote
 
-from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -33,6 +32,7 @@ from monitor import __version__
 from monitor.aggregator import profile_json, window_seconds
 from monitor.config import Config, Endpoint, ModelSpec
 from monitor.errors import StoreError
+from monitor.metrics import exposition
 from monitor.outcomes import Outcome, counts_as_down
 from monitor.profile import ModelLive, endpoint_status, model_live
 from monitor.report import build_report, report_json, rollup_json, unknown_model_message
@@ -183,8 +183,9 @@ class _Api:
 
     async def metrics(self, request: Request) -> Response:
         """The Prometheus exposition, OpenMetrics when the scraper asks for it."""
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = await run_in_threadpool(encoder, self.view.registry)
+        body, content_type = await run_in_threadpool(
+            exposition, self.view.registry, request.headers.get("accept", "")
+        )
         return Response(body, media_type=None, headers={"Content-Type": content_type})
 
     async def healthz(self, request: Request) -> Response:

@@ -221,7 +221,9 @@ def _reading_store(config: Config) -> Iterator[Store]:
         click.echo(f"error: cannot open the store: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        store.upgrade()
+        # Reading commands only migrate an older store; the usual case skips Alembic's set-up.
+        if store.current_revision() != store.head_revision():
+            store.upgrade()
         yield store
     except StoreError as exc:
         click.echo(f"error: cannot read the store: {exc}", err=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import threading
@@ -88,6 +89,7 @@ class Daemon:
             on_missed=lambda endpoint, count: self.metrics.missed_runs.labels(endpoint).inc(count),
             on_lag=self.metrics.loop_lag.set,
             on_skipped=lambda endpoint, why: self.metrics.skipped.labels(endpoint, why).inc(),
+            on_delay=lambda endpoint, seconds: self.metrics.scheduling_delay.observe(seconds),
         )
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self._started = False
@@ -146,6 +148,10 @@ class Daemon:
         self._schedule_maintenance()
         self._maintenance.start()
         self._started = True
+        # Config, metric series and clients live for the whole run: keep them out of the
+        # collector's full scans, which otherwise pause the measuring loop for 0.1-0.4 s.
+        gc.collect()
+        gc.freeze()
         log.info(
             "probing",
             endpoints=len(self._config.endpoints),

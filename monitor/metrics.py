@@ -10,13 +10,24 @@ keys or error text).
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
+import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.openmetrics.exposition import UNDERSCORES
+from prometheus_client.openmetrics.exposition import (
+    generate_latest as openmetrics_generate_latest,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.config import Endpoint, ModelSpec
@@ -111,6 +122,12 @@ class ProbeMetrics:
             "Scheduled probes that did not run on time (coalesced or skipped).", ("endpoint",),
             registry=registry,
         )  # fmt: skip
+        self.scheduling_delay = Histogram(
+            "llm_monitor_scheduler_delay_seconds",
+            "How late scheduled probes started: actual minus planned start (jitter excluded).",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
         self.skipped = Counter(
             "llm_monitor_probes_skipped",
             "Scheduled probes not sent, by reason (retry_after: the provider's 429 asked to wait).",
@@ -324,3 +341,289 @@ def _model_families(models: Sequence[ModelSpec], profiles: Sequence[ModelLive]) 
         if live.best_output_tokens_per_second is not None:
             best_speed.add_metric(labels, live.best_output_tokens_per_second)
     return (info, price, context, max_output, uptime, best_ttft, best_speed, total, active)
+
+
+# --- the exposition -----------------------------------------------------------------------------
+#
+# ``prometheus_client.generate_latest`` costs about 7 µs per sample: ``collect()`` builds a
+# ``Sample`` and a label dict for each one, then each label set is sorted, validated and escaped
+# again on every scrape. With a thousand endpoints (~135,000 samples, mostly histogram buckets)
+# that is a second of GIL-holding work, during which the measuring loop's timestamps are late.
+# ``exposition`` writes the same bytes from the metric objects' values, with each series' label
+# text built once and cached. It reads prometheus_client's metric internals (children, values,
+# buckets, created times); tests/test_metrics.py checks that the output stays byte for byte that
+# of prometheus_client, in both formats, so an upgrade that changes them fails a test instead of
+# the scrape.
+
+#: prometheus_client's number formatting (Go's), typed.
+_go = cast(Callable[[Any], str], floatToGoString)
+
+
+class _Numbers(dict[float, str]):
+    """``floatToGoString`` of positive numbers, remembered: most samples are small counts that
+    recur across series (zeros go around it, since -0.0 == 0.0 but prints differently)."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: float) -> str:
+        text = _go(value)
+        if value > 0 and len(self) < 65_536:
+            self[value] = text
+        return text
+
+
+def _number_formatter() -> Callable[[Any], str]:
+    numbers = _Numbers()
+    lookup = numbers.__getitem__
+
+    def number(value: Any) -> str:
+        if value == 0:
+            return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
+        return lookup(value)
+
+    return number
+
+
+def exposition(registry: CollectorRegistry, accept: str = "") -> tuple[bytes, str]:
+    """The ``/metrics`` body and content type for ``accept`` (prometheus_client's negotiation)."""
+    encoder, content_type = choose_encoder(accept)
+    openmetrics: bool
+    if encoder is generate_latest:
+        openmetrics = False
+    elif (
+        isinstance(encoder, functools.partial)
+        and encoder.func is openmetrics_generate_latest
+        and encoder.keywords.get("escaping") == UNDERSCORES
+        and encoder.keywords.get("version") == "1.0.0"
+        and not encoder.args
+    ):
+        openmetrics = True
+    else:  # an escaping scheme or version the fast path does not write
+        return encoder(registry), content_type
+    try:
+        fast = _render(registry, openmetrics=openmetrics)
+    except _Unsupported:
+        fast = None
+    return (encoder(registry) if fast is None else fast), content_type
+
+
+def _render(registry: CollectorRegistry, *, openmetrics: bool) -> bytes | None:
+    if values.ValueClass is not values.MutexValue:
+        return None  # multiprocess mode keeps values elsewhere
+    lock = getattr(registry, "_lock", None)
+    collectors = getattr(registry, "_collector_to_names", None)
+    if lock is None or collectors is None or getattr(registry, "_target_info", None):
+        return None
+    with lock:
+        ordered = list(collectors)
+    out: list[str] = []
+    created = prometheus_metrics._use_created
+    for collector in ordered:
+        if type(collector) in _FAST_TYPES:
+            _render_wrapper(collector, out, openmetrics, created)
+        else:
+            for family in collector.collect():
+                _render_family(family, out, openmetrics)
+    if openmetrics:
+        out.append("# EOF\n")
+    return "".join(out).encode("utf-8")
+
+
+_FAST_TYPES = (Counter, Gauge, Histogram)
+_LEGACY_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_label_cache: dict[tuple[str, ...], str] = {}
+_LABEL_CACHE_LIMIT = 200_000
+
+
+def _escape_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _help(name: str, documentation: str, openmetrics: bool) -> str:
+    if openmetrics:
+        doc = _escape_value(documentation)
+    else:
+        doc = documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {doc}\n"
+
+
+def _pairs(items: Iterable[tuple[str, str]]) -> list[str]:
+    return [f'{name}="{_escape_value(value)}"' for name, value in sorted(items)]
+
+
+def _labels_text(items: tuple[str, ...]) -> str:
+    """``{a="1",b="2"}`` of flat (name, value, name, value...) items, sorted by name."""
+    text = _label_cache.get(items)
+    if text is None:
+        if len(_label_cache) > _LABEL_CACHE_LIMIT:
+            _label_cache.clear()
+        names = items[::2]
+        if not all(_LEGACY_NAME.match(n) and ":" not in n for n in names):
+            raise _Unsupported
+        pairs = _pairs(zip(names, items[1::2], strict=True))
+        text = "{" + ",".join(pairs) + "}" if pairs else ""
+        _label_cache[items] = text
+    return text
+
+
+class _Series:
+    """A series' label text, and its histogram bucket label text around ``le``."""
+
+    __slots__ = ("after", "before", "created", "created_of", "labels")
+
+    def __init__(self, names: Sequence[str], label_values: Sequence[str]) -> None:
+        # A child's creation time never changes: its text is kept with the child it belongs to.
+        self.created_of: Any = None
+        self.created = ""
+        items = list(zip(names, label_values, strict=True))
+        self.labels = _labels_text(tuple(v for pair in items for v in pair))
+        low = _pairs(p for p in items if p[0] < "le")
+        high = _pairs(p for p in items if p[0] > "le")
+        self.before = "{" + "".join(f"{pair}," for pair in low) + 'le="'
+        self.after = '"' + "".join(f",{pair}" for pair in high) + "}"
+
+
+class _WrapperCache:
+    """What the exposition of one metric object reuses from scrape to scrape."""
+
+    __slots__ = ("bounds", "metric", "series")
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.series: dict[tuple[str, ...], _Series] = {}
+        bounds = getattr(metric, "_upper_bounds", ())
+        self.bounds: list[str] = [_go(bound) for bound in bounds]
+
+
+_wrapper_cache: dict[int, _WrapperCache] = {}
+_wrapper_lock = threading.Lock()
+
+
+def _cache_of(metric: Any) -> _WrapperCache:
+    key = id(metric)
+    cached = _wrapper_cache.get(key)
+    if cached is None or cached.metric is not metric:
+        cached = _WrapperCache(metric)
+        with _wrapper_lock:
+            if len(_wrapper_cache) > 10_000:
+                _wrapper_cache.clear()  # registries come and go (tests): keep this bounded
+            _wrapper_cache[key] = cached
+    return cached
+
+
+def _render_wrapper(
+    metric: Counter | Gauge | Histogram, out: list[str], openmetrics: bool, created: bool
+) -> None:
+    wrapper: Any = metric
+    name: str = wrapper._name
+    kind: str = wrapper._type
+    label_names: tuple[str, ...] = wrapper._labelnames
+    if not _LEGACY_NAME.match(name):
+        raise _Unsupported
+    if wrapper._is_parent():
+        with wrapper._lock:
+            children = list(wrapper._metrics.items())
+    else:
+        children = [((), wrapper)]
+    if any("_child_samples" in vars(child) for _values, child in children):
+        # Gauge.set_function: the value comes from a callback; let the wrapper say it.
+        for family_ in metric.collect():
+            _render_family(family_, out, openmetrics)
+        return
+    state = _cache_of(metric)
+    cache = state.series
+    if len(cache) > 2 * len(children) + 16:
+        cache.clear()  # series were removed: forget their label text
+    family = name + "_total" if kind == "counter" and not openmetrics else name
+    out.append(_help(family, wrapper._documentation, openmetrics))
+    out.append(f"# TYPE {family} {kind}\n")
+    if openmetrics and wrapper._unit:
+        out.append(f"# UNIT {family} {wrapper._unit}\n")
+    late: list[str] = []  # text format: _created samples follow in a gauge family of their own
+    created_out = out if openmetrics else late
+    go = _number_formatter()
+    for label_values, child in children:
+        series = cache.get(label_values)
+        if series is None:
+            series = _Series(label_names, label_values)
+            cache[label_values] = series
+        labels = series.labels
+        if kind == "histogram":
+            before, after = series.before, series.after
+            total = 0.0
+            for bound, bucket in zip(state.bounds, child._buckets, strict=True):
+                if openmetrics and bucket._exemplar is not None:
+                    raise _Unsupported
+                total += bucket._value
+                out.append(f"{name}_bucket{before}{bound}{after} {go(total)}\n")
+            out.append(f"{name}_count{labels} {go(total)}\n")
+            if wrapper._upper_bounds[0] >= 0:
+                out.append(f"{name}_sum{labels} {go(child._sum._value)}\n")
+            if created:
+                created_out.append(_created_line(series, child, name, labels))
+        elif kind == "counter":
+            if openmetrics and child._value._exemplar is not None:
+                raise _Unsupported
+            out.append(f"{name}_total{labels} {go(child._value._value)}\n")
+            if created:
+                created_out.append(_created_line(series, child, name, labels))
+        else:
+            out.append(f"{name}{labels} {go(child._value._value)}\n")
+    if late:
+        out.append(_help(f"{name}_created", wrapper._documentation, openmetrics))
+        out.append(f"# TYPE {name}_created gauge\n")
+        out.extend(late)
+
+
+def _created_line(series: _Series, child: Any, name: str, labels: str) -> str:
+    if series.created_of is not child:
+        series.created_of = child
+        series.created = f"{name}_created{labels} {_go(child._created)}\n"
+    return series.created
+
+
+def _render_family(family: Metric, out: list[str], openmetrics: bool) -> None:
+    name, kind = family.name, family.type
+    if not _LEGACY_NAME.match(name):
+        raise _Unsupported
+    if openmetrics:
+        shown = name
+    else:
+        shown = {"counter": name + "_total", "info": name + "_info"}.get(kind, name)
+        kind = {
+            "info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram",
+            "unknown": "untyped",
+        }.get(kind, kind)  # fmt: skip
+    out.append(_help(shown, family.documentation, openmetrics))
+    out.append(f"# TYPE {shown} {kind}\n")
+    if openmetrics and family.unit:
+        out.append(f"# UNIT {shown} {family.unit}\n")
+    late: dict[str, list[str]] = {}
+    go = _go
+    for sample in family.samples:
+        if (
+            sample.exemplar is not None
+            or sample.native_histogram is not None
+            or sample.value is None
+            or not _LEGACY_NAME.match(sample.name)
+        ):
+            raise _Unsupported
+        labels = _labels_text(tuple(v for pair in sample.labels.items() for v in pair))
+        if sample.timestamp is not None:
+            stamp = sample.timestamp if openmetrics else int(float(sample.timestamp) * 1000)
+            line = f"{sample.name}{labels} {go(sample.value)} {stamp}\n"
+        else:
+            line = f"{sample.name}{labels} {go(sample.value)}\n"
+        suffix = sample.name[len(name) :] if sample.name.startswith(name) else ""
+        if not openmetrics and suffix in ("_created", "_gsum", "_gcount"):
+            late.setdefault(suffix, []).append(line)
+        else:
+            out.append(line)
+    for suffix, lines in sorted(late.items()):
+        out.append(_help(name + suffix, family.documentation, openmetrics))
+        out.append(f"# TYPE {name}{suffix} gauge\n")
+        out.extend(lines)
+
+
+class _Unsupported(Exception):
+    """A sample the fast path does not write (exemplars, native histograms)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import threading
 import time
@@ -224,7 +225,8 @@ class ProbeScheduler:
                 self._on_skipped(endpoint_id, "retry_after")
                 return
             del self._not_before[endpoint_id]
-        planned = self._planned_time(plan, datetime.now(UTC))
+        entered = datetime.now(UTC)
+        self._on_delay(endpoint_id, (entered - self._planned_time(plan, entered)).total_seconds())
         task = asyncio.current_task()
         assert task is not None
         if endpoint.probe.jitter > 0:
@@ -238,7 +240,6 @@ class ProbeScheduler:
         if self._stopping.is_set():
             return
         started = datetime.now(UTC)
-        self._on_delay(endpoint_id, (started - planned).total_seconds())
         self._in_flight[task] = (endpoint, started)
         try:
             result = await runner.probe(endpoint)
@@ -253,8 +254,10 @@ class ProbeScheduler:
         self._on_result(result)
 
     def _planned_time(self, plan: _Plan, now: datetime) -> datetime:
+        """The planned run this one stands for: the latest grid time not after ``now``."""
         interval = plan.endpoint.probe.interval
-        runs = max(round((now - plan.first_run).total_seconds() / interval), 0)
+        # A millisecond of slack: a run started a hair before its grid time is that run.
+        runs = max(math.floor((now - plan.first_run).total_seconds() / interval + 1e-3), 0)
         return plan.first_run + timedelta(seconds=runs * interval)
 
     def _on_event(self, event: JobSubmissionEvent | JobExecutionEvent) -> None:

@@ -1,0 +1,253 @@
+"""Scrape: how long ``GET /metrics`` takes and how big it is, by number of endpoints.
+
+    python -m bench scrape [--quick] [--endpoints 100,1000,5000] [--json PATH]
+
+The registry is the daemon's own (``ProbeMetrics`` + ``LiveCollector``, built as
+``monitor.daemon.Daemon`` builds it), with every endpoint declared, 20 probes of each endpoint
+observed (successes, plus one failure of each kind of outcome spread over the endpoints) and a
+published last window (a rollup per endpoint and the model profile). Timed: rendering alone
+(``prometheus_client.generate_latest``, the Prometheus text format, and the OpenMetrics one)
+and the whole request through the daemon's HTTP app (``monitor.api.create_app``) over a real
+socket served by uvicorn, as Prometheus would scrape it. Each is timed twice: as the product
+serves it today (``prometheus_client.exposition.choose_encoder`` in ``monitor/api.py``) and with
+``monitor.metrics.exposition`` (the same bytes, written faster; the HTTP column uses the change to
+``monitor/api.py`` that docs/benchmarks.md proposes, applied by the bench). Prometheus asks for
+OpenMetrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from prometheus_client import CollectorRegistry
+from prometheus_client import exposition as exposition_module
+from prometheus_client.openmetrics import exposition as openmetrics_module
+
+from bench.common import Column, ms, parser, print_table, quantile, write_json
+from bench.harness import config_text, load, proposed_api
+from monitor.aggregator import Snapshot
+from monitor.api import create_app
+from monitor.config import Config
+from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
+from monitor.outcomes import Outcome
+from monitor.profile import model_live
+from monitor.result import ProbeResult
+from monitor.rollup import EndpointIdentity, ProbeRow, compute_rollup, window_start
+
+PROBES_PER_ENDPOINT = 20
+
+
+def generate_latest(registry: CollectorRegistry) -> bytes:
+    """prometheus_client's text exposition (what ``/metrics`` serves today)."""
+    body: bytes = exposition_module.generate_latest(registry)
+    return body
+
+
+def generate_openmetrics(registry: CollectorRegistry) -> bytes:
+    """prometheus_client's OpenMetrics exposition."""
+    body: bytes = openmetrics_module.generate_latest(registry)  # type: ignore[no-untyped-call]
+    return body
+
+
+class _View:
+    """The part of the daemon the HTTP app reads (a ``MonitorView``)."""
+
+    def __init__(self, config: Config, registry: CollectorRegistry, snapshot: Snapshot) -> None:
+        self.config = config
+        self.registry = registry
+        self._snapshot = snapshot
+        self.store: Any = None
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def last_probes(self) -> dict[str, ProbeResult]:
+        return {}
+
+    def problems(self) -> list[str]:
+        return []
+
+
+def build(count: int) -> tuple[Config, CollectorRegistry, Snapshot]:
+    """A daemon's registry after a while with ``count`` endpoints."""
+    config = load(
+        config_text(
+            [(f"e{i:05d}", "http://127.0.0.1:1") for i in range(count)],
+            interval=60,
+            timeout=30,
+            storage_url="sqlite://",
+            port=9464,
+        )
+    )
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry)
+    collector = LiveCollector()
+    registry.register(collector)
+    metrics.declare_endpoints(config.endpoints)
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+    window = window_start(now, 1800) - timedelta(seconds=1800)
+    failures = [o for o in Outcome if o not in (Outcome.SUCCESS, Outcome.CANCELLED)]
+    rollups = []
+    for index, endpoint in enumerate(config.endpoints):
+        rows = []
+        for n in range(PROBES_PER_ENDPOINT):
+            ok = n or index % 4
+            outcome = Outcome.SUCCESS if ok else failures[index % len(failures)]
+            ttft = rng.lognormvariate(-1.2, 0.3)
+            speed = rng.lognormvariate(4.6, 0.2)
+            result = ProbeResult(
+                probe_id=uuid.uuid4().hex, endpoint=endpoint.id, provider=endpoint.provider,
+                model=endpoint.model.id, api=endpoint.api, region=None, outcome=outcome,
+                started_at=now, http_status=200, ttft_seconds=ttft if ok else None,
+                total_seconds=ttft + 0.4, output_tokens=40 if ok else None, input_tokens=20,
+                output_tokens_per_second=speed if ok else None,
+                connect_seconds=0.001 if n == 0 else 0.0, connection_reused=n > 0,
+                cost_usd=0.00002,
+            )  # fmt: skip
+            metrics.observe(result)
+            rows.append(
+                ProbeRow(
+                    endpoint.id,
+                    outcome,
+                    result.ttft_seconds,
+                    speed if ok else None,
+                    ttft + 0.4,
+                    40,
+                    20,
+                    0.00002,
+                )
+            )
+        rollups.append(
+            compute_rollup(
+                EndpointIdentity(endpoint.id, endpoint.model.id, endpoint.provider, None),
+                rows,
+                window,
+                1800,
+                rate_limited_is_down=True,
+                now=now,
+            )
+        )
+    profiles = {
+        model.id: model_live(
+            model,
+            config.endpoints,
+            rollups,
+            last_window_start=window,
+            uptime_since=window,
+            refreshed_at=now,
+            last_probe_at={},
+            rate_limited_is_down=True,
+        )
+        for model in config.models
+    }
+    collector.publish(LiveState(tuple(rollups), config.models, tuple(profiles.values())))
+    snapshot = Snapshot(1800, window, tuple(rollups), profiles, now)
+    return config, registry, snapshot
+
+
+async def _http_times(
+    config: Config, registry: CollectorRegistry, snapshot: Snapshot, runs: int
+) -> dict[str, list[float]]:
+    app = create_app(_View(config, registry, snapshot))
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 (uvicorn has no event to wait on)
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/metrics"
+    times: dict[str, list[float]] = {"text": [], "openmetrics": []}
+    accept = {"text": "text/plain", "openmetrics": "application/openmetrics-text; version=1.0.0"}
+    async with httpx.AsyncClient(timeout=60) as client:
+        for name, header in accept.items():
+            for _ in range(runs):
+                start = time.perf_counter()
+                response = await client.get(url, headers={"Accept": header})
+                response.raise_for_status()
+                times[name].append(time.perf_counter() - start)
+    server.should_exit = True
+    await serving
+    sock.close()
+    return times
+
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+def _median_ms(action: Any, runs: int) -> float | None:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return ms(quantile(times, 0.5))
+
+
+def measure(count: int, runs: int) -> dict[str, Any]:
+    """Timings and sizes of one registry size, today's path and the fast one."""
+    config, registry, snapshot = build(count)
+    body = generate_latest(registry)
+    om = generate_openmetrics(registry)
+    if exposition(registry)[0] != body or exposition(registry, OPENMETRICS)[0] != om:
+        raise AssertionError("monitor.metrics.exposition differs from prometheus_client")
+    today = asyncio.run(_http_times(config, registry, snapshot, runs))
+    with proposed_api():
+        proposed = asyncio.run(_http_times(config, registry, snapshot, runs))
+    return {
+        "endpoints": count,
+        "series": sum(1 for line in body.splitlines() if line and not line.startswith(b"#")),
+        "text_bytes": len(body),
+        "openmetrics_bytes": len(om),
+        "render_text_ms_p50": _median_ms(lambda: generate_latest(registry), runs),
+        "render_openmetrics_ms_p50": _median_ms(lambda: generate_openmetrics(registry), runs),
+        "fast_text_ms_p50": _median_ms(lambda: exposition(registry), runs),
+        "fast_openmetrics_ms_p50": _median_ms(lambda: exposition(registry, OPENMETRICS), runs),
+        "http_text_ms_p50": ms(quantile(today["text"], 0.5)),
+        "http_openmetrics_ms_p50": ms(quantile(today["openmetrics"], 0.5)),
+        "proposed_http_text_ms_p50": ms(quantile(proposed["text"], 0.5)),
+        "proposed_http_openmetrics_ms_p50": ms(quantile(proposed["openmetrics"], 0.5)),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table (and write the JSON)."""
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--endpoints", default=None, help="comma-separated counts")
+    args_parser.add_argument("--runs", type=int, default=None)
+    args = args_parser.parse_args(argv)
+    counts = [
+        int(x) for x in (args.endpoints or ("1000" if args.quick else "100,1000,5000")).split(",")
+    ]
+    runs = args.runs or (3 if args.quick else 5)
+    rows = [measure(count, runs) for count in counts]
+    print_table(
+        f"GET /metrics, median of {runs} (ms; target < 100 ms at 1,000 endpoints); "
+        "render = the exposition alone, HTTP = the whole request",
+        [
+            Column("endpoints", "endpoints", ","),
+            Column("series", "samples", ","),
+            Column("text_bytes", "bytes (text)", ","),
+            Column("render_text_ms_p50", "render text: prometheus_client", ".1f"),
+            Column("fast_text_ms_p50", "monitor.metrics", ".1f"),
+            Column("render_openmetrics_ms_p50", "render OpenMetrics: prometheus_client", ".1f"),
+            Column("fast_openmetrics_ms_p50", "monitor.metrics", ".1f"),
+            Column("http_openmetrics_ms_p50", "HTTP OpenMetrics: today", ".1f"),
+            Column("proposed_http_openmetrics_ms_p50", "proposed api.py", ".1f"),
+            Column("http_text_ms_p50", "HTTP text: today", ".1f"),
+            Column("proposed_http_text_ms_p50", "proposed api.py", ".1f"),
+        ],
+        rows,
+    )
+    write_json(args.json, "scrape", args, rows)
+
+
+if __name__ == "__main__":
+    main()

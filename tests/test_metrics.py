@@ -1,0 +1,115 @@
+"""The fast exposition writes exactly what prometheus_client writes, in both formats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+from monitor.config import Config, parse_config
+from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
+from monitor.outcomes import Outcome
+from monitor.profile import model_live
+from monitor.rollup import EndpointIdentity, ProbeRow, compute_rollup
+from tests.store.factories import bare_probe, make_probe
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+#: What Prometheus 2.x and 3.x send.
+PROMETHEUS = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+ACCEPTS = ["", "text/plain", "*/*", OPENMETRICS, PROMETHEUS, "application/openmetrics-text"]
+
+
+def _config() -> Config:
+    raw = {
+        "models": [{"id": "gpt-4.1-nano", "name": 'Nano "quoted" \\ back\nslash',
+                    "pricing": {"input_per_million": 0.1, "output_per_million": 0.4}}],
+        "endpoints": [
+            {"id": "openai", "model": "gpt-4.1-nano", "provider": "openai",
+             "base_url": "https://api.openai.com/v1", "api_key_env": "K"},
+            {"id": "azure-eastus", "model": "gpt-4.1-nano", "provider": "azure",
+             "base_url": "https://x.openai.azure.com", "deployment": "nano",
+             "region": "eastus", "api_key_env": "K"},
+        ],
+    }  # fmt: skip
+    return parse_config(yaml.safe_dump(raw), environ={"K": "secret-key-123456"})
+
+
+def _registry() -> CollectorRegistry:
+    config = _config()
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry)
+    metrics.declare_endpoints(config.endpoints)
+    for n, seconds in enumerate([0.05, 0.3, 1.7, 1e-7, 123456789.0]):
+        metrics.observe(
+            make_probe(endpoint="openai", provider="openai", ttft_seconds=seconds,
+                       output_tokens_per_second=100.0 + n, started_at=T0 + timedelta(seconds=n))
+        )  # fmt: skip
+    metrics.observe(bare_probe(endpoint="azure-eastus", provider="azure", started_at=T0))
+    metrics.observe(bare_probe(endpoint="azure-eastus", provider="azure",
+                               outcome=Outcome.CANCELLED, started_at=T0))  # fmt: skip
+    metrics.missed_runs.labels("openai").inc(3)
+    metrics.loop_lag.set(0.0123)
+    metrics.storage_errors.inc()
+    rows = [ProbeRow("openai", Outcome.SUCCESS, 0.3, 100.0, 0.7, 40, 20, 0.00002)] * 3
+    rollup = compute_rollup(
+        EndpointIdentity("openai", "gpt-4.1-nano", "openai", None), rows, T0, 1800
+    )
+    live = LiveCollector()
+    profiles = tuple(
+        model_live(
+            model,
+            config.endpoints,
+            [rollup],
+            last_window_start=T0,
+            uptime_since=T0,
+            refreshed_at=T0,
+            last_probe_at={},
+        )
+        for model in config.models
+    )
+    live.publish(LiveState((rollup,), config.models, profiles))
+    registry.register(live)
+    # Metric objects of other kinds and label values that need escaping.
+    odd = Counter("odd_things", 'Help with "quotes", \\ and\nnewline.', ["path"],
+                  registry=registry)  # fmt: skip
+    odd.labels('a"b\\c\nd').inc(2.5)
+    Gauge("plain_gauge", "No labels.", registry=registry).set(float("inf"))
+    Gauge("callback_gauge", "From a function.", registry=registry).set_function(lambda: 7.0)
+    Histogram("plain_seconds", "No labels.", registry=registry).observe(0.2)
+    Counter("unit_bytes", "With a unit.", unit="bytes", registry=registry).inc()
+    return registry
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_exposition_is_byte_for_byte_prometheus_clients(accept: str) -> None:
+    registry = _registry()
+    encoder, content_type = choose_encoder(accept)
+    body, fast_type = exposition(registry, accept)
+    assert fast_type == content_type
+    assert body.decode() == encoder(registry).decode()
+
+
+def test_exposition_follows_series_added_and_removed_between_scrapes() -> None:
+    config = _config()
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry)
+    metrics.declare_endpoints(config.endpoints)
+    exposition(registry)
+    metrics.observe(make_probe(endpoint="openai", provider="openai", started_at=T0))
+    metrics.forget_endpoint(config.endpoints[1])
+    encoder, _type = choose_encoder("")
+    assert exposition(registry)[0] == encoder(registry)
+
+
+def test_exposition_leaves_escaping_schemes_to_prometheus_client() -> None:
+    registry = _registry()
+    accept = "text/plain; version=1.0.0; escaping=allow-utf-8"
+    encoder, content_type = choose_encoder(accept)
+    assert exposition(registry, accept) == (encoder(registry), content_type)
