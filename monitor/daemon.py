@@ -17,6 +17,7 @@ import contextlib
 import gc
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,10 @@ from monitor.store import Store, open_store
 STORE_CHECK_SECONDS = 10.0
 #: How often probes older than ``rollup.raw_retention`` are deleted.
 RETENTION_SECONDS = 3600.0
+#: The GIL switch interval while the daemon runs. When the measuring thread's socket becomes
+#: readable while another thread holds the GIL (a scrape, a rollup), it waits up to this long
+#: before it can stamp the bytes; Python's default is 5 ms.
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 log = structlog.get_logger("llm_monitor")
 
@@ -152,6 +157,7 @@ class Daemon:
         # collector's full scans, which otherwise pause the measuring loop for 0.1-0.4 s.
         gc.collect()
         gc.freeze()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         log.info(
             "probing",
             endpoints=len(self._config.endpoints),
@@ -384,16 +390,8 @@ async def serve(
             await serving
 
 
-#: The GIL switch interval while the daemon runs. When the measuring thread's socket becomes
-#: readable while another thread holds the GIL (a scrape, a rollup), it waits up to this long
-#: before it can stamp the bytes; Python's default is 5 ms.
-SWITCH_INTERVAL_SECONDS = 0.0005
-
-
 def run(config: Config) -> int:
     """``llm-monitor run``: the daemon until SIGTERM/SIGINT; returns the exit code."""
-    import sys
-
     from monitor.logs import configure_logging
 
     settings = config.schema
@@ -413,7 +411,6 @@ def run(config: Config) -> int:
                 log.error("report not written", directory=str(directory), error=str(exc))
 
     daemon = Daemon(config, report_writer=report_writer)
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
         asyncio.run(serve(daemon, sock))
     finally:
