@@ -191,6 +191,12 @@ class Aggregator:
             self.on_window_complete(current)
         return windows
 
+    def clock_jumped(self) -> None:
+        """The wall clock jumped: forget which window was reported last, so the next complete
+        window is reported even when it is older than that one (after a jump back)."""
+        with self._lock:
+            self._reported = None
+
     def final(self) -> list[datetime]:
         """At shutdown, once every probe is written: roll up every window not yet rolled since
         the last complete one, the current (cut-short) window included, so a clean stop leaves

@@ -509,7 +509,7 @@ _STATES = ["up", "degraded", "down", "unknown"]
 _PROVIDERS = ["openai", "azure", "openai_compatible"]
 _ERROR_CODES = (
     "not_found", "method_not_allowed", "invalid_parameter", "store_unavailable",
-    "internal_error", "http_error",
+    "internal_error", "http_error", "unauthorized",
 )  # fmt: skip
 
 
@@ -816,6 +816,19 @@ def _get(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, parameter and response."""
+    document = _openapi_document(version)
+    for path, item in document["paths"].items():
+        if path.startswith("/api/"):
+            # The token is optional: required only when the server is configured with one.
+            item["get"]["security"] = [{"bearer": []}, {}]
+            item["get"]["responses"]["401"] = _error(
+                "No bearer token, or a wrong one (only when server.api_token_env or "
+                "server.api_token_file is set)."
+            )
+    return document
+
+
+def _openapi_document(version: str) -> dict[str, Any]:
     store_down = _error("The store cannot be read.")
     return {
         "openapi": "3.1.0",

@@ -17,7 +17,9 @@ MAX_ERROR_CHARS = 200
 # ("Incorrect API key provided: sk-proj-****abcd"), gateways sometimes echo headers.
 _KEYLIKE = re.compile(
     r"(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+[A-Za-z0-9._~+/=\-]+|eyJ[A-Za-z0-9._\-]{10,}"
-    r"|\b[a-f0-9]{32}\b)"
+    r"|\b[a-f0-9]{32}\b"
+    # Whatever the key looks like, a provider's masked echo of it ("gw-abcd****wxyz").
+    r"|[\w\-~+/=]*\*{3,}[\w\-~+/=]*)"
 )
 
 
@@ -100,7 +102,12 @@ def short_error(text: str, secrets: Iterable[str] = ()) -> str:
     """One line of at most MAX_ERROR_CHARS with every secret and key-like token masked."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "[redacted]")
+            # The secret itself, escaped as repr() and bytes reprs show it, and each of its
+            # longer pieces (a key with a line break inside is echoed in parts).
+            forms = {secret, repr(secret)[1:-1], secret.encode("unicode_escape").decode()}
+            forms.update(part for part in secret.split() if len(part) >= 8)
+            for form in sorted(forms, key=len, reverse=True):
+                text = text.replace(form, "[redacted]")
     text = _KEYLIKE.sub("[redacted]", text)
     text = " ".join(text.split())
     if len(text) > MAX_ERROR_CHARS:

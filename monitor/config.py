@@ -499,6 +499,8 @@ def _read_secret(
         value = env.get(env_name, "").strip()
         if not value:
             return None, None, f"api_key_env: environment variable {env_name} is not set"
+        if not _one_token(value):
+            return None, None, f"api_key_env: {env_name} {_NOT_ONE_TOKEN}"
         return SecretStr(value), f"env:{env_name}", None
     if file:
         path = file if file.is_absolute() else base_dir / file
@@ -508,8 +510,19 @@ def _read_secret(
             return None, None, f"api_key_file: cannot read {path}: {exc.strerror or exc}"
         if not value:
             return None, None, f"api_key_file: {path} is empty"
+        if not _one_token(value):
+            return None, None, f"api_key_file: {path} {_NOT_ONE_TOKEN}"
         return SecretStr(value), f"file:{path}", None
     return None, None, None
+
+
+#: Why a key that is not one printable token is refused (the key itself is never shown).
+_NOT_ONE_TOKEN = "holds spaces, line breaks or control characters inside the key"
+
+
+def _one_token(value: str) -> bool:
+    """Whether a secret is one printable token (it is sent as a header value)."""
+    return value.isprintable() and not any(c.isspace() for c in value)
 
 
 def _merge_probe(defaults: ProbeDefaults, spec: EndpointSpec) -> ProbeSettings:

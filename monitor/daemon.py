@@ -95,6 +95,7 @@ class Daemon:
             on_lag=self.metrics.loop_lag.set,
             on_skipped=lambda endpoint, why: self.metrics.skipped.labels(endpoint, why).inc(),
             on_delay=lambda endpoint, seconds: self.metrics.scheduling_delay.observe(seconds),
+            on_clock_jump=self._clock_jumped,
         )
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self._started = False
@@ -269,6 +270,16 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+
+    def _clock_jumped(self, seconds: float) -> None:
+        """After a wall-clock jump (called on the measuring loop, so quick): the maintenance
+        jobs were planned on the old clock, so they are planned anew."""
+        if not self._started:
+            return
+        for job in self._maintenance.get_jobs():
+            job.remove()
+        self.aggregator.clock_jumped()
+        self._schedule_maintenance()
 
     def _window_job(self) -> None:
         try:

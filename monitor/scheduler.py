@@ -96,6 +96,7 @@ class ProbeScheduler:
         on_lag: Callable[[float], None] = lambda seconds: None,
         on_delay: Callable[[str, float], None] = lambda endpoint, seconds: None,
         on_skipped: Callable[[str, str], None] = lambda endpoint, reason: None,
+        on_clock_jump: Callable[[float], None] = lambda seconds: None,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -105,6 +106,7 @@ class ProbeScheduler:
         self._on_lag = on_lag
         self._on_delay = on_delay
         self._on_skipped = on_skipped
+        self._on_clock_jump = on_clock_jump
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -112,7 +114,8 @@ class ProbeScheduler:
         self._scheduler: AsyncIOScheduler | None = None
         self._runner: ProbeRunner | None = None
         self._plans: dict[str, _Plan] = {}
-        self._last_submitted: dict[str, datetime] = {}
+        # Per job: the last submitted run time (wall clock) and when it was submitted (monotonic).
+        self._last_submitted: dict[str, tuple[datetime, float]] = {}
         self._in_flight: dict[asyncio.Task[Any], tuple[Endpoint, datetime]] = {}
         self._lag_task: asyncio.Task[None] | None = None
         self._waiting: set[asyncio.Task[Any]] = set()
@@ -272,10 +275,15 @@ class ProbeScheduler:
         if not run_times:
             return
         previous = self._last_submitted.get(event.job_id)
-        self._last_submitted[event.job_id] = run_times[-1]
+        now = time.monotonic()
+        self._last_submitted[event.job_id] = (run_times[-1], now)
         if previous is not None:
             interval = plan.endpoint.probe.interval
-            skipped = round((run_times[-1] - previous).total_seconds() / interval) - 1
+            planned = round((run_times[-1] - previous[0]).total_seconds() / interval) - 1
+            # A jump of the wall clock moves the planned run times without any run being
+            # missed: never count more runs than fit in the time that really passed.
+            elapsed = round((now - previous[1]) / interval) - 1
+            skipped = min(planned, elapsed)
             if skipped > 0:
                 self._on_missed(event.job_id, skipped)
 
@@ -291,9 +299,11 @@ class ProbeScheduler:
             # manual change) its waits are wrong by the jump, so every job is planned anew.
             current = self._wall_clock() - time.monotonic()
             if abs(current - offset) > WALL_CLOCK_JUMP_SECONDS:
-                log.warning("wall clock jumped; rescheduling", seconds=round(current - offset, 3))
+                jump = current - offset
+                log.warning("wall clock jumped; rescheduling", seconds=round(jump, 3))
                 offset = current
                 await self._reschedule_all()
+                self._on_clock_jump(jump)
 
     async def _reschedule_all(self) -> None:
         endpoints = tuple(plan.endpoint for plan in self._plans.values())

@@ -1,9 +1,18 @@
 """Where probe results go: one log line, the metrics, and batched writes to the store.
 
-All of it happens on the sink's own thread, never on the measuring loop: ``submit`` only puts
-the result on a queue. Store writes are batched; when the store fails, results wait in a bounded
-buffer and are written after it recovers, oldest first, and each failure is counted. Only when
-the buffer is full are the oldest results dropped (and counted), so memory stays bounded.
+None of it happens on the measuring loop: ``submit`` only puts the result on a queue. Two
+threads of the sink's own take it from there:
+
+- ``llm-monitor-sink`` logs each result, counts it in the metrics and buffers it for the store,
+  at once, whatever the store is doing;
+- ``llm-monitor-store-writer`` writes the buffer in batches.
+
+They are separate so that a store that hangs (a locked SQLite file waits out its busy timeout,
+an unreachable PostgreSQL host its connect timeout) never delays a log line or a metric: the
+monitor keeps reporting its probes while it cannot store them. When the store fails, results
+wait in a bounded buffer and are written after it recovers, oldest first, and each failure is
+counted. Only when the buffer is full are the oldest results dropped (and counted), so memory
+stays bounded.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
@@ -33,7 +42,7 @@ _STOP = object()
 
 
 class ResultSink:
-    """Consumes probe results on a thread of its own."""
+    """Consumes probe results on threads of its own."""
 
     def __init__(
         self,
@@ -57,22 +66,34 @@ class ResultSink:
         self._on_written = on_written
         self._on_result = on_result
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._buffer: deque[ProbeResult] = deque()
         self._max_buffer = max_buffer
+        # One lock for everything the two threads share; the conditions wait on it.
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)  # progress: something handled or written
+        self._wake = threading.Condition(self._lock)  # the writer has something to do
+        self._buffer: deque[ProbeResult] = deque()
+        self._batch: list[ProbeResult] = []  # taken from the buffer, being written
+        self._next_write = 0.0  # monotonic time of the next write that is not urgent
+        self._urgent = False  # flush() waits: write now
+        self._closing = False  # stop(): write what is left once, then end
         self._received = 0
         self._handled = 0
         self._thread: threading.Thread | None = None
+        self._writer_thread: threading.Thread | None = None
         self.dropped = 0
         self.written = 0
         self.store_healthy = True
         self.last_error: str | None = None
 
     def start(self) -> None:
-        """Start the sink thread."""
+        """Start the sink's threads."""
         self._thread = threading.Thread(target=self._run, name="llm-monitor-sink", daemon=True)
         self._thread.start()
+        if self._writer is not None:
+            self._writer_thread = threading.Thread(
+                target=self._write_loop, name="llm-monitor-store-writer", daemon=True
+            )
+            self._writer_thread.start()
 
     def submit(self, result: ProbeResult) -> None:
         """Hand over one result (cheap and thread-safe)."""
@@ -86,41 +107,47 @@ class ResultSink:
         deadline = time.monotonic() + timeout
         with self._idle:
             target = self._received
-            while self._handled < target or (self._buffer and self.store_healthy):
+            while self._handled < target or (self._unwritten() and self.store_healthy):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._queue.put(None)  # wake the thread for an early write
+                self._urgent = True
+                self._wake.notify_all()
                 self._idle.wait(min(remaining, 0.05))
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Write what is pending (within ``timeout``) and stop the thread."""
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-        self._thread = None
+        """Log and count what is queued, write what is pending (within ``timeout``), stop."""
+        deadline = time.monotonic() + timeout
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+        if self._writer_thread is not None:
+            with self._lock:
+                self._closing = True
+                self._wake.notify_all()
+            self._writer_thread.join(max(deadline - time.monotonic(), 0.0))
+            self._writer_thread = None
 
     @property
     def pending(self) -> int:
         """Results waiting to be written."""
-        return len(self._buffer)
+        with self._lock:
+            return self._unwritten()
+
+    def _unwritten(self) -> int:
+        return len(self._buffer) + len(self._batch)
+
+    # --- llm-monitor-sink: log, count, buffer ------------------------------------------------
 
     def _run(self) -> None:
-        next_write = time.monotonic() + self._flush_interval
-        stopping = False
         while True:
-            timeout = max(next_write - time.monotonic(), 0.0)
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                stopping = True
-            elif isinstance(item, ProbeResult):
+            item = self._queue.get()
+            stopping = item is _STOP
+            if isinstance(item, ProbeResult):
                 self._accept(item)
-            # Drain what else is queued without waiting, so one write takes a whole burst.
+            # Take what else is queued without waiting, so a burst is one wake-up for the writer.
             while True:
                 try:
                     more = self._queue.get_nowait()
@@ -130,14 +157,9 @@ class ResultSink:
                     stopping = True
                 elif isinstance(more, ProbeResult):
                     self._accept(more)
-            now = time.monotonic()
-            due = now >= next_write or len(self._buffer) >= self._batch_size or item is None
-            if self._buffer and (due or stopping):
-                ok = self._write_all()
-                next_write = now + (self._flush_interval if ok else self._retry_interval)
-            elif now >= next_write:
-                next_write = now + self._flush_interval
-            with self._idle:
+            with self._lock:
+                if len(self._buffer) >= self._batch_size:
+                    self._wake.notify_all()
                 self._idle.notify_all()
             if stopping:
                 return
@@ -149,38 +171,89 @@ class ResultSink:
                 self._metrics.observe(result)
             self._on_result(result)
         finally:
-            if self._writer is not None:
-                self._buffer.append(result)
-                if len(self._buffer) > self._max_buffer:
-                    self._buffer.popleft()
-                    self.dropped += 1
             with self._lock:
+                if self._writer is not None:
+                    if not self._buffer and not self._batch:
+                        # The first result after a quiet spell waits one flush interval, so
+                        # the results of the next moments are written with it.
+                        self._next_write = max(
+                            self._next_write, time.monotonic() + self._flush_interval
+                        )
+                    self._buffer.append(result)
+                    while self._unwritten() > self._max_buffer and self._buffer:
+                        self._buffer.popleft()
+                        self.dropped += 1
+                    self._wake.notify_all()
                 self._handled += 1
 
-    def _write_all(self) -> bool:
+    # --- llm-monitor-store-writer: batched writes, retried after failures ---------------------
+
+    def _write_loop(self) -> None:
         assert self._writer is not None
-        while self._buffer:
-            batch = list(_take(self._buffer, self._batch_size))
+        final_round = False
+        while True:
+            with self._lock:
+                while True:
+                    if self._closing and not final_round:
+                        final_round = True  # one last pass over everything, failures or not
+                    if not self._buffer:
+                        self._urgent = False
+                        if self._closing:
+                            return
+                    elif final_round or self._urgent or self._due():
+                        break
+                    now = time.monotonic()
+                    self._wake.wait(max(self._next_write - now, 0.0) if self._buffer else None)
+                count = min(self._batch_size, len(self._buffer))
+                self._batch = [self._buffer.popleft() for _ in range(count)]
+                batch = self._batch
             try:
                 self._writer.add_probes(batch)
             except Exception as exc:  # any store failure: keep the batch and retry later
-                self._buffer.extendleft(reversed(batch))
-                self.store_healthy = False
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                if self._metrics is not None:
-                    self._metrics.storage_errors.inc()
-                self._logger.error("store write failed", error=self.last_error,
-                                   pending=len(self._buffer))  # fmt: skip
-                return False
+                self._failed(batch, exc)
+                if final_round:
+                    return  # the store is down at shutdown: what is left stays unwritten
+                continue
+            self._succeeded(batch)
+
+    def _due(self) -> bool:
+        # Caller holds the lock and the buffer is not empty.
+        if self.store_healthy and len(self._buffer) >= self._batch_size:
+            return True
+        return time.monotonic() >= self._next_write
+
+    def _failed(self, batch: list[ProbeResult], exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            self._batch = []
+            self._buffer.extendleft(reversed(batch))
+            while len(self._buffer) > self._max_buffer:
+                self._buffer.popleft()
+                self.dropped += 1
+            self.store_healthy = False
+            self.last_error = error
+            self._urgent = False
+            self._next_write = time.monotonic() + self._retry_interval
+            pending = len(self._buffer)
+            self._idle.notify_all()
+        if self._metrics is not None:
+            self._metrics.storage_errors.inc()
+        self._logger.error("store write failed", error=error, pending=pending)
+
+    def _succeeded(self, batch: list[ProbeResult]) -> None:
+        with self._lock:
+            self._batch = []
             self.written += len(batch)
-            if not self.store_healthy:
-                self._logger.info("store writes recovered", pending=len(self._buffer))
+            recovered = not self.store_healthy
             self.store_healthy = True
             self.last_error = None
+            pending = len(self._buffer)
+            if not pending:
+                self._next_write = time.monotonic() + self._flush_interval
+        if recovered:
+            self._logger.info("store writes recovered", pending=pending)
+        try:
             self._on_written(batch)
-        return True
-
-
-def _take(buffer: deque[ProbeResult], count: int) -> Iterable[ProbeResult]:
-    for _ in range(min(count, len(buffer))):
-        yield buffer.popleft()
+        finally:
+            with self._lock:
+                self._idle.notify_all()

@@ -178,3 +178,21 @@ def test_a_clean_stop_rolls_up_the_cut_short_windows(config: Config, store: Stor
     }
     assert counts[T0 + timedelta(seconds=60)] == 1
     assert counts[T0 + timedelta(seconds=120)] == 2
+
+
+def test_after_the_clock_jumped_back_the_next_window_is_reported_again(
+    config: Config, store: Store
+) -> None:
+    clock = _Clock(T0 + timedelta(hours=1, minutes=10))
+    aggregator, completed = _aggregator(config, store, clock)
+    aggregator.backfill()
+    clock.now += timedelta(minutes=1)
+    aggregator.tick()
+    assert len(completed) == 1
+    clock.now -= timedelta(hours=1)  # an NTP step back
+    aggregator.tick()
+    assert len(completed) == 1  # an older window than the last one reported: not reported...
+    aggregator.clock_jumped()
+    aggregator.tick()
+    assert len(completed) == 2  # ...unless the jump was announced
+    assert completed[-1].last_window_start == last_complete_window(clock.now, 60, 7.0)

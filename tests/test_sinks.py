@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,3 +121,64 @@ def test_written_batches_are_reported(store: Store) -> None:
     assert sink.flush(5)
     sink.stop()
     assert [r.probe_id for r in seen] == [r.probe_id for r in results]
+
+
+class _Hanging:
+    """The real store behind writes that block until released (a lock held elsewhere, a host
+    that does not answer)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def add_probes(self, results: Sequence[ProbeResult]) -> int:
+        self.entered.set()
+        self.release.wait(10)
+        return self.store.add_probes(results)
+
+
+def test_a_hanging_store_does_not_delay_log_lines_or_metrics(store: Store) -> None:
+    registry = CollectorRegistry()
+    hanging = _Hanging(store)
+    seen: list[ProbeResult] = []
+    sink = ResultSink(hanging, ProbeMetrics(registry), flush_interval=0.05, on_result=seen.append)
+    sink.start()
+    results = _probes(10)
+    for result in results[:5]:
+        sink.submit(result)
+    assert hanging.entered.wait(5)  # the writer is stuck inside a write
+    for result in results[5:]:
+        sink.submit(result)
+    deadline = time.monotonic() + 2
+    while len(seen) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Every result is logged and counted at once, while the store has not answered yet.
+    assert len(seen) == 10
+    assert registry.get_sample_value("llm_monitor_probes_total", _SUCCESS) == 10
+    assert sink.pending == 10
+    hanging.release.set()
+    assert sink.flush(5)
+    sink.stop()
+    assert sink.pending == 0 and sink.written == 10
+    assert len(store.probes(limit=100)) == 10
+
+
+def test_stop_gives_up_on_a_store_that_is_still_down(store: Store) -> None:
+    outage = _Outage(store)
+    outage.down = True
+    sink = ResultSink(outage, None, flush_interval=0.05, retry_interval=10)
+    sink.start()
+    for result in _probes(3):
+        sink.submit(result)
+    assert sink.flush(5)
+    attempts = outage.attempts
+    began = time.monotonic()
+    sink.stop()
+    assert time.monotonic() - began < 1.0
+    assert outage.attempts == attempts + 1  # one last try on the way out, not a retry loop
+    assert sink.pending == 3
+
+
+_SUCCESS = {"endpoint": "azure-eastus", "provider": "azure", "model": "gpt-4.1-nano",
+            "outcome": "success"}  # fmt: skip

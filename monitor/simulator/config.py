@@ -35,6 +35,11 @@ class Behaviour(StrEnum):
     EMPTY = "empty"
     CONTENT_FILTER = "content_filter"
     KEEPALIVE_COMMENTS = "keepalive_comments"
+    INVALID_UTF8 = "invalid_utf8"
+    CLOSE_DELIMITED = "close_delimited"
+    REDIRECT = "redirect"
+    ENDLESS_LINE = "endless_line"
+    HUGE_EVENT = "huge_event"
 
 
 class Flavor(StrEnum):
@@ -134,6 +139,11 @@ class FaultsConfig(BaseModel):
     empty: float = Field(default=0.0, ge=0.0, le=1.0)
     content_filter: float = Field(default=0.0, ge=0.0, le=1.0)
     keepalive_comments: float = Field(default=0.0, ge=0.0, le=1.0)
+    invalid_utf8: float = Field(default=0.0, ge=0.0, le=1.0)
+    close_delimited: float = Field(default=0.0, ge=0.0, le=1.0)
+    redirect: float = Field(default=0.0, ge=0.0, le=1.0)
+    endless_line: float = Field(default=0.0, ge=0.0, le=1.0)
+    huge_event: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _at_most_one(self) -> Self:
@@ -216,10 +226,20 @@ class EndpointConfig(BaseModel):
     retry_after: Duration = 2.0
     server_error_status: Literal[500, 502, 503] = 500
     cut_after_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
-    truncate_style: Literal["abrupt", "clean"] = "abrupt"
+    truncate_style: Literal["abrupt", "clean", "reset"] = "abrupt"
     not_sse_body: Literal["html", "json"] = "html"
     ping_interval: Duration = Field(default=0.1, gt=0.0)
     drip_interval: Duration = Field(default=1.0, gt=0.0)
+    redirect_status: Literal[301, 302, 303, 307, 308] = 307
+    redirect_to: str = "http://127.0.0.1:9"
+    flood_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=1 << 40)
+
+    @field_validator("redirect_to")
+    @classmethod
+    def _redirect_is_a_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s?#]+", value):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("ttft", mode="before")
     @classmethod

@@ -29,6 +29,8 @@ from monitor.simulator.truth import TruthRecord
 #: Steps due within this many seconds of now go out in the current write. Timers fire up to a
 #: millisecond late anyway (epoll's resolution); the truth records the real send time.
 COALESCE = 0.0002
+#: Most flood bytes written in one go before other connections get the loop again.
+FLOOD_BURST = 1 << 20
 
 _perf_ns = time.perf_counter_ns
 
@@ -61,6 +63,8 @@ class Connection(asyncio.Protocol):
         self.arrived_ns = 0
         self.arrived_at = 0.0
         self.continued = False
+        # Set while the transport's write buffer is above its high-water mark: a flood waits.
+        self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -101,6 +105,14 @@ class Connection(asyncio.Protocol):
             if keep_alive is False:
                 self.close()
                 return
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.exchange is not None:
+            self.exchange.resume()
 
     def exchange_done(self, keep_alive: bool) -> None:
         """The running exchange finished writing its response."""
@@ -144,7 +156,16 @@ class Connection(asyncio.Protocol):
 class Exchange:
     """Writes one script on one connection, step by step on a single timer."""
 
-    __slots__ = ("conn", "handle", "index", "keep_alive", "record", "script", "started_at")
+    __slots__ = (
+        "conn",
+        "flooded",
+        "handle",
+        "index",
+        "keep_alive",
+        "record",
+        "script",
+        "started_at",
+    )
 
     def __init__(
         self,
@@ -160,7 +181,8 @@ class Exchange:
         self.started_at = started_at
         self.keep_alive = keep_alive
         self.index = 0
-        self.handle: asyncio.TimerHandle | None = None
+        self.handle: asyncio.Handle | None = None
+        self.flooded: int | None = None  # flood bytes written so far, once the flood began
 
     def start(self) -> None:
         """Begin: schedule the first step (or end at once if there is none)."""
@@ -203,7 +225,7 @@ class Exchange:
         if body:
             joined = b"".join(body)
             payload += chunk(joined) if script.chunked else joined
-        if final and script.chunked and script.ending == "keep":
+        if final and script.chunked and script.ending == "keep" and script.flood is None:
             payload += CHUNKED_END
         sent_ns = self.conn.write(payload) if payload else _perf_ns()
         record = self.record
@@ -222,10 +244,45 @@ class Exchange:
         if flags & DONE_FLAG:
             record.done_sent_ns = sent_ns
             record.finish_reason = script.finish_reason
-        if final:
+        if final and script.flood is not None:
+            self.flooded = 0
+            self._pump()
+        elif final:
             self._end()
         else:
             self._schedule()
+
+    def resume(self) -> None:
+        """The client drained the write buffer: go on with a flood that waited for it."""
+        if self.flooded is not None and self.handle is None:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Write flood bytes while the client keeps reading (flow control bounds the buffer)."""
+        self.handle = None
+        flood = self.script.flood
+        assert flood is not None and self.flooded is not None
+        conn = self.conn
+        chunked = self.script.chunked
+        burst = 0
+        while self.flooded < flood.total:
+            transport = conn.transport
+            if transport is None or transport.is_closing() or conn.paused:
+                return  # resume_writing() or connection_lost() takes it from here
+            if burst >= FLOOD_BURST:
+                self.handle = conn.loop.call_soon(self._pump)
+                return
+            unit = flood.unit[: flood.total - self.flooded]
+            conn.write(chunk(unit) if chunked else unit)
+            self.flooded += len(unit)
+            burst += len(unit)
+        tail = chunk(flood.tail) if chunked and flood.tail else flood.tail
+        if chunked and self.script.ending == "keep":
+            tail += CHUNKED_END
+        if tail:
+            conn.write(tail)
+        self.flooded = None
+        self._end()
 
     def _end(self) -> None:
         ending = self.script.ending
@@ -237,6 +294,13 @@ class Exchange:
         if ending == "keep":
             record.ending = "complete"
             conn.exchange_done(self.keep_alive)
+            return
+        if ending == "close":
+            # A close-delimited body: closing the connection (a FIN) is how it ends.
+            record.ending = "complete"
+            record.closed_ns = _perf_ns()
+            conn.exchange = None
+            conn.close()
             return
         record.ending = "aborted" if ending == "abort" else "reset"
         record.closed_ns = _perf_ns()

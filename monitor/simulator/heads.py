@@ -42,6 +42,15 @@ class HeadSpec:
     retry_after: float | None = None
     processing_ms: int = 0
     apim_only: bool = False
+    #: Where a redirect points (a ``Location`` header).
+    location: str | None = None
+    #: An HTTP/1.0 answer whose body ends when the connection closes (no length, not chunked).
+    close_delimited: bool = False
+
+    @property
+    def version(self) -> str:
+        """The protocol of the status line."""
+        return "HTTP/1.0" if self.close_delimited else "HTTP/1.1"
 
 
 def _retry_seconds(seconds: float) -> str:
@@ -51,7 +60,7 @@ def _retry_seconds(seconds: float) -> str:
 def openai_head(spec: HeadSpec, *, date: str, ids: RequestIds, ray: str) -> bytes:
     """The head OpenAI sends (framing headers first, as Cloudflare writes them)."""
     headers: list[tuple[str, str]] = [("Date", date), ("Content-Type", _TYPES[spec.body])]
-    _framing(headers, spec.length)
+    _framing(headers, spec)
     headers.append(("access-control-expose-headers", "X-Request-ID"))
     headers += [
         ("openai-organization", "user-simulator"),
@@ -90,7 +99,9 @@ def openai_head(spec: HeadSpec, *, date: str, ids: RequestIds, ray: str) -> byte
         ("CF-RAY", ray),
         ("alt-svc", 'h3=":443"; ma=86400'),
     ]
-    return response_head(spec.status, headers)
+    if spec.location is not None:
+        headers.append(("Location", spec.location))
+    return response_head(spec.status, headers, spec.version)
 
 
 def azure_head(
@@ -100,15 +111,15 @@ def azure_head(
     apim_id = ids.primary
     headers: list[tuple[str, str]] = []
     if spec.apim_only:
-        _framing(headers, spec.length)
+        _framing(headers, spec)
         headers += [
             ("Content-Type", _TYPES[spec.body]),
             ("apim-request-id", apim_id),
             ("Date", date),
         ]
-        return response_head(spec.status, headers)
+        return response_head(spec.status, headers, spec.version)
     headers.append(("Content-Type", _TYPES[spec.body]))
-    _framing(headers, spec.length)
+    _framing(headers, spec)
     headers += [
         ("Cache-Control", "no-cache, must-revalidate"),
         ("access-control-allow-origin", "*"),
@@ -142,15 +153,19 @@ def azure_head(
     ]
     if deployment is not None:
         headers.append(("x-ms-deployment-name", deployment))
+    if spec.location is not None:
+        headers.append(("Location", spec.location))
     headers.append(("Date", date))
-    return response_head(spec.status, headers)
+    return response_head(spec.status, headers, spec.version)
 
 
-def _framing(headers: list[tuple[str, str]], length: int | None) -> None:
-    if length is None:
+def _framing(headers: list[tuple[str, str]], spec: HeadSpec) -> None:
+    if spec.close_delimited:
+        headers.append(("Connection", "close"))
+    elif spec.length is None:
         headers += [("Transfer-Encoding", "chunked"), ("Connection", "keep-alive")]
     else:
-        headers += [("Content-Length", str(length)), ("Connection", "keep-alive")]
+        headers += [("Content-Length", str(spec.length)), ("Connection", "keep-alive")]
 
 
 def plain_head(status: int, length: int, extra: Sequence[tuple[str, str]] = ()) -> bytes:

@@ -18,6 +18,11 @@ MAX_BODY = 8 * 1024 * 1024
 
 REASONS: dict[int, str] = {
     200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -118,9 +123,11 @@ def wants_continue(buffer: bytes | bytearray) -> bool:
     return b"\r\nexpect: 100-continue" in bytes(buffer[:end]).lower()
 
 
-def response_head(status: int, headers: Sequence[tuple[str, str]]) -> bytes:
+def response_head(
+    status: int, headers: Sequence[tuple[str, str]], version: str = "HTTP/1.1"
+) -> bytes:
     """The status line and header block, ending with the blank line."""
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
+    lines = [f"{version} {status} {REASONS.get(status, 'Unknown')}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("latin-1")

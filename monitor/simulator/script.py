@@ -20,11 +20,22 @@ mid_stream_error     some content, then an ``error`` event, then a clean end (no
 truncated            some content, then the connection closes without the chunked terminator
                      ("incomplete chunked read", what a cut stream looks like to a client);
                      with ``truncate_style: clean`` the body ends properly but without
-                     ``[DONE]`` or a finish reason
+                     ``[DONE]`` or a finish reason; with ``reset`` the connection is reset
+                     (RST) mid-stream
 reset                the request is read, then the connection is reset (RST)
 not_sse              200 ``text/html`` (or ``application/json``) instead of an event stream
 malformed_json       some content, then an event whose JSON is cut short, then ``[DONE]``
 drip                 the normal body, one byte every ``drip_interval``
+invalid_utf8         as normal, but one content chunk's text carries bytes that are not UTF-8
+                     (``\xff\xfe``) inside its JSON string
+close_delimited      as normal, but an HTTP/1.0 answer with neither ``Content-Length`` nor
+                     chunked encoding: the body ends when the server closes the connection
+redirect             ``redirect_status`` (307) with ``Location: {redirect_to}{request path}``
+endless_line         200 SSE whose one ``data:`` line never ends: ``flood_bytes`` bytes sent as
+                     fast as the client reads them (flow-controlled, so the simulator holds
+                     only its socket buffer)
+huge_event           200 SSE with one event of ``flood_bytes`` bytes of 1 KiB ``data:`` lines
+                     that never reaches its terminating blank line (flow-controlled too)
 ==================== ========================================================================
 """
 
@@ -62,7 +73,7 @@ CONTENT = 2
 DONE_FLAG = 4
 USAGE = 8
 
-Ending = Literal["keep", "abort", "hang", "reset"]
+Ending = Literal["keep", "abort", "hang", "reset", "close"]
 
 
 @dataclass(slots=True)
@@ -77,6 +88,16 @@ class Step:
     text: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Flood:
+    """Body bytes sent after the last step as fast as the client reads them: ``unit`` again and
+    again until ``total`` bytes went out, then ``tail``."""
+
+    unit: bytes
+    total: int
+    tail: bytes = b""
+
+
 @dataclass(slots=True)
 class Script:
     """One response: its status, whether the body is chunked, its steps and its ending."""
@@ -88,6 +109,7 @@ class Script:
     coalesce: bool = True
     finish_reason: str | None = None
     usage: tuple[int, int] | None = None
+    flood: Flood | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +126,8 @@ class Context:
     request_id: str
     obfuscation: Callable[[], str] | None
     head: Callable[[HeadSpec], bytes]
+    #: The request target (path and query), where a redirect keeps pointing.
+    target: str = "/"
 
 
 def build(ctx: Context, plan: Plan) -> Script:
@@ -119,9 +143,16 @@ def build(ctx: Context, plan: Plan) -> Script:
         return _error(ctx, plan)
     if behaviour is Behaviour.NOT_SSE:
         return _not_sse(ctx, plan)
+    if behaviour is Behaviour.REDIRECT:
+        return _redirect(ctx, plan)
+    if behaviour in (Behaviour.ENDLESS_LINE, Behaviour.HUGE_EVENT):
+        return _flood(ctx, plan)
     script = _stream(ctx, plan) if ctx.generation.stream else _whole(ctx, plan)
     if behaviour is Behaviour.DRIP:
         _drip(script, ctx.endpoint.drip_interval)
+    if behaviour is Behaviour.CLOSE_DELIMITED:
+        script.chunked = False
+        script.ending = "close"
     return script
 
 
@@ -160,6 +191,42 @@ def _not_sse(ctx: Context, plan: Plan) -> Script:
     return Script(status=200, chunked=False, steps=[step])
 
 
+def _redirect(ctx: Context, plan: Plan) -> Script:
+    endpoint = ctx.endpoint
+    location = endpoint.redirect_to + ctx.target
+    head = ctx.head(
+        HeadSpec(status=endpoint.redirect_status, body="json", length=0, location=location)
+    )
+    step = Step(at=plan.first_byte, raw=head, flags=HEAD | DONE_FLAG)
+    return Script(status=endpoint.redirect_status, chunked=False, steps=[step])
+
+
+#: One line of ``huge_event``: 1 KiB with its LF, never a blank line between them.
+_EVENT_LINE = b"data: " + b"x" * 1017 + b"\n"
+
+
+def _flood(ctx: Context, plan: Plan) -> Script:
+    head = ctx.head(HeadSpec(status=200, body="sse", length=None))
+    if plan.behaviour is Behaviour.ENDLESS_LINE:
+        prefix = b'data: {"choices":[{"index":0,"delta":{"content":"'
+        flood = Flood(unit=b"x" * 65536, total=ctx.endpoint.flood_bytes, tail=b'"}}]}\n\n' + DONE)
+    else:
+        prefix = b""
+        flood = Flood(unit=_EVENT_LINE * 64, total=ctx.endpoint.flood_bytes, tail=b"\n" + DONE)
+    step = Step(at=plan.first_byte, raw=head, body=prefix, flags=HEAD)
+    return Script(status=200, chunked=True, steps=[step], flood=flood)
+
+
+#: What ``invalid_utf8`` puts inside a chunk's text: a byte that never occurs in UTF-8 and one
+#: that cannot start a sequence.
+INVALID_UTF8 = b"\xff\xfe"
+
+
+def _spoil_utf8(frame: bytes, text_json: bytes) -> bytes:
+    """The frame with ``INVALID_UTF8`` inside the JSON string ``text_json`` it carries."""
+    return frame.replace(text_json, text_json[:-1] + INVALID_UTF8 + b'"', 1)
+
+
 def _incomplete_reason(finish_reason: str) -> str | None:
     return {"length": "max_output_tokens", "content_filter": "content_filter"}.get(finish_reason)
 
@@ -171,7 +238,13 @@ def _stream(ctx: Context, plan: Plan) -> Script:
     encoded = _encoded(plan.chunk_tokens)
     cut = plan.cut if plan.cut is not None else len(texts)
     head = ctx.head(
-        HeadSpec(status=200, body="sse", length=None, processing_ms=round(plan.first_byte * 1000))
+        HeadSpec(
+            status=200,
+            body="sse",
+            length=None,
+            processing_ms=round(plan.first_byte * 1000),
+            close_delimited=behaviour is Behaviour.CLOSE_DELIMITED,
+        )
     )
     script = Script(status=200, chunked=True)
     steps = script.steps
@@ -206,9 +279,12 @@ def _stream(ctx: Context, plan: Plan) -> Script:
         return script
     steps.append(Step(at=plan.first_byte, raw=head, body=preamble, flags=HEAD))
     sent_text = ""
+    spoiled = len(texts) // 2 if behaviour is Behaviour.INVALID_UTF8 else -1
     for index in range(cut):
         text = texts[index]
         frame = chat.content_json(encoded[index]) if chat is not None else _delta(events, text)
+        if index == spoiled:
+            frame = _spoil_utf8(frame, encoded[index])
         steps.append(
             Step(
                 at=plan.chunk_times[index],
@@ -227,7 +303,7 @@ def _stream(ctx: Context, plan: Plan) -> Script:
     if behaviour is Behaviour.HANG_MID_STREAM:
         script.ending = "hang"
     elif behaviour is Behaviour.TRUNCATED:
-        script.ending = "abort" if ctx.endpoint.truncate_style == "abrupt" else "keep"
+        script.ending = _TRUNCATION_ENDINGS[ctx.endpoint.truncate_style]
     elif behaviour is Behaviour.MID_STREAM_ERROR:
         frame = stream_error_event(STREAM_ERROR) if chat is not None else _error_event(events)
         steps.append(Step(at=after, body=frame))
@@ -242,6 +318,10 @@ def _stream(ctx: Context, plan: Plan) -> Script:
     if behaviour is Behaviour.KEEPALIVE_COMMENTS:
         _add_pings(script, plan, ctx.endpoint.ping_interval)
     return script
+
+
+#: How ``truncated`` ends the connection, by ``truncate_style``.
+_TRUNCATION_ENDINGS: dict[str, Ending] = {"abrupt": "abort", "clean": "keep", "reset": "reset"}
 
 
 def _closing(
@@ -349,7 +429,13 @@ def _whole(ctx: Context, plan: Plan) -> Script:
             incomplete_reason=_incomplete_reason(plan.finish_reason),
         )
     head = ctx.head(
-        HeadSpec(status=200, body="json", length=len(body), processing_ms=round(ready * 1000))
+        HeadSpec(
+            status=200,
+            body="json",
+            length=len(body),
+            processing_ms=round(ready * 1000),
+            close_delimited=behaviour is Behaviour.CLOSE_DELIMITED,
+        )
     )
     script = Script(status=200, chunked=False, finish_reason=plan.finish_reason)
     content_flag = CONTENT if tokens else 0

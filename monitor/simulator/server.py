@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -115,8 +116,10 @@ class EndpointState:
 class Simulator:
     """Fake OpenAI / Azure OpenAI endpoints on one local port, with ground truth per request."""
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, *, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context (tests of certificate checks)."""
         self.config = config
+        self._tls = tls
         self._endpoints = {ep.id: EndpointState(ep, config.seed) for ep in config.endpoints}
         self._truth = TruthStore(config.history)
         self._date = HttpDate()
@@ -137,6 +140,7 @@ class Simulator:
             port=self.config.port,
             reuse_address=True,
             backlog=4096,
+            ssl=self._tls,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
 
@@ -175,11 +179,12 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` of the running simulator."""
+        """``http://host:port`` (``https://`` with TLS) of the running simulator."""
         host = self.config.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def endpoint_url(self, endpoint_id: str) -> str:
         """The base URL a monitor endpoint should use (``…/id/v1`` for OpenAI, ``…/id`` Azure)."""
@@ -323,6 +328,7 @@ class Simulator:
             request_id=ids.primary,
             obfuscation=state.obfuscation if config.uses_obfuscation() else None,
             head=state.head_factory(ids, date, generation.deployment),
+            target=request.target,
         )
         script = build(context, plan)
         Exchange(conn, record, script, received_at, request.keep_alive).start()

@@ -1,7 +1,8 @@
 """Engines for the two supported databases, and database errors turned into ``StoreError``.
 
 SQLite (``sqlite:///monitor.db``) needs no set-up: each connection turns on WAL,
-``synchronous=NORMAL``, a busy timeout and foreign keys. SQLAlchemy emits ``BEGIN`` itself
+``synchronous=NORMAL``, a busy timeout (10 s, or the URL's ``?timeout=SECONDS``, the
+``sqlite3`` module's own parameter) and foreign keys. SQLAlchemy emits ``BEGIN`` itself
 (the ``sqlite3`` module's own transaction handling is switched off) so that DDL is transactional
 for the migrations and writers take the write lock up front with ``BEGIN IMMEDIATE``: a writer
 then waits for the busy timeout instead of failing on a lock upgrade.
@@ -12,6 +13,7 @@ is read as psycopg too, since psycopg2 is not a dependency.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -67,20 +69,40 @@ def create_store_engine(url: URL) -> Engine:
         ) from exc
 
 
+def sqlite_busy_timeout_ms(url: URL) -> int:
+    """How long a SQLite writer waits for a lock: the URL's ``timeout`` (seconds) if given."""
+    given = url.query.get("timeout")
+    if isinstance(given, tuple):
+        given = given[-1]
+    if given is None:
+        return SQLITE_BUSY_TIMEOUT_MS
+    try:
+        seconds = float(given)
+    except ValueError:
+        raise StoreError(
+            f"storage URL {safe_url(url)}: timeout must be a number of seconds, not {given!r}"
+        ) from None
+    if not 0 <= seconds <= 3600:
+        raise StoreError(f"storage URL {safe_url(url)}: timeout must be 0 to 3600 seconds")
+    return round(seconds * 1000)
+
+
 def _sqlite_engine(url: URL) -> Engine:
+    busy_ms = sqlite_busy_timeout_ms(url)
     engine = create_engine(url, connect_args={"check_same_thread": False})
-    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "connect", functools.partial(_configure_sqlite_connection, busy_ms))
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite_connection(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control away from the sqlite3 module; _begin_sqlite_transaction emits
     # BEGIN instead (the recipe of SQLAlchemy's SQLite dialect documentation).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # Set here, not only through sqlite3.connect(timeout=...), so the default applies too.
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")

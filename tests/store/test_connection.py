@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 import traceback
 from contextlib import closing
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 
 from monitor.errors import StoreError
 from monitor.store import SQLStore, open_store
+
+from .factories import make_probe
 
 PASSWORD = "s3cret-Pw0rd"
 
@@ -108,3 +111,41 @@ def test_sqlite_store_is_a_write_ahead_log_database(tmp_path: Path) -> None:
 
     with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_sqlite_writers_wait_the_urls_timeout_for_a_lock_then_fail(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.db"
+    store = open_store(f"sqlite:///{path}?timeout=0.2")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        store.upgrade()
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        began = time.monotonic()
+        with pytest.raises(StoreError, match=r"cannot store probes at .*: database is locked"):
+            store.add_probes([make_probe()])
+        assert 0.15 < time.monotonic() - began < 2.0
+        holder.rollback()
+        assert store.add_probes([make_probe()]) == 1  # the lock is gone: writes work again
+    finally:
+        holder.close()
+        store.close()
+
+
+def test_sqlite_busy_timeout_is_ten_seconds_unless_the_url_says_otherwise(tmp_path: Path) -> None:
+    for url, expected in ((f"sqlite:///{tmp_path / 'a.db'}", 10_000),
+                          (f"sqlite:///{tmp_path / 'b.db'}?timeout=2.5", 2_500)):  # fmt: skip
+        store = open_store(url)
+        assert isinstance(store, SQLStore)
+        try:
+            with store._engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == expected
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "99999"])
+def test_a_sqlite_timeout_that_is_not_a_sane_number_of_seconds_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(StoreError, match="timeout must be"):
+        open_store(f"sqlite:///{tmp_path / 'm.db'}?timeout={value}")

@@ -1,0 +1,1 @@
+"""Reliability and security: faults, bad input and long runs lose nothing and leak nothing."""
