@@ -108,8 +108,9 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class ChatCompletionsInterpreter:
-    """Chat Completions streams (OpenAI, Azure OpenAI and compatible servers)."""
+class _JSONEvents:
+    """What both APIs share: ``[DONE]`` ends the stream (the Responses API does not send it,
+    some compatible servers do), and every other event must be a JSON object."""
 
     __slots__ = ("state",)
 
@@ -117,15 +118,27 @@ class ChatCompletionsInterpreter:
         self.state = StreamState()
 
     def feed(self, event: SSEEvent, at_ns: int) -> None:
-        """Take one event (see StreamInterpreter)."""
+        """Take one event that arrived at ``at_ns`` (see StreamInterpreter)."""
         state = self.state
         state.last_event_ns = at_ns
         if event.data == "[DONE]":
             state.finished = True
             return
         data = _load(event, state)
-        if data is None:
-            return
+        if data is not None:
+            self._take(event, data, at_ns)
+
+    def _take(self, event: SSEEvent, data: dict[str, Any], at_ns: int) -> None:
+        raise NotImplementedError
+
+
+class ChatCompletionsInterpreter(_JSONEvents):
+    """Chat Completions streams (OpenAI, Azure OpenAI and compatible servers)."""
+
+    __slots__ = ()
+
+    def _take(self, event: SSEEvent, data: dict[str, Any], at_ns: int) -> None:
+        state = self.state
         error = data.get("error")
         if error or event.event == "error":
             state.fail(
@@ -183,24 +196,13 @@ _RESPONSES_OTHER_DELTAS = frozenset(
 )
 
 
-class ResponsesInterpreter:
+class ResponsesInterpreter(_JSONEvents):
     """Responses API streams (``POST /responses`` with ``stream: true``)."""
 
-    __slots__ = ("state",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.state = StreamState()
-
-    def feed(self, event: SSEEvent, at_ns: int) -> None:
-        """Take one event (see StreamInterpreter)."""
+    def _take(self, event: SSEEvent, data: dict[str, Any], at_ns: int) -> None:
         state = self.state
-        state.last_event_ns = at_ns
-        if event.data == "[DONE]":  # not sent by OpenAI, but by some compatible servers
-            state.finished = True
-            return
-        data = _load(event, state)
-        if data is None:
-            return
         kind = data.get("type") or event.event
         if kind == _RESPONSES_TEXT:
             delta = data.get("delta")
