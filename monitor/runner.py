@@ -7,12 +7,14 @@ never touches storage or metrics: those are sinks of the result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import perf_counter_ns
+from typing import cast
 
 import httpx
 
@@ -217,14 +219,19 @@ class ProbeRunner:
         )
         state = interpreter.state
         encoded = http.headers.get("content-encoding", "identity").lower() != "identity"
-        chunks = http.aiter_bytes() if encoded else http.aiter_raw()
-        async for chunk in chunks:
-            # The stamp of the socket read that delivered these bytes, before any parsing.
-            arrived = timing.last_read_ns or perf_counter_ns()
-            for event in decoder.feed(chunk):
-                interpreter.feed(event, arrived)
-                if state.finished:
-                    return
+        # Closed here, not left to the garbage collector: the probe stops at [DONE], before the
+        # body ends, and an abandoned async generator costs the loop a finalizer task (one
+        # still pending when the loop closes at shutdown is an error).
+        async with contextlib.aclosing(
+            _generator(http.aiter_bytes() if encoded else http.aiter_raw())
+        ) as chunks:
+            async for chunk in chunks:
+                # The stamp of the socket read that delivered these bytes, before any parsing.
+                arrived = timing.last_read_ns or perf_counter_ns()
+                for event in decoder.feed(chunk):
+                    interpreter.feed(event, arrived)
+                    if state.finished:
+                        return
         for event in decoder.close():
             interpreter.feed(event, timing.last_read_ns or perf_counter_ns())
             if state.finished:
@@ -234,10 +241,11 @@ class ProbeRunner:
         self, http: httpx.Response, response: _Response
     ) -> tuple[Outcome, str | None]:
         body = bytearray()
-        async for chunk in http.aiter_bytes():
-            body += chunk
-            if len(body) >= MAX_ERROR_BODY_BYTES:
-                break
+        async with contextlib.aclosing(_generator(http.aiter_bytes())) as chunks:
+            async for chunk in chunks:
+                body += chunk
+                if len(body) >= MAX_ERROR_BODY_BYTES:
+                    break
         code, message = parse_error_body(bytes(body[:MAX_ERROR_BODY_BYTES]))
         outcome = outcome_for_status(http.status_code, code)
         if outcome is Outcome.RATE_LIMITED:
@@ -326,6 +334,11 @@ class ProbeRunner:
             ),
             error=error,
         )
+
+
+def _generator(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    # httpx types its body iterators loosely; they are async generators, which can be closed.
+    return cast(AsyncGenerator[bytes, None], chunks)
 
 
 def _transport_error(exc: Exception, response: _Response) -> str:

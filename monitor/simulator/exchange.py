@@ -158,6 +158,7 @@ class Exchange:
 
     __slots__ = (
         "conn",
+        "dripped",
         "flooded",
         "handle",
         "index",
@@ -183,6 +184,7 @@ class Exchange:
         self.index = 0
         self.handle: asyncio.Handle | None = None
         self.flooded: int | None = None  # flood bytes written so far, once the flood began
+        self.dripped: int | None = None  # drip mode: body bytes of the current step written
 
     def start(self) -> None:
         """Begin: schedule the first step (or end at once if there is none)."""
@@ -199,6 +201,9 @@ class Exchange:
     def _run(self) -> None:
         self.handle = None
         script = self.script
+        if script.drip is not None:
+            self._drip(script.drip)
+            return
         steps = script.steps
         count = len(steps)
         limit = self.conn.loop.time() - self.started_at + COALESCE if script.coalesce else -1.0
@@ -228,6 +233,12 @@ class Exchange:
         if final and script.chunked and script.ending == "keep" and script.flood is None:
             payload += CHUNKED_END
         sent_ns = self.conn.write(payload) if payload else _perf_ns()
+        self._note(sent_ns, flags, chunks, tokens, text)
+        self._next(final)
+
+    def _note(self, sent_ns: int, flags: int, chunks: int, tokens: int, text: str) -> None:
+        """Stamp the ground truth of what the write at ``sent_ns`` carried."""
+        script = self.script
         record = self.record
         if flags & HEAD:
             record.headers_sent_ns = sent_ns
@@ -244,13 +255,49 @@ class Exchange:
         if flags & DONE_FLAG:
             record.done_sent_ns = sent_ns
             record.finish_reason = script.finish_reason
-        if final and script.flood is not None:
+
+    def _next(self, final: bool) -> None:
+        if final and self.script.flood is not None:
             self.flooded = 0
             self._pump()
         elif final:
             self._end()
         else:
             self._schedule()
+
+    def _drip(self, interval: float) -> None:
+        """Drip mode: the first step's head when due, then every body byte ``interval`` apart.
+
+        One byte per timer, computed as it goes: a drip that outlasts any client timeout would
+        otherwise cost a step object per byte, built up front on the loop.
+        """
+        script = self.script
+        steps = script.steps
+        step = steps[self.index]
+        if self.dripped is None:  # the head goes alone, at the first step's time
+            self.dripped = 0
+            sent_ns = self.conn.write(step.raw) if step.raw else _perf_ns()
+            self._note(sent_ns, step.flags & HEAD, 0, 0, "")
+        else:
+            body = step.body
+            if body:
+                piece = body[self.dripped : self.dripped + 1]
+                sent_ns = self.conn.write(chunk(piece) if script.chunked else piece)
+                self.dripped += 1
+            else:
+                sent_ns = _perf_ns()
+            if self.dripped >= len(body):  # the step's last byte carries its meaning
+                content = 1 if step.flags & CONTENT else 0
+                self._note(sent_ns, step.flags & ~HEAD, content, step.tokens, step.text)
+                self.index += 1
+                self.dripped = 0
+        final = self.index >= len(steps)
+        if final and script.chunked and script.ending == "keep" and script.flood is None:
+            self.conn.write(CHUNKED_END)
+        if final:
+            self._next(final)
+        else:
+            self.handle = self.conn.loop.call_later(interval, self._run)
 
     def resume(self) -> None:
         """The client drained the write buffer: go on with a flood that waited for it."""

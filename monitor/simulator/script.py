@@ -110,6 +110,8 @@ class Script:
     finish_reason: str | None = None
     usage: tuple[int, int] | None = None
     flood: Flood | None = None
+    #: Drip mode: body bytes go out one at a time, this many seconds apart (see Exchange).
+    drip: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,25 +461,5 @@ def _whole(ctx: Context, plan: Plan) -> Script:
 
 def _drip(script: Script, interval: float) -> None:
     """Send the head when due, then the body one byte every ``interval``."""
-    dripped: list[Step] = []
-    at: float | None = None
-    for step in script.steps:
-        if at is None:
-            at = step.at
-            dripped.append(Step(at=at, raw=step.raw, flags=step.flags & HEAD))
-            step.flags &= ~HEAD
-        body = step.body
-        for index in range(len(body)):
-            at += interval
-            last = index == len(body) - 1
-            dripped.append(
-                Step(
-                    at=at,
-                    body=body[index : index + 1],
-                    flags=step.flags if last else 0,
-                    tokens=step.tokens if last else 0,
-                    text=step.text if last else "",
-                )
-            )
-    script.steps = dripped
+    script.drip = interval
     script.coalesce = False
