@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.exposition import choose_encoder
 
 from monitor.config import Config, parse_config
@@ -87,13 +88,26 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+@pytest.mark.parametrize("created", [False, True], ids=["no-created", "created"])
 @pytest.mark.parametrize("accept", ACCEPTS)
-def test_exposition_is_byte_for_byte_prometheus_clients(accept: str) -> None:
+def test_exposition_is_byte_for_byte_prometheus_clients(
+    accept: str, created: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     registry = _registry()
+    # The daemon turns `_created` series off; the exposition must match both settings.
+    monkeypatch.setattr(prometheus_metrics, "_use_created", created)
     encoder, content_type = choose_encoder(accept)
     body, fast_type = exposition(registry, accept)
     assert fast_type == content_type
     assert body.decode() == encoder(registry).decode()
+
+
+def test_the_daemons_registry_serves_no_created_series() -> None:
+    registry = _registry()
+    for accept in ACCEPTS:
+        body = exposition(registry, accept)[0].decode()
+        assert "llm_monitor_probes_total{" in body
+        assert "_created" not in body
 
 
 def test_exposition_follows_series_added_and_removed_between_scrapes() -> None:
