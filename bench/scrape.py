@@ -1,38 +1,43 @@
 """Scrape: how long ``GET /metrics`` takes and how big it is, by number of endpoints.
 
-    python -m bench scrape [--quick] [--endpoints 100,1000,5000] [--json PATH]
+    python -m bench scrape [--quick] [--endpoints 100,1000,5000] [--prometheus-seconds S]
 
 The registry is the daemon's own (``ProbeMetrics`` + ``LiveCollector``, built as
 ``monitor.daemon.Daemon`` builds it), with every endpoint declared, 20 probes of each endpoint
 observed (successes, plus one failure of each kind of outcome spread over the endpoints) and a
-published last window (a rollup per endpoint and the model profile). Timed: rendering alone
-(``prometheus_client.generate_latest``, the Prometheus text format, and the OpenMetrics one)
-and the whole request through the daemon's HTTP app (``monitor.api.create_app``) over a real
-socket served by uvicorn, as Prometheus would scrape it. Each is timed twice: as the product
-serves it today (``prometheus_client.exposition.choose_encoder`` in ``monitor/api.py``) and with
-``monitor.metrics.exposition`` (the same bytes, written faster; the HTTP column uses the change to
-``monitor/api.py`` that docs/benchmarks.md proposes, applied by the bench). Prometheus asks for
-OpenMetrics.
+published last window (a rollup per endpoint and the model profile). Timed:
+
+- rendering alone, prometheus_client's writers against ``monitor.metrics.exposition`` (which
+  the daemon serves; the bench checks both give the same bytes), in both formats;
+- the whole request through the daemon's HTTP app (``monitor.api.create_app`` on uvicorn, on a
+  real socket) as a client in another process sees it: ``curl``'s total time;
+- what Prometheus itself records: Debian's ``prometheus`` scrapes the app every 2 s for
+  ``--prometheus-seconds`` and the bench reads its ``scrape_duration_seconds`` (skipped, with a
+  note, when the binary is missing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import socket
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as exposition_module
 from prometheus_client.openmetrics import exposition as openmetrics_module
 
 from bench.common import Column, ms, parser, print_table, quantile, write_json
-from bench.harness import config_text, load, proposed_api
+from bench.harness import config_text, load
 from monitor.aggregator import Snapshot
 from monitor.api import create_app
 from monitor.config import Config
@@ -154,9 +159,72 @@ def build(count: int) -> tuple[Config, CollectorRegistry, Snapshot]:
     return config, registry, snapshot
 
 
-async def _http_times(
-    config: Config, registry: CollectorRegistry, snapshot: Snapshot, runs: int
-) -> dict[str, list[float]]:
+ACCEPT = {"text": "text/plain", "openmetrics": "application/openmetrics-text; version=1.0.0"}
+SCRAPE_INTERVAL = 2
+
+
+async def _curl(url: str, accept: str) -> float:
+    """Seconds ``curl`` (its own process) took for the whole request, connection included."""
+    process = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "-o", "/dev/null", "-w", "%{time_total}", "-H", f"Accept: {accept}", url,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"curl {url} failed with exit code {process.returncode}")
+    return float(out.decode())
+
+
+async def _prometheus_scrapes(url: str, seconds: float) -> list[float] | None:
+    """Debian's Prometheus scraping ``url`` for ``seconds``: its scrape_duration_seconds."""
+    binary = shutil.which("prometheus")
+    if binary is None or seconds <= 0:
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:
+        port = _free_port()
+        host_port = url.split("/")[2]
+        config = {
+            "global": {"scrape_interval": f"{SCRAPE_INTERVAL}s",
+                       "scrape_timeout": f"{SCRAPE_INTERVAL}s"},
+            "scrape_configs": [{"job_name": "monitor",
+                                "static_configs": [{"targets": [host_port]}]}],
+        }  # fmt: skip
+        path = Path(tmp) / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            binary, f"--config.file={path}", f"--storage.tsdb.path={Path(tmp) / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await asyncio.sleep(seconds)
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(
+                    f"http://127.0.0.1:{port}/api/v1/query",
+                    params={"query": f'scrape_duration_seconds{{job="monitor"}}[{seconds:.0f}s]'},
+                )
+            result = response.json()["data"]["result"]
+            return [float(value) for _t, value in result[0]["values"]] if result else []
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def _served(
+    config: Config,
+    registry: CollectorRegistry,
+    snapshot: Snapshot,
+    runs: int,
+    prometheus_seconds: float,
+) -> tuple[dict[str, list[float]], list[float] | None]:
+    """curl's times per format, then Prometheus's scrape durations, against the daemon's app."""
     app = create_app(_View(config, registry, snapshot))
     sock = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
@@ -164,19 +232,18 @@ async def _http_times(
     while not server.started:  # noqa: ASYNC110 (uvicorn has no event to wait on)
         await asyncio.sleep(0.01)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/metrics"
-    times: dict[str, list[float]] = {"text": [], "openmetrics": []}
-    accept = {"text": "text/plain", "openmetrics": "application/openmetrics-text; version=1.0.0"}
-    async with httpx.AsyncClient(timeout=60) as client:
-        for name, header in accept.items():
+    times: dict[str, list[float]] = {name: [] for name in ACCEPT}
+    try:
+        for name, header in ACCEPT.items():
+            await _curl(url, header)  # warm: the first render fills the exposition's caches
             for _ in range(runs):
-                start = time.perf_counter()
-                response = await client.get(url, headers={"Accept": header})
-                response.raise_for_status()
-                times[name].append(time.perf_counter() - start)
-    server.should_exit = True
-    await serving
-    sock.close()
-    return times
+                times[name].append(await _curl(url, header))
+        scrapes = await _prometheus_scrapes(url, prometheus_seconds)
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+    return times, scrapes
 
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -191,16 +258,14 @@ def _median_ms(action: Any, runs: int) -> float | None:
     return ms(quantile(times, 0.5))
 
 
-def measure(count: int, runs: int) -> dict[str, Any]:
-    """Timings and sizes of one registry size, today's path and the fast one."""
+def measure(count: int, runs: int, prometheus_seconds: float) -> dict[str, Any]:
+    """Timings and sizes of one registry size."""
     config, registry, snapshot = build(count)
     body = generate_latest(registry)
     om = generate_openmetrics(registry)
     if exposition(registry)[0] != body or exposition(registry, OPENMETRICS)[0] != om:
         raise AssertionError("monitor.metrics.exposition differs from prometheus_client")
-    today = asyncio.run(_http_times(config, registry, snapshot, runs))
-    with proposed_api():
-        proposed = asyncio.run(_http_times(config, registry, snapshot, runs))
+    times, scrapes = asyncio.run(_served(config, registry, snapshot, runs, prometheus_seconds))
     return {
         "endpoints": count,
         "series": sum(1 for line in body.splitlines() if line and not line.startswith(b"#")),
@@ -210,10 +275,11 @@ def measure(count: int, runs: int) -> dict[str, Any]:
         "render_openmetrics_ms_p50": _median_ms(lambda: generate_openmetrics(registry), runs),
         "fast_text_ms_p50": _median_ms(lambda: exposition(registry), runs),
         "fast_openmetrics_ms_p50": _median_ms(lambda: exposition(registry, OPENMETRICS), runs),
-        "http_text_ms_p50": ms(quantile(today["text"], 0.5)),
-        "http_openmetrics_ms_p50": ms(quantile(today["openmetrics"], 0.5)),
-        "proposed_http_text_ms_p50": ms(quantile(proposed["text"], 0.5)),
-        "proposed_http_openmetrics_ms_p50": ms(quantile(proposed["openmetrics"], 0.5)),
+        "http_text_ms_p50": ms(quantile(times["text"], 0.5)),
+        "http_openmetrics_ms_p50": ms(quantile(times["openmetrics"], 0.5)),
+        "prometheus_scrapes": len(scrapes) if scrapes is not None else None,
+        "prometheus_ms_p50": ms(quantile(scrapes, 0.5)) if scrapes else None,
+        "prometheus_ms_max": ms(max(scrapes)) if scrapes else None,
     }
 
 
@@ -222,15 +288,23 @@ def main(argv: list[str] | None = None) -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--endpoints", default=None, help="comma-separated counts")
     args_parser.add_argument("--runs", type=int, default=None)
+    args_parser.add_argument(
+        "--prometheus-seconds", type=float, default=None,
+        help="how long Prometheus scrapes each size (default 20, quick 12; 0 skips it)",
+    )  # fmt: skip
     args = args_parser.parse_args(argv)
     counts = [
         int(x) for x in (args.endpoints or ("1000" if args.quick else "100,1000,5000")).split(",")
     ]
     runs = args.runs or (3 if args.quick else 5)
-    rows = [measure(count, runs) for count in counts]
+    seconds = args.prometheus_seconds
+    if seconds is None:
+        seconds = 12.0 if args.quick else 20.0
+    rows = [measure(count, runs, seconds) for count in counts]
     print_table(
-        f"GET /metrics, median of {runs} (ms; target < 100 ms at 1,000 endpoints); "
-        "render = the exposition alone, HTTP = the whole request",
+        f"GET /metrics (ms; target < 100 ms at 1,000 endpoints): render = the exposition alone "
+        f"(median of {runs}), curl = the whole request from another process (median of {runs}), "
+        f"Prometheus = its scrape_duration_seconds, one scrape every {SCRAPE_INTERVAL} s",
         [
             Column("endpoints", "endpoints", ","),
             Column("series", "samples", ","),
@@ -239,10 +313,11 @@ def main(argv: list[str] | None = None) -> None:
             Column("fast_text_ms_p50", "monitor.metrics", ".1f"),
             Column("render_openmetrics_ms_p50", "render OpenMetrics: prometheus_client", ".1f"),
             Column("fast_openmetrics_ms_p50", "monitor.metrics", ".1f"),
-            Column("http_openmetrics_ms_p50", "HTTP OpenMetrics: today", ".1f"),
-            Column("proposed_http_openmetrics_ms_p50", "proposed api.py", ".1f"),
-            Column("http_text_ms_p50", "HTTP text: today", ".1f"),
-            Column("proposed_http_text_ms_p50", "proposed api.py", ".1f"),
+            Column("http_text_ms_p50", "curl text", ".1f"),
+            Column("http_openmetrics_ms_p50", "curl OpenMetrics", ".1f"),
+            Column("prometheus_scrapes", "Prometheus scrapes", ","),
+            Column("prometheus_ms_p50", "Prometheus p50", ".1f"),
+            Column("prometheus_ms_max", "max", ".1f"),
         ],
         rows,
     )
