@@ -46,8 +46,6 @@ def trial(
     bases: list[str],
     tmp: Path,
     quick: bool,
-    proposed_metrics: bool,
-    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     """Run ``count`` endpoints every ``interval`` seconds and measure."""
     endpoints = endpoints_for("p", count, bases)
@@ -70,8 +68,6 @@ def trial(
         warmup=warmup,
         measure=measure,
         simulators=bases,
-        proposed_metrics=proposed_metrics,
-        gc_freeze=gc_freeze,
         log_path=tmp / f"scale-{count}-{interval:g}.log",
     )
     start, end = recorder.extra["measure_start"], recorder.extra["measure_end"]
@@ -132,15 +128,6 @@ def main(argv: list[str] | None = None) -> None:
     args_parser.add_argument("--interval", help="one interval (e.g. 15s) instead of 15 s and 60 s")
     args_parser.add_argument("--endpoints", help="comma-separated sizes for --interval")
     args_parser.add_argument("--simulators", type=int, default=2)
-    args_parser.add_argument(
-        "--metrics",
-        choices=("today", "proposed"),
-        default="today",
-        help="serve /metrics as monitor/api.py does today, or as docs/benchmarks.md proposes",
-    )
-    args_parser.add_argument(
-        "--gc-freeze", action="store_true", help="gc.freeze() after start-up (proposed)"
-    )
     args = args_parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.interval:
@@ -157,8 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         for interval, sizes in plan.items():
             for count in sizes:
                 began = time.perf_counter()
-                proposed = args.metrics == "proposed"
-                row = trial(count, interval, bases, Path(tmp), args.quick, proposed, args.gc_freeze)
+                row = trial(count, interval, bases, Path(tmp), args.quick)
                 rows.append(row)
                 print(
                     f"# {count} endpoints every {interval:g} s: "
@@ -172,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         one = {k: v for k, v in row.items() if not isinstance(v, dict)}
         for name in ("delay_ms", "loop_lag_ms", "ttft_error_ms", "simulator_late_ms"):
-            for stat in ("p50", "p99", "max"):
+            for stat in ("p50", "p95", "p99", "max"):
                 one[f"{name}_{stat}"] = row[name][stat]
         flat.append(one)
     print_table(
@@ -193,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             Column("missed_runs", "missed", ".0f"),
             Column("failed", "failed"),
             Column("ttft_error_ms_p50", "TTFT err p50", ".2f"),
+            Column("ttft_error_ms_p95", "p95", ".2f"),
             Column("ttft_error_ms_p99", "p99", ".1f"),
             Column("simulator_late_ms_p99", "sim late p99", ".1f"),
             Column("simulator_cpu_percent", "sim CPU %", ".0f"),
