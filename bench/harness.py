@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,13 +146,9 @@ def run_daemon(
     scrape_every: float = 15.0,
     log_path: Path | None = None,
     on_measure_start: Callable[[], None] = lambda: None,
-    proposed_metrics: bool = False,
-    gc_freeze: bool = False,
 ) -> DaemonRun:
     """Run the daemon for ``warmup + measure`` seconds; measure CPU and memory in the second
-    part (``recorder.extra['measure_start']`` is its monotonic start). With
-    ``proposed_metrics``, ``/metrics`` is served as docs/benchmarks.md proposes; with
-    ``gc_freeze``, ``gc.freeze()`` runs once the daemon is ready (also proposed there)."""
+    part (``recorder.extra['measure_start']`` is its monotonic start)."""
     factory = runner_factory or (lambda rec: ProbeRunner(observer=rec.observe))
 
     def make_runner() -> ProbeRunner:
@@ -195,10 +190,9 @@ def run_daemon(
         previous = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         stack.callback(sys.setswitchinterval, previous)
-        stack.enter_context(proposed_api(proposed_metrics))
         return asyncio.run(
             _drive(daemon, sock, recorder, warmup, measure, simulators, scrape_every, missed,
-                   on_measure_start, gc_freeze)
+                   on_measure_start)
         )  # fmt: skip
 
 
@@ -212,7 +206,6 @@ async def _drive(
     scrape_every: float,
     missed: list[float],
     on_measure_start: Callable[[], None],
-    gc_freeze: bool,
 ) -> DaemonRun:
     stop = asyncio.Event()
     ready = asyncio.Event()
@@ -224,8 +217,6 @@ async def _drive(
         waiting.cancel()
         serving.result()
         raise RuntimeError("the daemon stopped before it was ready")
-    if gc_freeze:
-        gc.freeze()  # start-up's objects (config, metric series) leave the collector's scans
     scrapes: list[tuple[float, int]] = []
     sim_pids = {base: pid_of(base) for base in simulators}
     async with httpx.AsyncClient(timeout=30) as client:
@@ -299,37 +290,6 @@ __all__ = [
     "endpoints_for",
     "free_port",
     "load",
-    "proposed_api",
     "run_daemon",
     "sim_url",
 ]
-
-
-async def _proposed_metrics(self: Any, request: Any) -> Any:
-    """``/metrics`` as docs/benchmarks.md proposes for ``monitor/api.py``."""
-    from starlette.concurrency import run_in_threadpool
-    from starlette.responses import Response
-
-    from monitor.metrics import exposition
-
-    body, content_type = await run_in_threadpool(
-        exposition, self.view.registry, request.headers.get("accept", "")
-    )
-    return Response(body, media_type=None, headers={"Content-Type": content_type})
-
-
-@contextlib.contextmanager
-def proposed_api(enabled: bool = True) -> Iterator[None]:
-    """Serve ``/metrics`` with ``monitor.metrics.exposition`` (the proposed change to
-    ``monitor/api.py``, which this bench does not own) while the block runs."""
-    from monitor import api
-
-    if not enabled:
-        yield
-        return
-    original = api._Api.metrics
-    api._Api.metrics = _proposed_metrics  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        api._Api.metrics = original  # type: ignore[method-assign]
