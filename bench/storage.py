@@ -1,6 +1,7 @@
 """Storage: insert rate, one window's rollups, ``report`` and the profile, on 30 days of probes.
 
     python -m bench storage [--quick] [--backends sqlite,postgresql] [--days 30] [--json PATH]
+                            [--keep DIR]
 
 For each backend a database is filled, with bulk inserts (SQLite ``executemany`` on one
 transaction, PostgreSQL ``COPY``), with ``--days`` of raw probes for 100 endpoints at one probe a
@@ -12,19 +13,31 @@ start-up does (``Aggregator.backfill``: every 30-minute window). Then:
   probes (added for it), with a config of those 1,000 endpoints;
 - **report**: ``llm-monitor report`` (the default: the last complete window) as a command, and
   its work in-process (``build_report`` + ``render_table``);
-- **profile**: ``llm-monitor profile MODEL``, ``monitor.aggregator.snapshot`` (what the window
-  job and the ``profile`` command compute) and ``GET /api/v1/models/{id}/profile`` on the
-  daemon's HTTP app serving the snapshot the window job published.
+- **profile**: ``llm-monitor profile MODEL`` as a command, its work in-process
+  (``monitor.report.model_profile`` + ``render_profile``), ``monitor.aggregator.snapshot``
+  (what the daemon's window job computes) and ``GET /api/v1/models/{id}/profile`` on the
+  daemon's HTTP app serving the snapshot the window job published;
+- **floors** of a command, what it costs before it does any work: the bare interpreter
+  (``python -c pass``), ``llm-monitor --version`` (interpreter + the CLI module) and the
+  interpreter with every module the ``report`` (or ``profile``) command imports.
+
+Every command time is the median of several runs of a fresh process (``--runs``, halved).
 
 SQLite lives in a temporary directory under /tmp; the PostgreSQL database
 (``$BENCH_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres`` for
-the server) is created for the run and dropped afterwards.
+the server) is created for the run and dropped afterwards. With ``--keep DIR`` the databases are
+kept instead (the SQLite file in DIR, the PostgreSQL database named in DIR's state file) and
+reused by later runs with the same ``--days``: the probes missing since the last run are added
+the same way, probes older than ``--days`` deleted and the new windows rolled up (as a daemon
+restarting on that database would), which takes seconds instead of the minutes of a full fill;
+the table then shows the fill and backfill times of the run that built the databases.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import random
 import sqlite3
@@ -33,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +64,7 @@ from monitor.api import create_app
 from monitor.config import Config
 from monitor.daemon import Daemon
 from monitor.outcomes import Outcome
-from monitor.report import build_report, render_table
+from monitor.report import build_report, model_profile, render_profile, render_table
 from monitor.result import ProbeResult
 from monitor.rollup import window_start
 from monitor.store import open_store
@@ -162,11 +175,12 @@ def _config(tmp: Path, url: str, endpoints: list[str]) -> tuple[Config, Path]:
     return load(text), path
 
 
-def _probe(endpoint: str, at: datetime) -> ProbeResult:
+def _probe(endpoint: str, at: datetime, probe_id: str | None = None) -> ProbeResult:
     return ProbeResult(
-        probe_id=uuid.uuid4().hex, endpoint=endpoint, provider="openai", model="gpt-4.1-nano",
-        api="chat_completions", region=None, outcome=Outcome.SUCCESS, started_at=at,
-        http_status=200, ttft_seconds=0.3, total_seconds=0.7, first_byte_seconds=0.15,
+        probe_id=probe_id or uuid.uuid4().hex, endpoint=endpoint, provider="openai",
+        model="gpt-4.1-nano", api="chat_completions", region=None, outcome=Outcome.SUCCESS,
+        started_at=at, http_status=200, ttft_seconds=0.3, total_seconds=0.7,
+        first_byte_seconds=0.15,
         output_tokens=40, input_tokens=20, output_tokens_per_second=100.0,
         inter_token_latency_seconds=0.01, content_chunks=40, connect_seconds=0.0,
         connection_reused=True, finish_reason="stop", response_model="gpt-4.1-nano",
@@ -174,18 +188,42 @@ def _probe(endpoint: str, at: datetime) -> ProbeResult:
     )  # fmt: skip
 
 
-def _command(args: list[str], config_path: Path, runs: int) -> float | None:
+def _wall_ms(command: list[str], runs: int, env: dict[str, str] | None = None) -> float | None:
+    """Median wall time of ``runs`` runs of ``command`` (each must succeed), in ms."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "monitor", *args, "--config", str(config_path)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "BENCH_KEY": KEY, "COLUMNS": "120"},
-        )
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
         times.append(time.perf_counter() - start)
     return ms(quantile(times, 0.5))
+
+
+def _command(args: list[str], config_path: Path, runs: int) -> float | None:
+    return _wall_ms(
+        [sys.executable, "-m", "monitor", *args, "--config", str(config_path)],
+        runs,
+        env={**os.environ, "BENCH_KEY": KEY, "COLUMNS": "120"},
+    )
+
+
+#: The modules each reading command ends up importing (``python -X importtime`` of the command).
+_COMMAND_IMPORTS = {
+    "report": "import monitor.cli, monitor.config, monitor.report, monitor.store.sql",
+    "profile": (
+        "import monitor.cli, monitor.config, monitor.aggregator, monitor.report, monitor.store.sql"
+    ),
+}
+
+
+def floors(runs: int) -> dict[str, float | None]:
+    """What a command costs before it works: the interpreter, then the imports."""
+    python = [sys.executable]
+    return {
+        "python_bare_ms": _wall_ms([*python, "-c", "pass"], runs),
+        "python_start_ms": _wall_ms([*python, "-m", "monitor", "--version"], runs),
+        "report_imports_ms": _wall_ms([*python, "-c", _COMMAND_IMPORTS["report"]], runs),
+        "profile_imports_ms": _wall_ms([*python, "-c", _COMMAND_IMPORTS["profile"]], runs),
+    }
 
 
 async def _api_profile_ms(daemon: Daemon, model: str, runs: int) -> float | None:
@@ -201,47 +239,131 @@ async def _api_profile_ms(daemon: Daemon, model: str, runs: int) -> float | None
     return ms(quantile(times, 0.5))
 
 
-def measure(backend: str, days: float, runs: int, tmp: Path) -> dict[str, Any]:
-    """Fill one backend and time everything."""
+def _fill(backend: str, url: str, endpoints: list[str], start: datetime, minutes: int) -> float:
+    if backend == "sqlite":
+        path = make_url(url).database
+        assert path is not None
+        return fill_sqlite(Path(path), endpoints, start, minutes)
+    return fill_postgres(url, endpoints, start, minutes)
+
+
+def _postgres_admin() -> psycopg.Connection[Any]:
+    libpq = make_url(POSTGRES_ADMIN).set(drivername="postgresql").render_as_string(False)
+    return psycopg.connect(libpq, autocommit=True)
+
+
+def _delete_probes(url: str, ids: list[str]) -> None:
+    """Delete these probes (the insert-rate batches, which must not pile up in a kept store)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        lite = sqlite3.connect(parsed.database or "", isolation_level=None)
+        try:
+            lite.executemany("DELETE FROM probes WHERE probe_id = ?", [(i,) for i in ids])
+        finally:
+            lite.close()
+        return
+    libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute("DELETE FROM probes WHERE probe_id = ANY(%s)", [ids])
+
+
+def _prepare(
+    backend: str, days: float, tmp: Path, keep: Path | None, endpoints: list[str], now: datetime
+) -> tuple[str, dict[str, Any], Callable[[], None] | None]:
+    """The URL of a database holding ``days`` of probes ending at ``now`` (filled, or topped
+    up when ``keep`` holds one), what building it cost, and what drops it afterwards."""
+    minutes = int(days * 24 * 60)
+    state_path = keep / f"state-{backend}-{days:g}d.json" if keep else None
+    state: dict[str, Any] | None = None
+    if state_path is not None and state_path.exists():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    if state is not None:
+        url = str(state["url"])
+        end = datetime.fromisoformat(state["end"])
+        gap = int((now - end).total_seconds() // 60)
+        store = open_store(url)
+        try:
+            if gap > 0:
+                if gap >= minutes:
+                    raise SystemExit(f"{state_path} is older than --days; delete it and {url}")
+                _fill(backend, url, endpoints, end, gap)
+            deleted = store.delete_probes_before(now - timedelta(minutes=minutes))
+        finally:
+            store.close()
+        print(
+            f"# {backend}: reusing {url}: {gap * len(endpoints):,} rows added, "
+            f"{deleted:,} older than {days:g} days deleted",
+            flush=True,
+        )
+        state["end"] = now.isoformat()
+        assert state_path is not None
+        state_path.write_text(json.dumps(state), encoding="utf-8")
+        return url, state, None
+
+    dropper: Callable[[], None] | None = None
+    if backend == "sqlite":
+        folder = keep if keep is not None else tmp
+        url = f"sqlite:///{folder / f'storage-{days:g}d.db'}"
+    else:
+        name = f"llm_monitor_bench_{uuid.uuid4().hex[:8]}"
+        if keep is not None:
+            name = f"llm_monitor_bench_keep_{days:g}d".replace(".", "_")
+        admin = _postgres_admin()
+        if keep is not None:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = make_url(POSTGRES_ADMIN).set(database=name).render_as_string(False)
+        if keep is None:
+
+            def dropper() -> None:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+                admin.close()
+
+        else:
+            admin.close()
+    store = open_store(url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    fill = _fill(backend, url, endpoints, now - timedelta(minutes=minutes), minutes)
+    print(
+        f"# {backend}: {minutes * len(endpoints):,} rows bulk-inserted in {fill:.0f} s", flush=True
+    )
+    built = {"url": url, "end": now.isoformat(), "bulk_fill_s": fill}
+    if state_path is not None:
+        state_path.write_text(json.dumps(built), encoding="utf-8")
+    return url, built, dropper
+
+
+def measure(
+    backend: str, days: float, runs: int, tmp: Path, keep: Path | None = None
+) -> dict[str, Any]:
+    """Fill one backend (or top up the one kept in ``keep``) and time everything."""
     endpoints = [f"e{i:03d}" for i in range(ENDPOINTS)]
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     minutes = int(days * 24 * 60)
     start = now - timedelta(minutes=minutes)
-    dropper = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp / 'storage.db'}"
-    else:
-        name = f"llm_monitor_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg.connect(
-            make_url(POSTGRES_ADMIN).set(drivername="postgresql").render_as_string(False),
-            autocommit=True,
-        )
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = make_url(POSTGRES_ADMIN).set(database=name).render_as_string(False)
-
-        def dropper() -> None:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-            admin.close()
-
+    url, built, dropper = _prepare(backend, days, tmp, keep, endpoints, now)
     try:
         store = open_store(url)
-        store.upgrade()
-        if backend == "sqlite":
-            fill = fill_sqlite(tmp / "storage.db", endpoints, start, minutes)
-        else:
-            fill = fill_postgres(url, endpoints, start, minutes)
         rows = minutes * ENDPOINTS
-        print(f"# {backend}: {rows:,} rows bulk-inserted in {fill:.0f} s", flush=True)
         config, config_path = _config(tmp, url, endpoints)
         aggregator = Aggregator(config, store, publish=lambda snapshot: None)
         began = time.perf_counter()
         windows = aggregator.backfill()
         backfill = time.perf_counter() - began
-        print(f"# {backend}: backfill of {len(windows)} windows in {backfill:.0f} s", flush=True)
+        print(f"# {backend}: backfill of {len(windows)} windows in {backfill:.1f} s", flush=True)
+        if "backfill_s" not in built:
+            built["backfill_s"] = backfill
+            built["backfill_windows"] = len(windows)
+            if keep is not None:
+                state_path = keep / f"state-{backend}-{days:g}d.json"
+                state_path.write_text(json.dumps(built), encoding="utf-8")
 
-        # Insert rate, in the sink's batches, into the full table.
+        # Insert rate, in the sink's batches, into the full table (then removed again).
         moment = now - timedelta(seconds=5)
         batches = [[_probe(endpoints[i % ENDPOINTS], moment) for i in range(500)] for _ in range(8)]
         insert_times = []
@@ -250,26 +372,40 @@ def measure(backend: str, days: float, runs: int, tmp: Path) -> dict[str, Any]:
             store.add_probes(batch)
             insert_times.append(time.perf_counter() - began)
         insert_rate = 500 * len(batches) / sum(insert_times)
+        _delete_probes(url, [p.probe_id for batch in batches for p in batch])
 
-        # One window of 1,000 endpoints x 30 probes.
+        # One window of 1,000 endpoints x 30 probes (fixed ids: a kept store does not grow).
         big = [f"r{i:04d}" for i in range(ROLLUP_ENDPOINTS)]
         target = window_start(start, WINDOW) - timedelta(seconds=WINDOW)
         added = [
-            _probe(e, target + timedelta(minutes=m, seconds=7)) for m in range(30) for e in big
+            _probe(e, target + timedelta(minutes=m, seconds=7), f"rollup-{target:%s}-{e}-{m}")
+            for m in range(30)
+            for e in big
         ]
         for i in range(0, len(added), 5000):
             store.add_probes(added[i : i + 5000])
         big_config, _ = _config(tmp, url, big)
         rollup_times = timed(lambda: roll_window(big_config, store, target, now), runs)
 
-        # The report and the profile on the 30-day table.
+        # The report and the profile on the 30-day table, in this process.
         null = Console(file=io.StringIO(), width=120)
 
         def report() -> None:
             render_table(build_report(config, store, now=datetime.now(UTC)), null)
 
+        def profile() -> None:
+            spec = config.models[0]
+            render_profile(
+                spec,
+                model_profile(config, store, spec.id, datetime.now(UTC)),
+                WINDOW,
+                config.schema.profile.uptime_window,
+                null,
+            )
+
         report_times = timed(report, runs)
         snapshot_times = timed(lambda: snapshot(config, store, datetime.now(UTC)), runs)
+        profile_times = timed(profile, runs)
         daemon = Daemon(config, store=store)
         daemon.aggregator.latest = snapshot(config, store, datetime.now(UTC))
         api_ms = asyncio.run(_api_profile_ms(daemon, "gpt-4.1-nano", runs * 4))
@@ -281,29 +417,23 @@ def measure(backend: str, days: float, runs: int, tmp: Path) -> dict[str, Any]:
             "backend": backend,
             "days": days,
             "rows": rows,
-            "bulk_fill_s": fill,
-            "backfill_windows": len(windows),
-            "backfill_s": backfill,
+            "bulk_fill_s": built["bulk_fill_s"],
+            "backfill_windows": built["backfill_windows"],
+            "backfill_s": built["backfill_s"],
+            "reused": keep is not None and built["backfill_s"] != backfill,
             "insert_rows_per_s": insert_rate,
             "rollup_1000_ms": ms(quantile(rollup_times, 0.5)),
             "report_inprocess_ms": ms(quantile(report_times, 0.5)),
             "report_command_ms": report_command,
             "snapshot_ms": ms(quantile(snapshot_times, 0.5)),
+            "profile_inprocess_ms": ms(quantile(profile_times, 0.5)),
             "profile_api_ms": api_ms,
             "profile_command_ms": profile_command,
-            "python_start_ms": _command_baseline(),
+            **floors(command_runs),
         }
     finally:
         if dropper is not None:
             dropper()
-
-
-def _command_baseline() -> float | None:
-    """How long ``llm-monitor --version`` takes: the interpreter and the CLI's imports."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "monitor", "--version"], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    return ms(time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -312,13 +442,22 @@ def main(argv: list[str] | None = None) -> None:
     args_parser.add_argument("--backends", default="sqlite,postgresql")
     args_parser.add_argument("--days", type=float, default=None, help="default 30 (quick: 3)")
     args_parser.add_argument("--runs", type=int, default=None)
+    args_parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the filled databases (state in DIR) and reuse them in later runs",
+    )
     args = args_parser.parse_args(argv)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
     days = args.days or (3.0 if args.quick else 30.0)
     runs = args.runs or (3 if args.quick else 7)
     rows = []
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix="llm-monitor-bench-") as tmp:
-            rows.append(measure(backend, days, runs, Path(tmp)))
+            rows.append(measure(backend, days, runs, Path(tmp), args.keep))
         print(f"# {rows[-1]}", flush=True)
     print_table(
         f"Store with {days:g} days of probes of {ENDPOINTS} endpoints at 1/min "
@@ -331,11 +470,23 @@ def main(argv: list[str] | None = None) -> None:
             Column("insert_rows_per_s", "add_probes rows/s", ",.0f"),
             Column("rollup_1000_ms", "roll_window 1,000 ep ms", ".0f"),
             Column("report_inprocess_ms", "report in-process ms", ".0f"),
-            Column("report_command_ms", "report command ms", ".0f"),
             Column("snapshot_ms", "snapshot ms", ".0f"),
+            Column("profile_inprocess_ms", "profile in-process ms", ".0f"),
             Column("profile_api_ms", "GET profile ms", ".1f"),
+        ],
+        rows,
+    )
+    print_table(
+        f"Commands as fresh processes (median of {max(runs // 2, 1)}): the whole command, and "
+        "its floor, what it costs before any work (interpreter, then imports)",
+        [
+            Column("backend", "backend"),
+            Column("report_command_ms", "report command ms", ".0f"),
             Column("profile_command_ms", "profile command ms", ".0f"),
+            Column("python_bare_ms", "`python -c pass` ms", ".0f"),
             Column("python_start_ms", "`--version` ms", ".0f"),
+            Column("report_imports_ms", "report imports ms", ".0f"),
+            Column("profile_imports_ms", "profile imports ms", ".0f"),
         ],
         rows,
     )

@@ -1,8 +1,12 @@
-"""The ``llm-monitor`` command line."""
+"""The ``llm-monitor`` command line.
+
+Each command imports what it uses when it runs (the config's validation, the store, the probe
+runner, rich): a reading command's process spends most of its life importing, so ``--help``,
+``--version`` and every command load only their own share.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -13,17 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from monitor import __version__
-from monitor.config import Config, Endpoint, default_config_path, load_config
 from monitor.errors import ConfigError, MonitorError, StoreError
-from monitor.render import json_lines, probe_table
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
-from monitor.timeparse import describe_window, parse_time, parse_window
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from monitor.config import Config, Endpoint
+    from monitor.result import ProbeResult
     from monitor.store import Store
 
 #: Exit codes shared by every command.
@@ -45,6 +47,8 @@ def _fail_config(error: ConfigError) -> None:
 
 
 def _load(path: Path | None, *, resolve_secrets: bool = True) -> Config:
+    from monitor.config import default_config_path, load_config
+
     try:
         return load_config(path or default_config_path(), resolve_secrets=resolve_secrets)
     except ConfigError as exc:
@@ -94,6 +98,12 @@ def probe(config_path: Path | None, endpoint_ids: Sequence[str], output_format: 
 
     Exit 0 when every probe succeeded, 1 when any failed, 2 on a usage or config error.
     """
+    import asyncio
+
+    from rich.console import Console
+
+    from monitor.render import json_lines, probe_table
+
     config = _load(config_path)
     endpoints = _select(config, endpoint_ids)
     results = asyncio.run(probe_once(endpoints))
@@ -121,6 +131,10 @@ def _select(config: Config, endpoint_ids: Sequence[str]) -> tuple[Endpoint, ...]
 
 async def probe_once(endpoints: Sequence[Endpoint]) -> list[ProbeResult]:
     """Probe each endpoint once, all at the same time."""
+    import asyncio
+
+    from monitor.runner import ProbeRunner
+
     runner = ProbeRunner()
     try:
         return list(await asyncio.gather(*(runner.probe(e) for e in endpoints)))
@@ -132,6 +146,8 @@ async def probe_once(endpoints: Sequence[Endpoint]) -> list[ProbeResult]:
 @_config_option
 def simulate(config_path: Path | None) -> None:
     """Serve the simulated OpenAI and Azure endpoints of the config's `simulator:` section."""
+    import asyncio
+
     from monitor.simulator.server import serve
 
     config = _load(config_path, resolve_secrets=False)
@@ -251,6 +267,8 @@ def _missing_sqlite_file(url: str) -> Path | None:
 def _reading_console() -> Console:
     """A console for tables that people read; 120 columns when the output is not a terminal
     (a file or a pipe), where rich would otherwise squeeze every table into 80."""
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         return Console(width=120)
@@ -258,6 +276,8 @@ def _reading_console() -> Console:
 
 
 def _time_option(text: str | None, option: str, now: datetime) -> datetime | None:
+    from monitor.timeparse import parse_time
+
     if text is None:
         return None
     try:
@@ -320,6 +340,7 @@ def report(
         unknown_model_message,
         window_is_known,
     )
+    from monitor.timeparse import describe_window, parse_window
 
     config = _load(config_path, resolve_secrets=False)
     now = datetime.now(UTC)
@@ -371,23 +392,22 @@ def report(
 def profile(model_id: str, config_path: Path | None, output_format: str) -> None:
     """The aggregated profile of MODEL: its facts and live numbers (the API's document as
     JSON). Exit 0, or 2 for an unknown model or a store that cannot be read."""
-    from monitor.aggregator import profile_json, snapshot
-    from monitor.report import render_profile, unknown_model_message
+    from monitor.aggregator import profile_json, window_seconds
+    from monitor.report import model_profile, render_profile, unknown_model_message
 
     config = _load(config_path, resolve_secrets=False)
     spec = config.model(model_id)
     if spec is None:
         raise click.BadParameter(unknown_model_message(config, model_id), param_hint="MODEL")
     with _reading_store(config) as store:
-        current = snapshot(config, store, datetime.now(UTC))
-    live = current.profiles[model_id]
+        live = model_profile(config, store, model_id, datetime.now(UTC))
     if output_format == "json":
         click.echo(json.dumps(profile_json(config, live), indent=2, ensure_ascii=False))
     else:
         render_profile(
             spec,
             live,
-            current.window_seconds,
+            window_seconds(config),
             config.schema.profile.uptime_window,
             _reading_console(),
         )

@@ -108,27 +108,28 @@ def model_live(
     refreshed_at: datetime,
     last_probe_at: Mapping[str, datetime] | None = None,
     rate_limited_is_down: bool = True,
+    uptime_counts: Mapping[str, Mapping[str, int]] | None = None,
 ) -> ModelLive:
     """The live part of ``model``'s profile from its endpoints' rollups.
 
     ``rollups`` may span many windows: those starting at or after ``uptime_since`` feed the
-    uptime, those of ``last_window_start`` the latency, speed and activity numbers.
+    uptime, those of ``last_window_start`` the latency, speed and activity numbers. When
+    ``uptime_counts`` is given (by endpoint, the outcome counts of this model's rollups of
+    windows starting at or after ``uptime_since``, as ``Store.outcome_counts`` sums them), the
+    uptime comes from it instead, and ``rollups`` need only hold the last window.
     """
     mine = [e for e in endpoints if e.model.id == model.id]
     counts: dict[str, Counter[Outcome]] = defaultdict(Counter)
     last: dict[str, EndpointRollup] = {}
     window_seconds: int | None = None
+    if uptime_counts is not None:
+        for endpoint_id, outcomes in uptime_counts.items():
+            counts[endpoint_id].update(_known_outcomes(outcomes))
     for rollup in rollups:
         if rollup.model != model.id:
             continue
-        if rollup.window_start >= uptime_since:
-            counts[rollup.endpoint].update(
-                {
-                    Outcome(k): v
-                    for k, v in rollup.outcomes.items()
-                    if k in Outcome._value2member_map_
-                }
-            )
+        if uptime_counts is None and rollup.window_start >= uptime_since:
+            counts[rollup.endpoint].update(_known_outcomes(rollup.outcomes))
         if rollup.window_start == last_window_start:
             last[rollup.endpoint] = rollup
             window_seconds = rollup.window_seconds
@@ -179,6 +180,11 @@ def model_live(
         available_via=tuple(via),
         endpoints=tuple(lines),
     )
+
+
+def _known_outcomes(outcomes: Mapping[str, int]) -> dict[Outcome, int]:
+    # An outcome this version does not know (written by a newer one) cannot be judged.
+    return {Outcome(k): v for k, v in outcomes.items() if k in Outcome._value2member_map_}
 
 
 def model_facts(model: ModelSpec) -> dict[str, Any]:

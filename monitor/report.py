@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -204,18 +205,26 @@ def build_report(
     endpoints = [e for e in config.endpoints if model is None or e.model.id == model]
     configured = {e.id for e in endpoints}
     uptime_since = end - timedelta(seconds=config.schema.profile.uptime_window)
+    last_window = end - timedelta(seconds=window)
+    # Whole rollups of the range and of the card's last window only; the card's uptime needs
+    # just the outcome counts over the uptime window, summed by the store.
     stored = [
         r
         for r in store.rollups(
-            window_seconds=window, since=min(start, uptime_since), until=end, model=model
+            window_seconds=window,
+            since=min(start, _last_window_since(last_window, uptime_since)),
+            until=end,
+            model=model,
         )
         if r.endpoint in configured
     ]
+    uptime_counts = store.outcome_counts(
+        window_seconds=window, since=uptime_since, until=end, model=model
+    )
     in_range = [r for r in stored if r.window_start >= start]
     raw = store.probe_rows(start, end) if start < end else {}
-    last_probe_at = {k: v.started_at for k, v in store.last_probes().items()}
+    last_probe_at = store.last_probe_times()
     rate_limited_is_down = config.schema.rollup.rate_limited_is_down
-    last_window = end - timedelta(seconds=window)
     models = tuple(
         ModelReport(
             spec=spec,
@@ -228,6 +237,7 @@ def build_report(
                 refreshed_at=now,
                 last_probe_at=last_probe_at,
                 rate_limited_is_down=rate_limited_is_down,
+                uptime_counts=_counts_of(uptime_counts, spec.id),
             ),
             endpoints=tuple(
                 summarize_endpoint(
@@ -253,6 +263,51 @@ def build_report(
         models=models,
         windows=_windows(in_range, endpoints, window, now),
     )
+
+
+def model_profile(config: Config, store: Store, model: str, now: datetime) -> ModelLive:
+    """The live profile of ``model`` at ``now``, as ``monitor.aggregator.snapshot`` computes it,
+    reading whole rollups of the last complete window only (the ``profile`` command)."""
+    spec = config.model(model)
+    if spec is None:
+        raise UnknownModelError(unknown_model_message(config, model))
+    window = window_seconds(config)
+    last_window = last_complete_window(now, window, settle_seconds(config))
+    window_end = last_window + timedelta(seconds=window)
+    uptime_since = window_end - timedelta(seconds=config.schema.profile.uptime_window)
+    rollups = store.rollups(
+        window_seconds=window, since=_last_window_since(last_window, uptime_since), until=window_end
+    )
+    configured = {e.id for e in config.endpoints}
+    # Like snapshot(): the window counts as rolled up when any configured endpoint has a rollup.
+    rolled = any(r.window_start == last_window and r.endpoint in configured for r in rollups)
+    counts = store.outcome_counts(
+        window_seconds=window, since=uptime_since, until=window_end, model=model
+    )
+    return model_live(
+        spec,
+        config.endpoints,
+        rollups,
+        last_window_start=last_window if rolled else None,
+        uptime_since=uptime_since,
+        refreshed_at=now,
+        last_probe_at=store.last_probe_times(),
+        rate_limited_is_down=config.schema.rollup.rate_limited_is_down,
+        uptime_counts=_counts_of(counts, model),
+    )
+
+
+def _last_window_since(last_window: datetime, uptime_since: datetime) -> datetime:
+    # The whole rollups wanted for the card: those of the last window, unless the uptime
+    # window is shorter than a rollup window and starts after it (then none, as before the
+    # counts were summed by the store).
+    return max(last_window, uptime_since)
+
+
+def _counts_of(
+    counts: Mapping[tuple[str, str], Mapping[str, int]], model: str
+) -> dict[str, Mapping[str, int]]:
+    return {endpoint: c for (owner, endpoint), c in counts.items() if owner == model}
 
 
 def summarize_endpoint(
@@ -628,6 +683,41 @@ def _rich_table(headers: Sequence[str], title: str | None = None) -> Table:
     return table
 
 
+def _cell(text: str) -> str | Text:
+    """The ``Text`` rich would make of ``text`` when it prints it, made once here rather than
+    each time rich measures and renders the cell; ``text`` itself when that could differ
+    (``[`` may open markup, two ``:`` may name an emoji)."""
+    if "[" in text or text.count(":") > 1:
+        return text
+    return Text(text)
+
+
+def _fill(table: Table, rows: Iterable[Sequence[str | Text]], width: int) -> None:
+    """Add ``rows`` to ``table``; when the table fits in ``width`` columns as it is, fix each
+    column at the width rich would measure for it, so that rich does not measure every cell
+    again (the same output, in a fraction of the time). A table that does not fit is left to
+    rich to narrow."""
+    widths = [max(_text_width(c.header), c.min_width or 0) for c in table.columns]
+    for row in rows:
+        cells = [_cell(c) if isinstance(c, str) else c for c in row]
+        table.add_row(*cells)
+        for index, cell in enumerate(cells):
+            widths[index] = max(widths[index], _text_width(cell))
+    edges = 2 if table.box and table.show_edge else 0
+    borders = edges + (len(table.columns) - 1 if table.box else 0)
+    padding = table.padding[1] + table.padding[3]
+    plain = table.pad_edge and not table.collapse_padding and not table.expand
+    if not plain or sum(w + padding for w in widths) > width - borders:
+        return
+    for column, fixed in zip(table.columns, widths, strict=True):
+        column.width = fixed
+
+
+def _text_width(cell: object) -> int:
+    plain = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((cell_len(line) for line in plain.splitlines()), default=0)
+
+
 def render_table(report: Report, console: Console) -> None:
     """The report as rich tables on a terminal."""
     console.print(Text(_title(report), style="bold"))
@@ -643,8 +733,7 @@ def render_table(report: Report, console: Console) -> None:
         if (prices := pricing_line(m.spec)) is not None:
             lines.append(Text(prices, style="dim"))
         table = _rich_table(_SUMMARY_HEADERS)
-        for s in m.endpoints:
-            table.add_row(*_summary_cells(s))
+        _fill(table, [_summary_cells(s) for s in m.endpoints], console.width)
         lines.append(table)
         if any(s.source == "rollups" for s in m.endpoints):
             lines.append(Text(_FROM_ROLLUPS, style="dim"))
@@ -652,9 +741,8 @@ def render_table(report: Report, console: Console) -> None:
     if report.windows:
         console.print()
         table = _rich_table(_WINDOW_HEADERS, title="Windows (UTC start)")
-        for w in report.windows:
-            for r in w.rollups:
-                table.add_row(*_window_cells(w, r, short=True))
+        rows = [_window_cells(w, r, short=True) for w in report.windows for r in w.rollups]
+        _fill(table, rows, console.width)
         console.print(table)
 
 
@@ -851,8 +939,8 @@ def render_profile(
     table = _rich_table(headers)
     table.columns[3].header = f"uptime {_span_label(uptime_window)}"
     colours = {"up": "green", "degraded": "yellow", "down": "red", "unknown": "dim"}
-    for e in live.endpoints:
-        table.add_row(
+    rows: list[list[str | Text]] = [
+        [
             e.endpoint,
             where(e.provider, e.region),
             Text(e.status, style=colours.get(e.status, "")),
@@ -863,5 +951,8 @@ def render_profile(
             f"{e.probes:,}",
             failures_text(e.failures_by_outcome),
             ago(e.last_probe_at, live.refreshed_at),
-        )
+        ]
+        for e in live.endpoints
+    ]
+    _fill(table, rows, console.width)
     console.print(table)

@@ -22,11 +22,13 @@ from monitor.aggregator import roll_window, snapshot
 from monitor.config import Config, parse_config
 from monitor.errors import UnknownModelError
 from monitor.outcomes import Outcome
+from monitor.profile import ModelLive, model_live
 from monitor.report import (
     CSV_COLUMNS,
     Report,
     build_report,
     card_line,
+    model_profile,
     percent,
     render_csv,
     render_json,
@@ -65,12 +67,13 @@ PREVIOUS = W - timedelta(minutes=30)
 NOW = W + timedelta(minutes=31)
 
 
-def _config(storage_url: str = "sqlite:///unused.db") -> Config:
+def _config(storage_url: str = "sqlite:///unused.db", **sections: object) -> Config:
     raw = {
         "storage": {"url": storage_url},
         "probe": {"timeout": "5s"},
         "models": MODELS,
         "endpoints": ENDPOINTS,
+        **sections,
     }
     return parse_config(yaml.safe_dump(raw), resolve_secrets=False)
 
@@ -229,6 +232,99 @@ def test_live_card_holds_the_profile_numbers_at_the_end_of_the_range(
         "87.5% avg uptime · 350 ms best TTFT · 160 tok/s best throughput · "
         "2/2 active endpoints · available via OpenAI, Azure · refreshed every 30 minutes"
     )
+
+
+def _day_of_windows(store: Store, config: Config) -> None:
+    """26 hours of windows before ``W`` with outcomes of every kind, rolled up; ``W`` itself
+    as ``fill`` leaves it."""
+    outcomes = [Outcome.TIMEOUT, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR, Outcome.CANCELLED,
+                Outcome.SERVER_ERROR]  # fmt: skip
+    probes: list[ProbeResult] = []
+    starts = [W - timedelta(minutes=30 * k) for k in range(1, 53)]
+    for k, start in enumerate(starts):
+        for i in range(k % 4 + 1):
+            probes.append(_ok("openai", start + timedelta(minutes=i + 1), 0.5 + i / 10, 100))
+        probes.append(_failed("azure-eastus", start + timedelta(minutes=7), outcomes[k % 5]))
+        if k % 3:
+            probes.append(_ok("azure-eastus", start + timedelta(minutes=8), 0.3, 150))
+    store.add_probes(probes)
+    for start in starts:
+        roll_window(config, store, start, NOW)
+
+
+def _card_from_whole_rollups(config: Config, store: Store, report: Report, model: str) -> ModelLive:
+    """The live card as ``build_report`` computed it before the store summed the outcomes:
+    from every whole rollup of the uptime window."""
+    spec = config.model(model)
+    assert spec is not None
+    uptime_since = report.until - timedelta(seconds=config.schema.profile.uptime_window)
+    configured = {e.id for e in config.endpoints}
+    rollups = [
+        r
+        for r in store.rollups(
+            window_seconds=report.window_seconds,
+            since=min(report.since, uptime_since),
+            until=report.until,
+        )
+        if r.endpoint in configured
+    ]
+    return model_live(
+        spec,
+        config.endpoints,
+        rollups,
+        last_window_start=report.until - timedelta(seconds=report.window_seconds),
+        uptime_since=uptime_since,
+        refreshed_at=report.generated_at,
+        last_probe_at={k: v.started_at for k, v in store.last_probes().items()},
+        rate_limited_is_down=config.schema.rollup.rate_limited_is_down,
+    )
+
+
+@pytest.mark.parametrize("uptime_window", ["10m", "30m", "2h", "24h", "7d"])
+@pytest.mark.parametrize("rate_limited_is_down", [True, False])
+def test_live_card_equals_the_card_computed_from_whole_rollups(
+    filled: Store, uptime_window: str, rate_limited_is_down: bool
+) -> None:
+    config = _config(
+        profile={"uptime_window": uptime_window},
+        rollup={"rate_limited_is_down": rate_limited_is_down},
+    )
+    _day_of_windows(filled, config)
+    ranges = [
+        {},
+        {"since": W - timedelta(hours=5)},
+        {"since": W - timedelta(hours=30), "until": W - timedelta(hours=2)},
+        {"since": W - timedelta(minutes=10), "until": W - timedelta(minutes=5)},
+        {"model": "other-model"},
+    ]
+    for kwargs in ranges:
+        report = build_report(config, filled, now=NOW, **kwargs)  # type: ignore[arg-type]
+        for m in report.models:
+            expected = _card_from_whole_rollups(config, filled, report, m.spec.id)
+            assert m.live == expected, kwargs
+
+
+@pytest.mark.parametrize("uptime_window", ["10m", "24h"])
+def test_profile_command_numbers_equal_the_snapshot_profile(
+    store: Store, uptime_window: str
+) -> None:
+    config = _config(profile={"uptime_window": uptime_window})
+    # Before any rollup, then with a day of them, then with the last window rolled up too.
+    moments = [NOW, NOW + timedelta(minutes=30), NOW + timedelta(days=3)]
+    for stage in range(3):
+        if stage == 1:
+            _day_of_windows(store, config)
+        if stage == 2:
+            fill(store, config, W, now=NOW)
+        for now in moments:
+            current = snapshot(config, store, now)
+            for spec in config.models:
+                assert model_profile(config, store, spec.id, now) == current.profiles[spec.id]
+
+
+def test_profile_of_an_unknown_model_is_an_error(store: Store, config: Config) -> None:
+    with pytest.raises(UnknownModelError, match="unknown model 'gpt-5'"):
+        model_profile(config, store, "gpt-5", NOW)
 
 
 def test_report_never_includes_an_unfinished_window(filled: Store, config: Config) -> None:
@@ -565,3 +661,36 @@ def test_profile_command_exits_2_for_an_unknown_model(live_store: Path) -> None:
     assert "unknown model 'gpt-5'; known: gpt-4.1-nano, other-model" in " ".join(
         done.stderr.split()
     )
+
+
+_AWKWARD_CELLS = [
+    ["openai", "OpenAI", "99.9%", "1,234", "—", "", "timeout 2, server_error 1"],
+    ["[bold]markup[/bold]", "Azure :smile: eu", "a:b:c", "漢字の幅", "x\ny", "12:30",
+     "06-01 12:00"],
+    ["a-very-long-endpoint-identifier-that-needs-room", "Azure westeurope", "0.0%", "7", "—",
+     "ünïcödé", "rate_limited 1"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [20, 40, 60, 80, 100, 120, 200])
+@pytest.mark.parametrize("terminal", [False, True])
+def test_tables_print_exactly_as_rich_prints_them_unaided(width: int, terminal: bool) -> None:
+    from rich.table import Table
+
+    from monitor.report import _fill, _rich_table
+
+    headers = ("endpoint", "via", "uptime", "probes", "TTFT p50", "window", "failures")
+
+    def printed(fill: bool) -> str:
+        out = io.StringIO()
+        console = Console(file=out, width=width, force_terminal=terminal)
+        table: Table = _rich_table(headers, title="Windows")
+        if fill:
+            _fill(table, _AWKWARD_CELLS, console.width)
+        else:
+            for row in _AWKWARD_CELLS:
+                table.add_row(*row)
+        console.print(table)
+        return out.getvalue()
+
+    assert printed(fill=True) == printed(fill=False)

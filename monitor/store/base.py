@@ -61,6 +61,11 @@ class Store(Protocol):
         """The newest stored probe of each endpoint, by endpoint id."""
         ...
 
+    def last_probe_times(self) -> dict[str, datetime]:
+        """When the newest stored probe of each endpoint started, by endpoint id (what
+        ``last_probes`` gives without reading whole probes)."""
+        ...
+
     def probe_rows(self, since: datetime, until: datetime) -> dict[str, list[ProbeRow]]:
         """The rollup columns of the probes started in [since, until), by endpoint."""
         ...
@@ -95,6 +100,18 @@ class Store(Protocol):
         self, window_seconds: int, since: datetime, until: datetime
     ) -> set[datetime]:
         """Starts in [since, until) of the windows that have at least one rollup."""
+        ...
+
+    def outcome_counts(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+    ) -> dict[tuple[str, str], dict[str, int]]:
+        """The ``outcomes`` of the rollups whose window starts in [since, until), summed by
+        (model, endpoint): what uptime over a span needs, without reading whole rollups."""
         ...
 
     # Model profiles

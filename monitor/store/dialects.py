@@ -1,4 +1,5 @@
-"""The SQL that differs between SQLite and PostgreSQL: ON CONFLICT inserts and window arithmetic.
+"""The SQL that differs between SQLite and PostgreSQL: ON CONFLICT inserts, window arithmetic
+and the entries of a JSON object.
 
 Timestamps are microseconds since the epoch on SQLite and ``timestamptz`` on PostgreSQL (see
 ``monitor.store.schema.UTCDateTime``), so window bucketing is integer arithmetic on one and
@@ -8,18 +9,34 @@ Timestamps are microseconds since the epoch on SQLite and ``timestamptz`` on Pos
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ColumnElement, Insert, Table, func, literal, type_coerce
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Insert,
+    Table,
+    TableValuedAlias,
+    func,
+    literal,
+    type_coerce,
+)
 
 from monitor.store.schema import EPOCH, UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 
 def insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ``ON CONFLICT`` on the named dialect."""
+    # Imported here: a command that only reads never loads the other database's dialect.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 
@@ -60,3 +77,11 @@ def window_end(dialect: str, start: ColumnElement[Any], seconds: int) -> ColumnE
 def _interval(seconds: int) -> ColumnElement[Any]:
     # make_interval(years, months, weeks, days, hours, mins, secs)
     return func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+def json_entries(dialect: str, column: ColumnElement[Any], name: str) -> TableValuedAlias:
+    """The (``key``, ``value``) rows of the JSON object in ``column``, one per member, to join
+    with its table; ``value`` is text on PostgreSQL (``json_each_text``) and the JSON scalar
+    on SQLite (``json_each``): cast it to the type expected."""
+    each = func.json_each_text(column) if dialect == "postgresql" else func.json_each(column)
+    return each.table_valued("key", "value", name=name)

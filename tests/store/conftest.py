@@ -43,13 +43,14 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(reason)
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield (
-                make_url(POSTGRES_ADMIN_URL)
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        finally:
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        # A new connection: the reliability tests restart the server in between, which ends
+        # any connection held since the start of the session.
+        with psycopg.connect(
+            libpq_url(POSTGRES_ADMIN_URL), autocommit=True, connect_timeout=5
+        ) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )

@@ -178,6 +178,27 @@ def test_last_probes_of_an_empty_store_is_empty(store: SQLStore) -> None:
     assert store.last_probes() == {}
 
 
+def test_last_probe_times_are_the_starts_of_the_last_probes(store: SQLStore) -> None:
+    old_a = make_probe(endpoint="a", started_at=T0)
+    new_a = make_probe(endpoint="a", started_at=T0 + timedelta(minutes=5), outcome=Outcome.TIMEOUT)
+    only_b = bare_probe(endpoint="b", started_at=T0 - timedelta(days=3))
+    old_c = make_probe(endpoint="c", started_at=T0 + timedelta(seconds=1))
+    new_c = make_probe(endpoint="c", started_at=T0 + timedelta(seconds=1) + MICROSECOND)
+    many = [make_probe(endpoint=f"e{i:03d}", started_at=T0 + i * MICROSECOND) for i in range(50)]
+    store.add_probes([new_a, old_c, only_b, new_c, old_a, *many])
+
+    times = store.last_probe_times()
+
+    assert times == {k: v.started_at for k, v in store.last_probes().items()}
+    assert times["a"] == new_a.started_at
+    assert times["c"] == new_c.started_at
+    assert all(t.tzinfo is UTC for t in times.values())
+
+
+def test_last_probe_times_of_an_empty_store_are_empty(store: SQLStore) -> None:
+    assert store.last_probe_times() == {}
+
+
 def test_probe_rows_give_the_rollup_columns_by_endpoint_within_the_range(
     store: SQLStore,
 ) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, timedelta
 
-from monitor.rollup import Distribution, EndpointIdentity, compute_rollup
+from monitor.rollup import Distribution, EndpointIdentity, EndpointRollup, compute_rollup
 from monitor.store import SQLStore
 
 from .factories import WINDOW, bare_probe, make_probe, make_rollup
@@ -160,3 +161,83 @@ def test_upserting_no_rollups_does_nothing(store: SQLStore) -> None:
     store.upsert_rollups([])
 
     assert store.rollups(window_seconds=1800) == []
+
+
+def _summed_from_rollups(
+    rollups: list[EndpointRollup],
+) -> dict[tuple[str, str], dict[str, int]]:
+    """What ``outcome_counts`` must equal: the outcomes of whole rollups, added up in Python."""
+    sums: dict[tuple[str, str], Counter[str]] = {}
+    for rollup in rollups:
+        sums.setdefault((rollup.model, rollup.endpoint), Counter()).update(rollup.outcomes)
+    return {key: dict(sorted(counter.items())) for key, counter in sums.items()}
+
+
+def test_outcome_counts_equal_the_outcomes_of_the_rollups_summed(store: SQLStore) -> None:
+    rollups = [
+        make_rollup(
+            endpoint=endpoint,
+            model=model,
+            window_start=WINDOW + n * HALF_HOUR,
+            outcomes={"success": 25 + n, "timeout": n % 3, "rate_limited": 2**40 * (n == 2)},
+        )
+        for n in range(6)
+        for endpoint, model in (("a", "m1"), ("b", "m1"), ("c", "m2"))
+    ] + [
+        make_rollup(endpoint="a", model="m1", window_start=WINDOW, outcomes={"cancelled": 4}),
+        make_rollup(endpoint="a", window_seconds=3600, outcomes={"server_error": 7}),
+        make_rollup(endpoint="d", model="m2", outcomes={"some_future_outcome": 1}),
+    ]
+    store.upsert_rollups(rollups)
+
+    for since, until in (
+        (None, None),
+        (WINDOW + HALF_HOUR, WINDOW + 4 * HALF_HOUR),
+        (WINDOW + timedelta(seconds=1), None),
+        (None, WINDOW + HALF_HOUR),
+    ):
+        for model in (None, "m1", "m2", "unknown"):
+            stored = store.rollups(window_seconds=1800, since=since, until=until, model=model)
+            counts = store.outcome_counts(
+                window_seconds=1800, since=since, until=until, model=model
+            )
+            assert counts == _summed_from_rollups(stored), (since, until, model)
+
+
+def test_outcome_counts_sum_windows_by_model_and_endpoint(store: SQLStore) -> None:
+    store.upsert_rollups(
+        [
+            make_rollup(endpoint="a", model="m1", outcomes={"success": 3, "timeout": 1}),
+            make_rollup(
+                endpoint="a", model="m1", window_start=WINDOW + HALF_HOUR, outcomes={"success": 4}
+            ),
+            # The same endpoint serving another model (the config changed) stays apart.
+            make_rollup(
+                endpoint="a",
+                model="m2",
+                window_start=WINDOW + 2 * HALF_HOUR,
+                outcomes={"success": 1, "rate_limited": 2},
+            ),
+            make_rollup(endpoint="a", window_seconds=60, outcomes={"success": 100}),
+        ]
+    )
+
+    assert store.outcome_counts(window_seconds=1800) == {
+        ("m1", "a"): {"success": 7, "timeout": 1},
+        ("m2", "a"): {"rate_limited": 2, "success": 1},
+    }
+    assert store.outcome_counts(window_seconds=1800, model="m2") == {
+        ("m2", "a"): {"rate_limited": 2, "success": 1}
+    }
+    assert store.outcome_counts(window_seconds=1800, until=WINDOW + HALF_HOUR) == {
+        ("m1", "a"): {"success": 3, "timeout": 1}
+    }
+    assert store.outcome_counts(window_seconds=60) == {("gpt-4.1-nano", "a"): {"success": 100}}
+    assert store.outcome_counts(window_seconds=3600) == {}
+
+
+def test_outcome_counts_of_rollups_without_probes_are_empty(store: SQLStore) -> None:
+    store.upsert_rollups([make_rollup(probes=0, successes=0, outcomes={}, uptime_ratio=None)])
+
+    assert store.outcome_counts(window_seconds=1800) == {}
+    assert store.outcome_counts(window_seconds=1800, since=WINDOW + HALF_HOUR) == {}

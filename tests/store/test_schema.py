@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from monitor.errors import StoreError
-from monitor.store import SQLStore, open_store
+from monitor.store import SQLStore, migrate, open_store
 from monitor.store.migrate import alembic_config
 from monitor.store.schema import metadata
 
@@ -116,3 +116,17 @@ def test_migrations_downgrade_to_an_empty_database_and_up_again(
     store.upgrade()
 
     assert store.current_revision() == store.head_revision()
+
+
+def test_head_revision_constant_is_the_head_of_the_migration_scripts() -> None:
+    # Reading commands compare with the constant so that they need not load Alembic.
+    assert migrate.scripts_head_revision() == migrate.HEAD_REVISION
+
+
+def test_more_than_one_stamped_revision_is_an_error(new_store: SQLStore, database: Engine) -> None:
+    _stamp(database, "0001")
+    with database.begin() as connection:
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0002_branch')"))
+
+    with pytest.raises(StoreError, match="2 schema revisions"):
+        new_store.current_revision()
