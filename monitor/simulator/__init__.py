@@ -7,9 +7,28 @@ what it sent and exactly when (``Simulator.truth``). See ``server.py`` for the A
 sends on the wire; README.md has the whole picture.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from monitor.simulator.config import Behaviour, EndpointConfig, Flavor, SimulatorConfig
-from monitor.simulator.server import Simulator, serve
-from monitor.simulator.truth import RequestTruth
+
+if TYPE_CHECKING:
+    from monitor.simulator.server import Simulator, serve
+    from monitor.simulator.truth import RequestTruth
+
+# The daemon's config module needs only the config classes; the server (and asyncio with it)
+# loads on first use, which keeps it out of every command's start-up.
+_LAZY = {"Simulator": "server", "serve": "server", "RequestTruth": "truth"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "Behaviour",
