@@ -175,8 +175,15 @@ async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None
                 await asyncio.sleep(2)
         assert all(value is not None for value in live.values()), live
         assert live["total_endpoints"] == 2 and live["available_via"]
+        # The demo prints the card within a second of the API having it (it polls).
+        printed: list[str] = []
+        while not any("active endpoints" in line for line in printed):
+            line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
+            assert line, "the demo ended before printing the profile card"
+            printed.append(line)
         process.send_signal(signal.SIGINT)
-        out, _err = await asyncio.wait_for(process.communicate(), 30)
+        rest, _err = await asyncio.wait_for(process.communicate(), 30)
+        out = "".join(printed).encode() + rest
     finally:
         if process.returncode is None:
             process.kill()
