@@ -96,18 +96,26 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = ""
+    """What the numbers were measured on (the CPU's family and model tell one "AMD EPYC" host
+    generation from another: the same benchmark ran twice as slow on a family 25 host as on a
+    family 26 one)."""
+    cpu: dict[str, str] = {}
     with open("/proc/cpuinfo", encoding="utf-8") as info:
         for line in info:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            key, _sep, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "cpu MHz") and key not in cpu:
+                cpu[key] = value.strip()
+            if not line.strip():
+                break  # the first processor is enough
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "kernel": platform.release(),
-        "cpu": model,
+        "cpu": cpu.get("model name", ""),
+        "cpu_family": cpu.get("cpu family"),
+        "cpu_model": cpu.get("model"),
+        "cpu_mhz": cpu.get("cpu MHz"),
         "cpus": os.cpu_count(),
         "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
     }
