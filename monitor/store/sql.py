@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
     Connection,
@@ -151,16 +152,7 @@ class SQLStore:
         # the (endpoint, started_at) index, then take each endpoint's newest entry from it.
         # Cost grows with the number of endpoints, not of probes (neither database does
         # this on its own for GROUP BY).
-        inner = probes.alias("inner")
-        endpoints = select(func.min(probes.c.endpoint).label("endpoint")).cte(
-            "endpoints", recursive=True
-        )
-        following = (
-            select(func.min(inner.c.endpoint))
-            .where(inner.c.endpoint > endpoints.c.endpoint)
-            .scalar_subquery()
-        )
-        endpoints = endpoints.union_all(select(following).where(endpoints.c.endpoint.is_not(None)))
+        endpoints = _stored_endpoints()
         newest = probes.alias("newest")
         newest_id = (
             select(newest.c.probe_id)
@@ -180,16 +172,7 @@ class SQLStore:
         ``last_probes`` gives without reading whole probes)."""
         # The same loose index scan as last_probes; each endpoint's newest start is then one
         # lookup at the end of its range of the (endpoint, started_at) index.
-        inner = probes.alias("inner")
-        endpoints = select(func.min(probes.c.endpoint).label("endpoint")).cte(
-            "endpoints", recursive=True
-        )
-        following = (
-            select(func.min(inner.c.endpoint))
-            .where(inner.c.endpoint > endpoints.c.endpoint)
-            .scalar_subquery()
-        )
-        endpoints = endpoints.union_all(select(following).where(endpoints.c.endpoint.is_not(None)))
+        endpoints = _stored_endpoints()
         newest = probes.alias("newest")
         newest_start = (
             select(func.max(newest.c.started_at))
@@ -454,3 +437,19 @@ def _in_range(
     if until is not None:
         query = query.where(column < until)
     return query
+
+
+def _stored_endpoints() -> CTE:
+    """The endpoint ids of the stored probes as a recursive CTE (column ``endpoint``, one row
+    of NULL at the end): a loose index scan that hops from one endpoint to the next in the
+    (endpoint, started_at) index, so its cost grows with the endpoints, not the probes."""
+    inner = probes.alias("inner")
+    endpoints = select(func.min(probes.c.endpoint).label("endpoint")).cte(
+        "endpoints", recursive=True
+    )
+    following = (
+        select(func.min(inner.c.endpoint))
+        .where(inner.c.endpoint > endpoints.c.endpoint)
+        .scalar_subquery()
+    )
+    return endpoints.union_all(select(following).where(endpoints.c.endpoint.is_not(None)))
