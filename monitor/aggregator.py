@@ -99,11 +99,16 @@ def snapshot(
         last_window = last_complete_window(now, window, settle_seconds(config))
     window_end = last_window + timedelta(seconds=window)
     uptime_since = window_end - timedelta(seconds=config.schema.profile.uptime_window)
-    rollups = store.rollups(window_seconds=window, since=uptime_since, until=window_end)
+    # Whole rollups of the last window only; the uptime needs just the outcome counts over the
+    # uptime window, summed by the store.
+    rollups = store.rollups(
+        window_seconds=window, since=last_window_since(last_window, uptime_since), until=window_end
+    )
+    counts = store.outcome_counts(window_seconds=window, since=uptime_since, until=window_end)
     configured = {e.id for e in config.endpoints}
     last = tuple(r for r in rollups if r.window_start == last_window and r.endpoint in configured)
     if last_probe_at is None:
-        last_probe_at = {k: v.started_at for k, v in store.last_probes().items()}
+        last_probe_at = store.last_probe_times()
     rate_limited_is_down = config.schema.rollup.rate_limited_is_down
     profiles = {
         model.id: model_live(
@@ -115,6 +120,7 @@ def snapshot(
             refreshed_at=now,
             last_probe_at=last_probe_at,
             rate_limited_is_down=rate_limited_is_down,
+            uptime_counts=counts_of_model(counts, model.id),
         )
         for model in config.models
     }
@@ -125,6 +131,19 @@ def snapshot(
         profiles=profiles,
         refreshed_at=now,
     )
+
+
+def last_window_since(last_window: datetime, uptime_since: datetime) -> datetime:
+    """Where the whole rollups a profile card needs start: the last window, unless the uptime
+    window is shorter than a rollup window and starts after it (then there are none)."""
+    return max(last_window, uptime_since)
+
+
+def counts_of_model(
+    counts: Mapping[tuple[str, str], Mapping[str, int]], model: str
+) -> dict[str, Mapping[str, int]]:
+    """``Store.outcome_counts`` of one model's endpoints, by endpoint."""
+    return {endpoint: c for (owner, endpoint), c in counts.items() if owner == model}
 
 
 @dataclass

@@ -41,7 +41,15 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from monitor.aggregator import Snapshot, last_complete_window, settle_seconds, window_seconds
+from monitor.aggregator import (
+    Snapshot,
+    counts_of_model,
+    last_complete_window,
+    last_window_since,
+    settle_seconds,
+    window_seconds,
+)
+from monitor.aggregator import snapshot as compute_snapshot
 from monitor.config import PROVIDER_DISPLAY_NAMES, Config, Endpoint, ModelSpec
 from monitor.errors import UnknownModelError
 from monitor.outcomes import Outcome, uptime_ratio
@@ -212,7 +220,7 @@ def build_report(
         r
         for r in store.rollups(
             window_seconds=window,
-            since=min(start, _last_window_since(last_window, uptime_since)),
+            since=min(start, last_window_since(last_window, uptime_since)),
             until=end,
             model=model,
         )
@@ -237,7 +245,7 @@ def build_report(
                 refreshed_at=now,
                 last_probe_at=last_probe_at,
                 rate_limited_is_down=rate_limited_is_down,
-                uptime_counts=_counts_of(uptime_counts, spec.id),
+                uptime_counts=counts_of_model(uptime_counts, spec.id),
             ),
             endpoints=tuple(
                 summarize_endpoint(
@@ -266,48 +274,10 @@ def build_report(
 
 
 def model_profile(config: Config, store: Store, model: str, now: datetime) -> ModelLive:
-    """The live profile of ``model`` at ``now``, as ``monitor.aggregator.snapshot`` computes it,
-    reading whole rollups of the last complete window only (the ``profile`` command)."""
-    spec = config.model(model)
-    if spec is None:
+    """The live profile of ``model`` at ``now`` (the ``profile`` command)."""
+    if config.model(model) is None:
         raise UnknownModelError(unknown_model_message(config, model))
-    window = window_seconds(config)
-    last_window = last_complete_window(now, window, settle_seconds(config))
-    window_end = last_window + timedelta(seconds=window)
-    uptime_since = window_end - timedelta(seconds=config.schema.profile.uptime_window)
-    rollups = store.rollups(
-        window_seconds=window, since=_last_window_since(last_window, uptime_since), until=window_end
-    )
-    configured = {e.id for e in config.endpoints}
-    # Like snapshot(): the window counts as rolled up when any configured endpoint has a rollup.
-    rolled = any(r.window_start == last_window and r.endpoint in configured for r in rollups)
-    counts = store.outcome_counts(
-        window_seconds=window, since=uptime_since, until=window_end, model=model
-    )
-    return model_live(
-        spec,
-        config.endpoints,
-        rollups,
-        last_window_start=last_window if rolled else None,
-        uptime_since=uptime_since,
-        refreshed_at=now,
-        last_probe_at=store.last_probe_times(),
-        rate_limited_is_down=config.schema.rollup.rate_limited_is_down,
-        uptime_counts=_counts_of(counts, model),
-    )
-
-
-def _last_window_since(last_window: datetime, uptime_since: datetime) -> datetime:
-    # The whole rollups wanted for the card: those of the last window, unless the uptime
-    # window is shorter than a rollup window and starts after it (then none, as before the
-    # counts were summed by the store).
-    return max(last_window, uptime_since)
-
-
-def _counts_of(
-    counts: Mapping[tuple[str, str], Mapping[str, int]], model: str
-) -> dict[str, Mapping[str, int]]:
-    return {endpoint: c for (owner, endpoint), c in counts.items() if owner == model}
+    return compute_snapshot(config, store, now).profiles[model]
 
 
 def summarize_endpoint(

@@ -18,7 +18,13 @@ import pytest
 import yaml
 from rich.console import Console
 
-from monitor.aggregator import roll_window, snapshot
+from monitor.aggregator import (
+    last_complete_window,
+    roll_window,
+    settle_seconds,
+    snapshot,
+    window_seconds,
+)
 from monitor.config import Config, parse_config
 from monitor.errors import UnknownModelError
 from monitor.outcomes import Outcome
@@ -304,8 +310,34 @@ def test_live_card_equals_the_card_computed_from_whole_rollups(
             assert m.live == expected, kwargs
 
 
+def _profile_from_whole_rollups(
+    config: Config, store: Store, now: datetime, model: str
+) -> ModelLive:
+    """A model's profile as ``snapshot`` computed it before the store summed the outcomes:
+    from every whole rollup of the uptime window, and whole last probes."""
+    spec = config.model(model)
+    assert spec is not None
+    window = window_seconds(config)
+    last_window = last_complete_window(now, window, settle_seconds(config))
+    window_end = last_window + timedelta(seconds=window)
+    uptime_since = window_end - timedelta(seconds=config.schema.profile.uptime_window)
+    rollups = store.rollups(window_seconds=window, since=uptime_since, until=window_end)
+    configured = {e.id for e in config.endpoints}
+    rolled = any(r.window_start == last_window and r.endpoint in configured for r in rollups)
+    return model_live(
+        spec,
+        config.endpoints,
+        rollups,
+        last_window_start=last_window if rolled else None,
+        uptime_since=uptime_since,
+        refreshed_at=now,
+        last_probe_at={k: v.started_at for k, v in store.last_probes().items()},
+        rate_limited_is_down=config.schema.rollup.rate_limited_is_down,
+    )
+
+
 @pytest.mark.parametrize("uptime_window", ["10m", "24h"])
-def test_profile_command_numbers_equal_the_snapshot_profile(
+def test_snapshot_and_profile_command_equal_the_profile_from_whole_rollups(
     store: Store, uptime_window: str
 ) -> None:
     config = _config(profile={"uptime_window": uptime_window})
@@ -319,7 +351,9 @@ def test_profile_command_numbers_equal_the_snapshot_profile(
         for now in moments:
             current = snapshot(config, store, now)
             for spec in config.models:
-                assert model_profile(config, store, spec.id, now) == current.profiles[spec.id]
+                expected = _profile_from_whole_rollups(config, store, now, spec.id)
+                assert current.profiles[spec.id] == expected
+                assert model_profile(config, store, spec.id, now) == expected
 
 
 def test_profile_of_an_unknown_model_is_an_error(store: Store, config: Config) -> None:
