@@ -9,54 +9,31 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import make_url
+
+from tests.postgres import POSTGRES_ADMIN_URL, create_database, drop_database
 
 from .harness import unavailable
 
 _REQUIRED = "LLM_MONITOR_REQUIRE_POSTGRES"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "LLM_MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """The SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped at the end."""
-    name = f"llm_monitor_reliability_{uuid.uuid4().hex[:12]}"
     try:
-        with psycopg.connect(_libpq(POSTGRES_ADMIN_URL), autocommit=True, connect_timeout=5) as db:
-            db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = create_database("llm_monitor_reliability_")
     except psycopg.Error as exc:
         unavailable(f"no PostgreSQL at {make_url(POSTGRES_ADMIN_URL)!r}: {exc}", _REQUIRED)
     try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        # The server may just be coming back from a restart: give it a few tries.
-        for _ in range(20):
-            try:
-                with psycopg.connect(
-                    _libpq(POSTGRES_ADMIN_URL), autocommit=True, connect_timeout=5
-                ) as db:
-                    db.execute(
-                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                            sql.Identifier(name)
-                        )
-                    )
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.5)
+        drop_database(url)  # the server may just be coming back from a restart
 
 
 @pytest.fixture

@@ -9,51 +9,31 @@ reason, unless ``LLM_MONITOR_REQUIRE_POSTGRES=1`` (set by CI), which makes them 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import Engine, create_engine, make_url
 
 from monitor.store import SQLStore, open_store
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "LLM_MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def libpq_url(url: str) -> str:
-    """The libpq connection URI of a SQLAlchemy PostgreSQL URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from tests.postgres import POSTGRES_ADMIN_URL, create_database, drop_database, libpq_url
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at its end."""
-    name = f"llm_monitor_test_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(libpq_url(POSTGRES_ADMIN_URL), autocommit=True, connect_timeout=5)
+        url = create_database("llm_monitor_test_")
     except psycopg.Error as exc:
         reason = f"no PostgreSQL at {make_url(POSTGRES_ADMIN_URL)!r}: {exc}"
         if os.environ.get("LLM_MONITOR_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason} (LLM_MONITOR_REQUIRE_POSTGRES=1)", pytrace=False)
         pytest.skip(reason)
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        # A new connection: the reliability tests restart the server in between, which ends
-        # any connection held since the start of the session.
-        with psycopg.connect(
-            libpq_url(POSTGRES_ADMIN_URL), autocommit=True, connect_timeout=5
-        ) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(url)
 
 
 def _empty_postgres_schema(url: str) -> None:
