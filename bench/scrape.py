@@ -38,6 +38,7 @@ from prometheus_client.openmetrics import exposition as openmetrics_module
 
 from bench.common import Column, ms, parser, print_table, quantile, write_json
 from bench.harness import config_text, load
+from bench.simproc import free_port
 from monitor.aggregator import Snapshot
 from monitor.api import create_app
 from monitor.config import Config
@@ -183,7 +184,7 @@ async def _prometheus_scrapes(url: str, seconds: float) -> list[float] | None:
     if binary is None or seconds <= 0:
         return None
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:
-        port = _free_port()
+        port = free_port()
         host_port = url.split("/")[2]
         config = {
             "global": {"scrape_interval": f"{SCRAPE_INTERVAL}s",
@@ -210,13 +211,6 @@ async def _prometheus_scrapes(url: str, seconds: float) -> list[float] | None:
         finally:
             process.terminate()
             await process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def _served(
