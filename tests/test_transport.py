@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter_ns
 
 import httpx
@@ -143,3 +146,134 @@ async def test_concurrent_probes_keep_their_own_stamps(
         assert start < arrival <= seen
         assert arrival - start >= 45 * MS
     assert len({start for start, _, _ in results}) == 20
+
+
+@contextlib.asynccontextmanager
+async def _serve_once(
+    respond: Callable[[asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A server that reads one request, then lets ``respond`` write the answer."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    await reader.readexactly(int(line.split(b":")[1]))
+            await respond(writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}/"
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+async def test_bytes_that_wait_to_be_read_keep_the_stamp_of_their_arrival() -> None:
+    sent: list[int] = []
+
+    async def respond(writer: asyncio.StreamWriter) -> None:
+        writer.write(CHUNKED_HEAD)
+        await writer.drain()
+        for piece in (b"first", b"second"):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            sent.append(perf_counter_ns())
+            await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+
+    stamps: list[int] = []
+    async with (
+        _serve_once(respond) as url,
+        httpx.AsyncClient(transport=StampingTransport()) as client,
+    ):
+        with wire_timing() as timing:
+            async with client.stream("POST", url, content=b"{}") as response:
+                # Both pieces arrive while the caller is busy elsewhere.
+                await asyncio.sleep(0.2)
+                read_from = perf_counter_ns()
+                async for chunk in response.aiter_raw():
+                    if chunk:
+                        assert timing.last_read_ns is not None
+                        stamps.append(timing.last_read_ns)
+    assert len(stamps) == 2
+    # Each piece is stamped when it arrived, not when the caller got to it 100-200 ms later.
+    for stamp, at in zip(stamps, sent, strict=True):
+        assert 0 <= stamp - at < 5 * MS
+        assert read_from - stamp > 100 * MS
+    assert stamps[1] - stamps[0] >= 45 * MS
+
+
+async def test_an_unread_flood_stops_being_read_from_the_socket() -> None:
+    flood = 32 * 1024 * 1024
+    finished: list[int] = []
+
+    async def respond(writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % flood
+        )
+        writer.write(b"x" * flood)
+        await writer.drain()
+        finished.append(perf_counter_ns())
+
+    received = 0
+    async with (
+        _serve_once(respond) as url,
+        httpx.AsyncClient(transport=StampingTransport()) as client,
+        client.stream("POST", url, content=b"{}") as response,
+    ):
+        await asyncio.sleep(0.3)
+        read_from = perf_counter_ns()
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+    assert received == flood
+    # The client did not swallow 32 MB while it was not reading: the server's writes waited
+    # for the client to read.
+    assert finished and finished[0] > read_from
+
+
+async def test_socket_failures_are_httpx_errors_that_say_what_happened() -> None:
+    async def reset_mid_body(writer: asyncio.StreamWriter) -> None:
+        writer.write(CHUNKED_HEAD + b"5\r\nhello\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async with (
+        _serve_once(reset_mid_body) as url,
+        httpx.AsyncClient(transport=StampingTransport()) as client,
+        client.stream("POST", url, content=b"{}") as response,
+    ):
+        with pytest.raises(httpx.ReadError, match="reset"):
+            async for _chunk in response.aiter_raw():
+                pass
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    async with httpx.AsyncClient(transport=StampingTransport()) as client:
+        with pytest.raises(httpx.ConnectError, match=r"refused|failed"):
+            await client.post(f"http://127.0.0.1:{port}/", content=b"{}")
+
+
+async def test_a_silent_server_is_a_read_timeout_after_the_timeout() -> None:
+    async def silent(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async with (
+        _serve_once(silent) as url,
+        httpx.AsyncClient(transport=StampingTransport()) as client,
+    ):
+        started = perf_counter_ns()
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(url, content=b"{}", timeout=0.2)
+        waited = perf_counter_ns() - started
+    assert 190 * MS <= waited < 2000 * MS
