@@ -231,6 +231,8 @@ class LiveCollector(Collector):
     def __init__(self) -> None:
         self._state = LiveState()
         self._lock = threading.Lock()
+        #: Exposition text of a state, by format (True: OpenMetrics); see exposition_text.
+        self._texts: dict[bool, tuple[LiveState, str]] = {}
 
     def publish(self, state: LiveState) -> None:
         """Replace the state the gauges show."""
@@ -241,12 +243,34 @@ class LiveCollector(Collector):
         """Yield the window and model gauge families."""
         with self._lock:
             state = self._state
-        yield from _window_families(state.rollups)
-        yield from _model_families(state.models, state.profiles)
+        return _live_families(state)
+
+    def exposition_text(self, openmetrics: bool) -> str:
+        """The families as exposition text. The state changes once a window, so the text of
+        a state is made by its first scrape and served to the next ones."""
+        with self._lock:
+            state = self._state
+            cached = self._texts.get(openmetrics)
+        if cached is not None and cached[0] is state:
+            return cached[1]
+        out: list[str] = []
+        for family in _live_families(state):
+            _render_family(family, out, openmetrics)
+        text = "".join(out)
+        with self._lock:
+            self._texts[openmetrics] = (state, text)
+        return text
 
     def describe(self) -> Iterable[Metric]:
         """Nothing: the families depend on the state (prometheus-client then skips a check)."""
         return ()
+
+
+def _live_families(state: LiveState) -> list[Metric]:
+    return [
+        *_window_families(state.rollups),
+        *_model_families(state.models, state.profiles),
+    ]
 
 
 def _window_families(rollups: Sequence[EndpointRollup]) -> Iterable[Metric]:
@@ -432,6 +456,8 @@ def _render(registry: CollectorRegistry, *, openmetrics: bool) -> bytes | None:
     for collector in ordered:
         if type(collector) in _FAST_TYPES:
             _render_wrapper(collector, out, openmetrics, created)
+        elif type(collector) is LiveCollector:
+            out.append(collector.exposition_text(openmetrics))
         else:
             for family in collector.collect():
                 _render_family(family, out, openmetrics)

@@ -127,3 +127,27 @@ def test_exposition_leaves_escaping_schemes_to_prometheus_client() -> None:
     accept = "text/plain; version=1.0.0; escaping=allow-utf-8"
     encoder, content_type = choose_encoder(accept)
     assert exposition(registry, accept) == (encoder(registry), content_type)
+
+
+def test_window_families_follow_each_published_window() -> None:
+    # The window and model families are rendered once per published state: a new window
+    # must show at the next scrape, in both formats.
+    registry = _registry()
+    live = next(c for c in registry._collector_to_names if isinstance(c, LiveCollector))
+    for accept in ACCEPTS:
+        exposition(registry, accept)
+    config = _config()
+    rows = [ProbeRow("openai", Outcome.SUCCESS, 0.9, 50.0, 1.5, 40, 20, 0.00002)] * 5
+    later = compute_rollup(
+        EndpointIdentity("openai", "gpt-4.1-nano", "openai", None),
+        rows,
+        T0 + timedelta(seconds=1800),
+        1800,
+    )
+    live.publish(LiveState((later,), config.models, ()))
+    for accept in ACCEPTS:
+        encoder, _type = choose_encoder(accept)
+        body = exposition(registry, accept)[0]
+        assert body == encoder(registry)
+        assert b'llm_monitor_window_probes{endpoint="openai",model="gpt-4.1-nano"' in body
+        assert b"} 5.0\n" in body
