@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +13,7 @@ from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.exposition import choose_encoder
 
 from monitor.config import Config, parse_config
+from monitor.daemon import Daemon
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
 from monitor.outcomes import Outcome
 from monitor.profile import model_live
@@ -151,3 +154,60 @@ def test_window_families_follow_each_published_window() -> None:
         assert body == encoder(registry)
         assert b'llm_monitor_window_probes{endpoint="openai",model="gpt-4.1-nano"' in body
         assert b"} 5.0\n" in body
+
+
+HISTOGRAMS = (
+    "llm_monitor_time_to_first_token_seconds",
+    "llm_monitor_output_tokens_per_second",
+    "llm_monitor_request_duration_seconds",
+    "llm_monitor_connect_seconds",
+)
+
+
+def test_declared_endpoints_have_empty_histograms_and_no_last_probe_gauges() -> None:
+    config = _config()
+    registry = CollectorRegistry()
+    ProbeMetrics(registry).declare_endpoints(config.endpoints)
+    body = exposition(registry)[0].decode()
+    for endpoint in config.endpoints:
+        model = 'model="gpt-4.1-nano"'
+        provider = f'provider="{endpoint.provider}"'
+        labels = f'endpoint="{endpoint.id}",{model},{provider}'
+        for name in HISTOGRAMS:
+            assert f"{name}_count{{{labels}}} 0.0\n" in body
+            assert (
+                f'{name}_bucket{{endpoint="{endpoint.id}",le="+Inf",{model},{provider}}} 0.0\n'
+                in body
+            )
+    # A last-probe gauge at 0 would say the endpoint failed, or last answered in 1970.
+    assert "llm_monitor_probe_success{" not in body
+    assert "llm_monitor_last_probe_timestamp_seconds{" not in body
+
+
+def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path) -> None:
+    # Frozen objects are left out of the collector's full scans (gc.get_objects() does not
+    # list them): the series of every endpoint must be among them before the first probe.
+    raw = {
+        "models": [{"id": "m"}],
+        "endpoints": [
+            {"id": f"e{n}", "model": "m", "provider": "openai", "api_key_env": "K",
+             "base_url": "http://127.0.0.1:9/v1", "interval": "1h"}
+            for n in range(3)
+        ],
+        "storage": {"url": f"sqlite:///{tmp_path / 'm.db'}"},
+    }  # fmt: skip
+    config = parse_config(yaml.safe_dump(raw), environ={"K": "secret-key-123456"})
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        children = [
+            histogram.labels(endpoint.id, "openai", "m")
+            for endpoint in config.endpoints
+            for histogram in (daemon.metrics.ttft, daemon.metrics.duration)
+        ]
+        values = [bucket for child in children for bucket in child._buckets]
+        tracked = {id(obj) for obj in gc.get_objects()}
+        assert children and not any(id(obj) in tracked for obj in [*children, *values])
+    finally:
+        daemon.stop()
+        gc.unfreeze()
