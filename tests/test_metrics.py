@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.exposition import choose_encoder
 
+from monitor import metrics as metrics_module
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
@@ -206,8 +207,15 @@ def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path)
             for histogram in (daemon.metrics.ttft, daemon.metrics.duration)
         ]
         values = [bucket for child in children for bucket in child._buckets]
+        # ... and so must the text the exposition keeps for each series.
+        texts = [
+            series
+            for histogram in (daemon.metrics.ttft, daemon.metrics.duration)
+            for series in metrics_module._cache_of(histogram).series.values()
+        ]
+        assert len(texts) == len(children)
         tracked = {id(obj) for obj in gc.get_objects()}
-        assert children and not any(id(obj) in tracked for obj in [*children, *values])
+        assert children and not any(id(obj) in tracked for obj in [*children, *values, *texts])
     finally:
         daemon.stop()
         gc.unfreeze()
