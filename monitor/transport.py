@@ -232,14 +232,21 @@ class _SocketStream(httpcore.AsyncNetworkStream):
         if timing is not None and timing.request_started_ns is None:
             timing.request_started_ns = perf_counter_ns()
         self._transport.write(buffer)
-        while protocol.writing_paused and protocol.error is None:
+        while protocol.writing_paused:
+            if protocol.eof:  # lost while the rest waited to be sent
+                raise httpcore.WriteError(
+                    str(protocol.error) if protocol.error else "the connection closed"
+                )
             if not await protocol.wait_drained(timeout):
                 raise httpcore.WriteTimeout()
-        if protocol.error is not None:
-            raise httpcore.WriteError(str(protocol.error)) from protocol.error
 
     async def aclose(self) -> None:
-        self._transport.close()
+        if self._transport.get_write_buffer_size():
+            # Closing would wait for the peer to take what is left: after a write timeout,
+            # forever.
+            self._transport.abort()
+        else:
+            self._transport.close()
 
     async def start_tls(
         self,

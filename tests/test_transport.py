@@ -7,6 +7,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from time import perf_counter_ns
 
 import httpx
@@ -276,4 +277,35 @@ async def test_a_silent_server_is_a_read_timeout_after_the_timeout() -> None:
         with pytest.raises(httpx.ReadTimeout):
             await client.post(url, content=b"{}", timeout=0.2)
         waited = perf_counter_ns() - started
+    assert 190 * MS <= waited < 2000 * MS
+
+
+def _established_to(port: int) -> int:
+    """Client-side TCP connections to ``port`` that are still open (Linux's /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for row in rows if row.split()[2].endswith(f":{port:04X}") and row.split()[3] == "01"
+    )
+
+
+async def test_a_server_that_does_not_read_is_a_write_timeout() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)  # reads nothing
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, httpx.AsyncClient(transport=StampingTransport()) as client:
+        started = perf_counter_ns()
+        with pytest.raises(httpx.WriteTimeout):
+            # More than the kernel's socket buffers hold, so the rest must wait to be sent.
+            await client.post(
+                f"http://127.0.0.1:{port}/",
+                content=b"x" * (64 * 1024 * 1024),
+                timeout=httpx.Timeout(5, write=0.2),
+            )
+        waited = perf_counter_ns() - started
+        # The connection is gone, not left waiting to send the rest to a peer that never reads.
+        await asyncio.sleep(0.05)  # asyncio closes the socket on the loop's next turns
+        assert _established_to(port) == 0
     assert 190 * MS <= waited < 2000 * MS
