@@ -452,6 +452,24 @@ def exposition(registry: CollectorRegistry, accept: str = "") -> tuple[bytes, st
     return (encoder(registry) if fast is None else fast), content_type
 
 
+def prepare_exposition(registry: CollectorRegistry) -> None:
+    """Make the text that scrapes keep for each series of ``registry``'s metrics now, without
+    rendering anything (the daemon does this before it freezes its start-up objects)."""
+    collectors = getattr(registry, "_collector_to_names", None)
+    if collectors is None:
+        return
+    for collector in list(collectors):
+        if type(collector) not in _FAST_TYPES or not collector._is_parent():
+            continue
+        wrapper: Any = collector
+        cache = _cache_of(collector).series
+        with wrapper._lock:
+            label_sets = list(wrapper._metrics)
+        for label_values in label_sets:
+            if label_values not in cache:
+                cache[label_values] = _Series(wrapper._labelnames, label_values)
+
+
 def _render(registry: CollectorRegistry, *, openmetrics: bool) -> bytes | None:
     if values.ValueClass is not values.MutexValue:
         return None  # multiprocess mode keeps values elsewhere
