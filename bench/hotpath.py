@@ -1,12 +1,14 @@
 """Hot path: CPU one probe costs the measuring process, and where it goes.
 
-    python -m bench hotpath [--quick] [--probes 3000] [--concurrency 50] [--json PATH]
+    python -m bench hotpath [--quick] [--probes 3000] [--concurrency 50]
+                            [--tokens-per-second 2000] [--json PATH]
 
 ``ProbeRunner.probe`` against the simulator (its own process, the other core) ``--probes``
 times, ``--concurrency`` at once, on one event loop pinned to one core; the CPU time of this
 process divided by the number of probes is the cost of one probe (request building, httpx and
 httpcore, SSE decoding, chunk interpretation, the result). Stream shapes: 40 one-token content
-chunks (OpenAI-like) and 200 (a longer answer). Profile it with
+chunks (OpenAI-like) and 200 (a longer answer), sent at ``--tokens-per-second`` (at 2,000 several
+chunks often arrive in one read; at 200 each chunk is a read of its own). Profile it with
 ``py-spy record -o profile.svg -- python -m bench hotpath``.
 """
 
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args_parser = parser(__doc__)
     args_parser.add_argument("--probes", type=int, default=None, help="default 3000 (quick 600)")
     args_parser.add_argument("--concurrency", type=int, default=50)
+    args_parser.add_argument("--tokens-per-second", type=float, default=2000.0)
     args = args_parser.parse_args(argv)
     probes = args.probes or (600 if args.quick else 3000)
     daemon_cpus, sim_cpus = split_cpus()
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             "id": f"c{count}",
             "api_key": KEY,
             "ttft": "50ms",
-            "tokens_per_second": 2000,
+            "tokens_per_second": args.tokens_per_second,
             "output_tokens": count,
         }
         for count in SHAPES.values()
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             row = asyncio.run(_run(base, f"c{count}", probes, args.concurrency))
             rows.append({"stream": shape, **row})
     print_table(
-        f"CPU per probe of ProbeRunner ({probes} probes, {args.concurrency} at once)",
+        f"CPU per probe of ProbeRunner ({probes} probes, {args.concurrency} at once,"
+        f" {args.tokens_per_second:g} tok/s)",
         [
             Column("stream", "stream"),
             Column("probes", "probes"),
