@@ -149,6 +149,8 @@ class ProbeMetrics:
             "llm_monitor_config_last_reload_success",
             "1 if the last configuration (re)load succeeded.", registry=registry,
         )  # fmt: skip
+        #: The per-endpoint histograms, made for each endpoint when it is declared.
+        self.histograms = (self.ttft, self.speed, self.duration, self.connect)
         self.build_info.labels(version=__version__).set(1)
         self.config_reload_success.set(1)
 
@@ -164,7 +166,7 @@ class ProbeMetrics:
         say something false."""
         for endpoint in endpoints:
             labels = (endpoint.id, endpoint.provider, endpoint.model.id)
-            for histogram in (self.ttft, self.speed, self.duration, self.connect):
+            for histogram in self.histograms:
                 histogram.labels(*labels)
             self.endpoint_info.labels(
                 *labels,
@@ -183,7 +185,7 @@ class ProbeMetrics:
         """Drop a removed endpoint's series."""
         labels = (endpoint.id, endpoint.provider, endpoint.model.id)
         for metric in (
-            self.success, self.last_probe, self.ttft, self.speed, self.duration, self.connect,
+            self.success, self.last_probe, *self.histograms,
             self.output_tokens, self.input_tokens, self.cost,
         ):  # fmt: skip
             _remove(metric, labels)
@@ -455,30 +457,33 @@ def exposition(registry: CollectorRegistry, accept: str = "") -> tuple[bytes, st
 def prepare_exposition(registry: CollectorRegistry) -> None:
     """Make the text that scrapes keep for each series of ``registry``'s metrics now, without
     rendering anything (the daemon does this before it freezes its start-up objects)."""
-    collectors = getattr(registry, "_collector_to_names", None)
-    if collectors is None:
-        return
-    for collector in list(collectors):
+    for collector in _collectors(registry) or ():
         if type(collector) not in _FAST_TYPES or not collector._is_parent():
             continue
-        wrapper: Any = collector
         cache = _cache_of(collector).series
-        with wrapper._lock:
-            label_sets = list(wrapper._metrics)
+        with collector._lock:
+            label_sets = list(collector._metrics)
         for label_values in label_sets:
-            if label_values not in cache:
-                cache[label_values] = _Series(wrapper._labelnames, label_values)
+            _series_of(cache, collector._labelnames, label_values)
+
+
+def _collectors(registry: CollectorRegistry) -> list[Any] | None:
+    """The registry's collectors in registration order; None if it is not one whose
+    collectors this module can read."""
+    lock = getattr(registry, "_lock", None)
+    collectors = getattr(registry, "_collector_to_names", None)
+    if lock is None or collectors is None:
+        return None
+    with lock:
+        return list(collectors)
 
 
 def _render(registry: CollectorRegistry, *, openmetrics: bool) -> bytes | None:
     if values.ValueClass is not values.MutexValue:
         return None  # multiprocess mode keeps values elsewhere
-    lock = getattr(registry, "_lock", None)
-    collectors = getattr(registry, "_collector_to_names", None)
-    if lock is None or collectors is None or getattr(registry, "_target_info", None):
+    ordered = _collectors(registry)
+    if ordered is None or getattr(registry, "_target_info", None):
         return None
-    with lock:
-        ordered = list(collectors)
     out: list[str] = []
     created = prometheus_metrics._use_created
     for collector in ordered:
@@ -548,6 +553,16 @@ class _Series:
         self.after = '"' + "".join(f",{pair}" for pair in high) + "}"
 
 
+def _series_of(
+    cache: dict[tuple[str, ...], _Series], names: Sequence[str], label_values: tuple[str, ...]
+) -> _Series:
+    """The cached text of a series, made on first use."""
+    series = cache.get(label_values)
+    if series is None:
+        series = cache[label_values] = _Series(names, label_values)
+    return series
+
+
 class _WrapperCache:
     """What the exposition of one metric object reuses from scrape to scrape."""
 
@@ -608,10 +623,7 @@ def _render_wrapper(
     created_out = out if openmetrics else late
     go = _number_formatter()
     for label_values, child in children:
-        series = cache.get(label_values)
-        if series is None:
-            series = _Series(label_names, label_values)
-            cache[label_values] = series
+        series = _series_of(cache, label_names, label_values)
         labels = series.labels
         if kind == "histogram":
             before, after = series.before, series.after
