@@ -147,6 +147,25 @@ class _Protocol(asyncio.Protocol):
 
     # used by the stream
 
+    def take(self, max_bytes: int) -> tuple[int, bytes]:
+        """The oldest arrival not yet read (at most ``max_bytes`` of it) and its stamp;
+        reading resumes once what is left unread is small again."""
+        arrived, data = self.arrivals[0]
+        if len(data) > max_bytes:
+            self.arrivals[0] = (arrived, data[max_bytes:])
+            data = data[:max_bytes]
+        else:
+            self.arrivals.popleft()
+        self.buffered -= len(data)
+        if self.reading_paused and self.buffered <= _READ_LOW_WATER and self.transport:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return arrived, data
+
+    def lost_error(self) -> httpcore.WriteError:
+        """The error for writing to a connection that is closed or lost."""
+        return httpcore.WriteError(str(self.error) if self.error else "the connection closed")
+
     async def wait_readable(self, timeout: float | None) -> bool:
         """Wait for an arrival, the end or an error; False if ``timeout`` passed first."""
         waiter = asyncio.get_running_loop().create_future()
@@ -205,16 +224,7 @@ class _SocketStream(httpcore.AsyncNetworkStream):
                 if protocol.error is not None:
                     raise httpcore.ReadError(str(protocol.error)) from protocol.error
                 return b""
-        arrived, data = arrivals[0]
-        if len(data) > max_bytes:
-            arrivals[0] = (arrived, data[max_bytes:])
-            data = data[:max_bytes]
-        else:
-            arrivals.popleft()
-        protocol.buffered -= len(data)
-        if protocol.reading_paused and protocol.buffered <= _READ_LOW_WATER:
-            protocol.reading_paused = False
-            self._transport.resume_reading()
+        arrived, data = protocol.take(max_bytes)
         timing = _current.get()
         if timing is not None:
             timing.last_read_ns = arrived
@@ -225,18 +235,14 @@ class _SocketStream(httpcore.AsyncNetworkStream):
             return
         protocol = self._protocol
         if protocol.eof or self._transport.is_closing():
-            raise httpcore.WriteError(
-                str(protocol.error) if protocol.error else "the connection is closed"
-            )
+            raise protocol.lost_error()
         timing = _current.get()
         if timing is not None and timing.request_started_ns is None:
             timing.request_started_ns = perf_counter_ns()
         self._transport.write(buffer)
         while protocol.writing_paused:
             if protocol.eof:  # lost while the rest waited to be sent
-                raise httpcore.WriteError(
-                    str(protocol.error) if protocol.error else "the connection closed"
-                )
+                raise protocol.lost_error()
             if not await protocol.wait_drained(timeout):
                 raise httpcore.WriteTimeout()
 
