@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from time import perf_counter_ns
@@ -151,15 +152,19 @@ async def test_concurrent_probes_keep_their_own_stamps(
 
 @contextlib.asynccontextmanager
 async def _serve_once(
-    respond: Callable[[asyncio.StreamWriter], Awaitable[None]],
+    respond: Callable[[asyncio.StreamWriter], Awaitable[None]], *, read_body: bool = True
 ) -> AsyncIterator[str]:
-    """A server that reads one request, then lets ``respond`` write the answer."""
+    """A server that reads one request (its body unless ``read_body`` is false), then lets
+    ``respond`` write the answer. Its handlers are ended and their connections closed on exit,
+    so none is left to the event loop's teardown."""
+    handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(typing.cast("asyncio.Task[None]", asyncio.current_task()))
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
+                if read_body and line.lower().startswith(b"content-length:"):
                     await reader.readexactly(int(line.split(b":")[1]))
             await respond(writer)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -169,8 +174,13 @@ async def _serve_once(
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield f"http://127.0.0.1:{port}/"
+    try:
+        async with server:
+            yield f"http://127.0.0.1:{port}/"
+    finally:
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -289,23 +299,21 @@ def _established_to(port: int) -> int:
 
 
 async def test_a_server_that_does_not_read_is_a_write_timeout() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)  # reads nothing
-        writer.close()
+    async def deaf(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)  # reads nothing of the body
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server, httpx.AsyncClient(transport=StampingTransport()) as client:
+    async with (
+        _serve_once(deaf, read_body=False) as url,
+        httpx.AsyncClient(transport=StampingTransport()) as client,
+    ):
         started = perf_counter_ns()
         with pytest.raises(httpx.WriteTimeout):
             # More than the kernel's socket buffers hold, so the rest must wait to be sent.
             await client.post(
-                f"http://127.0.0.1:{port}/",
-                content=b"x" * (64 * 1024 * 1024),
-                timeout=httpx.Timeout(5, write=0.2),
+                url, content=b"x" * (64 * 1024 * 1024), timeout=httpx.Timeout(5, write=0.2)
             )
         waited = perf_counter_ns() - started
         # The connection is gone, not left waiting to send the rest to a peer that never reads.
         await asyncio.sleep(0.05)  # asyncio closes the socket on the loop's next turns
-        assert _established_to(port) == 0
+        assert _established_to(int(url.split(":")[2].rstrip("/"))) == 0
     assert 190 * MS <= waited < 2000 * MS
