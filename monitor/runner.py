@@ -232,8 +232,9 @@ class ProbeRunner:
                     interpreter.feed(event, arrived)
                     if state.finished:
                         return
+        # The body ended: what the decoder still holds is an event without its blank line.
         for event in decoder.close():
-            interpreter.feed(event, timing.last_read_ns or perf_counter_ns())
+            interpreter.feed(event, timing.last_read_ns or perf_counter_ns(), unterminated=True)
             if state.finished:
                 return
 

@@ -1,0 +1,91 @@
+"""Probes of what gateways (LiteLLM and the like) send and the simulator does not: streams cut
+in the middle of an event, ``[DONE]`` appended to a cut Responses stream, 429s without
+``retry-after``, gateway request ids and gateway error bodies; each over loopback HTTP from a
+server scripted byte for byte."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from monitor.config import Endpoint, parse_config
+from monitor.outcomes import Outcome
+from monitor.result import ProbeResult
+from monitor.runner import ProbeRunner
+
+from .canned_http import KEY, canned_server, chunk, sse
+
+
+def _endpoint(url: str, **extra: Any) -> Endpoint:
+    raw = {
+        "probe": {"timeout": "5s", "interval": "10s", "jitter": 0},
+        "models": [{"id": "gpt-4.1-nano"}],
+        "endpoints": [
+            {"id": "gateway", "model": "gpt-4.1-nano", "provider": "openai_compatible",
+             "base_url": url, "api_key_env": "K", **extra},
+        ],
+    }  # fmt: skip
+    return parse_config(yaml.safe_dump(raw), environ={"K": KEY}).endpoints[0]
+
+
+async def _probe(reply: bytes, **extra: Any) -> ProbeResult:
+    async with canned_server(reply) as server:
+        runner = ProbeRunner()
+        try:
+            return await runner.probe(_endpoint(server.url, **extra))
+        finally:
+            await runner.aclose()
+
+
+# --- a stream cut in the middle of an event ------------------------------------------------------
+
+
+async def test_a_stream_cut_off_inside_an_event_is_a_stream_error_saying_so() -> None:
+    # The body ends cleanly (last chunk sent), but inside a data line: no blank line after it,
+    # its JSON incomplete. The server spoke SSE; the stream broke.
+    cut = chunk("3")[:40]
+    result = await _probe(sse(chunk("1"), chunk(" 2"), tail=f"data: {cut}"))
+    assert result.outcome is Outcome.STREAM_ERROR, result.error
+    assert result.error is not None and "cut off mid-event" in result.error
+    assert result.content_chunks == 2
+
+
+async def test_a_stream_cut_after_a_data_line_but_before_its_blank_line_is_a_stream_error() -> None:
+    result = await _probe(sse(chunk("1"), tail=f"data: {chunk('2')[:30]}\n"))
+    assert result.outcome is Outcome.STREAM_ERROR, result.error
+    assert result.error is not None and "cut off mid-event" in result.error
+
+
+async def test_a_whole_last_event_without_its_blank_line_still_ends_the_stream_well() -> None:
+    result = await _probe(sse(chunk("1"), chunk(" 2"), chunk(finish="stop"), tail="data: [DONE]"))
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert result.content_chunks == 2
+
+
+async def test_malformed_json_in_a_complete_event_is_still_a_protocol_error() -> None:
+    result = await _probe(sse(chunk("1"), '{"id": "chatcmpl-canned", "choices": [', "[DONE]"))
+    assert result.outcome is Outcome.PROTOCOL_ERROR, result.error
+
+
+def _responses_event(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, "sequence_number": 0, **fields})
+
+
+RESPONSE = {"id": "resp_1", "model": "gpt-4.1-nano-2025-04-14", "status": "in_progress"}
+USAGE = {"input_tokens": 12, "output_tokens": 2, "total_tokens": 14}
+RESPONSES_OPENING = (
+    _responses_event("response.created", response=RESPONSE),
+    _responses_event("response.output_text.delta", delta="1"),
+    _responses_event("response.output_text.delta", delta=" 2"),
+)
+COMPLETED = _responses_event(
+    "response.completed", response={**RESPONSE, "status": "completed", "usage": USAGE}
+)
+
+
+async def test_a_responses_stream_cut_off_inside_an_event_is_a_stream_error_saying_so() -> None:
+    result = await _probe(sse(*RESPONSES_OPENING, tail=f"data: {COMPLETED[:50]}"), api="responses")
+    assert result.outcome is Outcome.STREAM_ERROR, result.error
+    assert result.error is not None and "cut off mid-event" in result.error
