@@ -217,9 +217,24 @@ _RESPONSES_OTHER_DELTAS = frozenset(
 
 
 class ResponsesInterpreter(_JSONEvents):
-    """Responses API streams (``POST /responses`` with ``stream: true``)."""
+    """Responses API streams (``POST /responses`` with ``stream: true``).
+
+    Only a terminal event (``response.completed``, ``response.incomplete`` or
+    ``response.failed``) ends such a stream well. OpenAI sends no ``[DONE]`` here, but gateways
+    append one, also to a stream whose upstream was cut: ``[DONE]`` before a terminal event is
+    a ``stream_error``.
+    """
 
     __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state.terminal = "a response.completed, response.incomplete or response.failed event"
+
+    def _done(self) -> None:
+        state = self.state
+        if not state.finished:  # a terminal event already ended the stream: nothing to add
+            state.fail(Outcome.STREAM_ERROR, f"the stream sent [DONE] without {state.terminal}")
 
     def _take(self, event: SSEEvent, data: dict[str, Any], at_ns: int) -> None:
         state = self.state

@@ -258,3 +258,27 @@ def test_responses_api_failure_and_incomplete() -> None:
         2,
     )
     assert filtered.state.end_outcome()[0] is Outcome.CONTENT_FILTER
+
+
+@pytest.mark.parametrize(
+    ("ending", "outcome", "error"),
+    [
+        (["[DONE]"], Outcome.STREAM_ERROR,
+         "the stream sent [DONE] without a response.completed, response.incomplete or"
+         " response.failed event"),
+        ([], Outcome.STREAM_ERROR,
+         "the stream ended without a response.completed, response.incomplete or"
+         " response.failed event"),
+        ([_responses_event("response.completed", response={"status": "completed"}).data,
+          "[DONE]"], Outcome.SUCCESS, None),
+    ],
+    ids=["done-without-terminal-event", "no-end-at-all", "terminal-event-then-done"],
+)  # fmt: skip
+def test_responses_api_streams_end_well_only_with_a_terminal_event(
+    ending: list[str], outcome: Outcome, error: str | None
+) -> None:
+    interpreter = ResponsesInterpreter()
+    interpreter.feed(_responses_event("response.output_text.delta", delta="1 2"), 1)
+    for at, data in enumerate(ending, start=2):
+        interpreter.feed(SSEEvent(data=data), at)
+    assert interpreter.state.end_outcome() == (outcome, error)

@@ -89,3 +89,29 @@ async def test_a_responses_stream_cut_off_inside_an_event_is_a_stream_error_sayi
     result = await _probe(sse(*RESPONSES_OPENING, tail=f"data: {COMPLETED[:50]}"), api="responses")
     assert result.outcome is Outcome.STREAM_ERROR, result.error
     assert result.error is not None and "cut off mid-event" in result.error
+    assert "without a response.completed, response.incomplete or response.failed" in result.error
+
+
+# --- [DONE] appended to a cut Responses API stream ------------------------------------------------
+
+
+async def test_a_responses_stream_with_done_but_no_terminal_event_is_a_stream_error() -> None:
+    # A gateway ends the stream it relays with [DONE] although the upstream never completed.
+    result = await _probe(sse(*RESPONSES_OPENING, "[DONE]"), api="responses")
+    assert result.outcome is Outcome.STREAM_ERROR, result.error
+    assert result.error == (
+        "the stream sent [DONE] without a response.completed, response.incomplete or"
+        " response.failed event"
+    )
+    assert result.content_chunks == 2
+
+
+async def test_a_responses_stream_with_its_terminal_event_and_done_is_a_success() -> None:
+    result = await _probe(sse(*RESPONSES_OPENING, COMPLETED, "[DONE]"), api="responses")
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert (result.output_tokens, result.input_tokens) == (2, 12)
+
+
+async def test_a_chat_stream_still_ends_well_with_done_after_its_content() -> None:
+    result = await _probe(sse(chunk("1"), chunk(" 2"), "[DONE]"))
+    assert result.outcome is Outcome.SUCCESS, result.error
