@@ -23,6 +23,36 @@ _KEYLIKE = re.compile(
 )
 
 
+#: Response headers that name the request, most preferred first; the first one present is the
+#: probe's ``provider_request_id``. The provider's own ids come first; a gateway's own id for the
+#: call follows, since through a gateway that is the id its logs know (and it may have made
+#: several upstream attempts for one call).
+#: Left out on purpose: ``cf-ray`` (Cloudflare's id of one hop through its edge, sent in front
+#: of OpenAI too, not an id of the request), ``x-ms-client-request-id`` (Azure's echo of an id
+#: a client chose) and LiteLLM's ``llm_provider-*`` copies of the upstream's headers.
+REQUEST_ID_HEADERS: tuple[str, ...] = (
+    "x-request-id",  # OpenAI, Azure OpenAI and most OpenAI-compatible servers
+    "apim-request-id",  # Azure OpenAI's API Management front (the only id on its 401)
+    "x-ms-request-id",  # other Azure front doors
+    "x-litellm-call-id",  # LiteLLM proxy
+    "x-portkey-trace-id",  # Portkey
+    "helicone-id",  # Helicone
+    "cf-aig-log-id",  # Cloudflare AI Gateway (the id of its log entry for the call)
+    "x-kong-request-id",  # Kong Gateway
+    "x-amzn-requestid",  # AWS API Gateway and Lambda function URLs
+)
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The request's id from the first of ``REQUEST_ID_HEADERS`` that is present and not
+    blank (``headers`` must look names up without regard to case, as httpx's do)."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value and value.strip():
+            return value.strip()
+    return None
+
+
 def outcome_for_status(status: int, error_code: str | None = None) -> Outcome:
     """The outcome of a response that is not a 2xx stream (DESIGN section 3)."""
     if status == 429:

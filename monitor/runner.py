@@ -22,6 +22,7 @@ from monitor.classify import (
     outcome_for_status,
     parse_error_body,
     parse_retry_after,
+    request_id,
     short_error,
 )
 from monitor.config import Endpoint
@@ -185,9 +186,7 @@ class ProbeRunner:
             ) as http:
                 response.headers_ns = timing.last_read_ns
                 response.status = http.status_code
-                response.request_id = http.headers.get("x-request-id") or http.headers.get(
-                    "apim-request-id"
-                )
+                response.request_id = request_id(http.headers)
                 if not 200 <= http.status_code < 300:
                     return await self._error_response(http, response)
                 content_type = http.headers.get("content-type", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from monitor.classify import (
@@ -11,6 +12,7 @@ from monitor.classify import (
     outcome_for_status,
     parse_error_body,
     parse_retry_after,
+    request_id,
     short_error,
 )
 from monitor.outcomes import Outcome
@@ -93,3 +95,28 @@ def test_short_error_is_one_bounded_line() -> None:
     cleaned = short_error("line one\nline two " + "x" * 1000)
     assert "\n" not in cleaned
     assert len(cleaned) == MAX_ERROR_CHARS
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-request-id": "req_abc", "apim-request-id": "a310d17f"}, "req_abc"),
+        ({"apim-request-id": "a310d17f", "x-ms-client-request-id": "a310d17f"}, "a310d17f"),
+        ({"x-ms-request-id": "ms-1", "x-litellm-call-id": "call-1"}, "ms-1"),
+        ({"x-litellm-call-id": "5b8e8b7a-call", "x-litellm-model-id": "m1"}, "5b8e8b7a-call"),
+        ({"X-Request-ID": "req_upper", "x-litellm-call-id": "call-1"}, "req_upper"),
+        ({"x-request-id": " ", "x-litellm-call-id": "call-1"}, "call-1"),
+        ({"x-portkey-trace-id": "trace-1"}, "trace-1"),
+        ({"helicone-id": "h-1"}, "h-1"),
+        ({"cf-aig-log-id": "01JADMCQQQBWH3NXZ5GCRN98DP", "cf-ray": "8a1b2c3d4e5f-AMS"},
+         "01JADMCQQQBWH3NXZ5GCRN98DP"),
+        ({"x-kong-request-id": "kong-1"}, "kong-1"),
+        ({"x-amzn-RequestId": "amzn-1"}, "amzn-1"),
+        ({"cf-ray": "8a1b2c3d4e5f-AMS", "x-ms-client-request-id": "mine"}, None),
+        ({}, None),
+    ],
+)  # fmt: skip
+def test_the_request_id_is_the_providers_then_the_gateways_never_a_hop_id(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    assert request_id(httpx.Headers(headers)) == expected

@@ -15,7 +15,7 @@ from monitor.outcomes import Outcome
 from monitor.result import ProbeResult
 from monitor.runner import ProbeRunner
 
-from .canned_http import KEY, canned_server, chunk, sse
+from .canned_http import KEY, canned_server, chunk, response, sse
 
 
 def _endpoint(url: str, **extra: Any) -> Endpoint:
@@ -115,3 +115,33 @@ async def test_a_responses_stream_with_its_terminal_event_and_done_is_a_success(
 async def test_a_chat_stream_still_ends_well_with_done_after_its_content() -> None:
     result = await _probe(sse(chunk("1"), chunk(" 2"), "[DONE]"))
     assert result.outcome is Outcome.SUCCESS, result.error
+
+
+# --- request ids through a gateway ----------------------------------------------------------------
+
+LITELLM_HEADERS = {
+    "x-litellm-call-id": "6d1e2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+    "x-litellm-model-id": "0f4b1b2c",
+    "x-litellm-response-duration-ms": "812.5",
+    "cf-ray": "8a1b2c3d4e5f6a7b-AMS",
+}
+
+
+async def test_a_gateway_call_id_is_the_request_id_when_no_provider_id_is_sent() -> None:
+    reply = sse(chunk("1"), chunk(" 2"), chunk(finish="stop"), "[DONE]", headers=LITELLM_HEADERS)
+    result = await _probe(reply)
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert result.provider_request_id == "6d1e2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
+
+
+async def test_a_gateway_error_carries_the_gateway_call_id() -> None:
+    body = {"error": {"message": "litellm.BadRequestError: bad model", "type": None,
+                      "param": None, "code": "400"}}  # fmt: skip
+    result = await _probe(response(400, body, LITELLM_HEADERS))
+    assert result.outcome is Outcome.BAD_REQUEST
+    assert result.provider_request_id == "6d1e2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
+
+
+async def test_a_hop_id_alone_is_no_request_id() -> None:
+    result = await _probe(sse(chunk("1"), "[DONE]", headers={"cf-ray": "8a1b2c3d4e5f6a7b-AMS"}))
+    assert result.provider_request_id is None
