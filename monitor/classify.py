@@ -128,8 +128,69 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     return seconds if seconds >= 0 else None
 
 
+def http_error_text(status: int, code: str | None, message: str | None) -> str:
+    """``HTTP <status> <code>: <message>`` for an error answer; a code that only repeats the
+    status (gateways and Azure send ``"code": "500"`` with a 500) is left out."""
+    text = f"HTTP {status}"
+    if code and code.strip() and code.strip() != str(status):
+        text += f" {code.strip()}"
+    if message and message.strip():
+        text += f": {message.strip()}"
+    return text
+
+
+# A segment of "A: B: C" that names an error class or code (no spaces): "litellm.X" or "X".
+_NAME = re.compile(r"[\w.\-]+")
+# Sentence ends: after . ! or ? and before white space (so "gpt-4.1" and URLs stay whole).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+#: Of an error text cut to MAX_ERROR_CHARS, the share kept from its end.
+_TAIL_SHARE = 0.4
+
+
+def _without_repeated_names(text: str) -> str:
+    # LiteLLM prefixes its class to the upstream SDK's, which repeats it:
+    # "litellm.InternalServerError: InternalServerError: OpenAIException - ...".
+    kept: list[str] = []
+    for segment in text.split(": "):
+        if kept and _NAME.fullmatch(segment):
+            previous = kept[-1]
+            if previous == segment or previous.endswith("." + segment):
+                continue
+        kept.append(segment)
+    return ": ".join(kept)
+
+
+def _without_link_sentences(text: str) -> str:
+    # "Visit https://platform.openai.com/account/rate-limits to learn more.", "Please go here:
+    # https://aka.ms/oai/quotaincrease if ...": advice with a link, the same on every error.
+    # The first sentence holds the status and is always kept.
+    first, *rest = _SENTENCE_END.split(text)
+    return " ".join([first, *(sentence for sentence in rest if "://" not in sentence)])
+
+
+def _head_and_tail(text: str, limit: int) -> str:
+    # The start names the status and the error; the end of a wrapped upstream message is often
+    # the part that says what to do ("Please retry after 60 seconds."): keep both.
+    gap = " … "
+    tail_size = int(limit * _TAIL_SHARE)
+    head_size = limit - tail_size - len(gap)
+    head, tail = text[:head_size], text[-tail_size:]
+    # Cut at a word boundary when one is near, so that no word is shown half.
+    space = head.rfind(" ")
+    if space >= head_size - 15:
+        head = head[:space]
+    space = tail.find(" ")
+    if 0 <= space < 15:
+        tail = tail[space + 1 :]
+    return head.rstrip() + gap + tail.lstrip()
+
+
 def short_error(text: str, secrets: Iterable[str] = ()) -> str:
-    """One line of at most MAX_ERROR_CHARS with every secret and key-like token masked."""
+    """One line of at most MAX_ERROR_CHARS with every secret and key-like token masked.
+
+    Repeated error names are collapsed; a text still too long first loses its sentences of
+    advice with a link, then its middle, keeping the start and the end.
+    """
     for secret in secrets:
         if secret:
             # The secret itself, escaped as repr() and bytes reprs show it, and each of its
@@ -139,7 +200,9 @@ def short_error(text: str, secrets: Iterable[str] = ()) -> str:
             for form in sorted(forms, key=len, reverse=True):
                 text = text.replace(form, "[redacted]")
     text = _KEYLIKE.sub("[redacted]", text)
-    text = " ".join(text.split())
+    text = _without_repeated_names(" ".join(text.split()))
     if len(text) > MAX_ERROR_CHARS:
-        text = text[: MAX_ERROR_CHARS - 1] + "…"
+        text = _without_link_sentences(text)
+    if len(text) > MAX_ERROR_CHARS:
+        text = _head_and_tail(text, MAX_ERROR_CHARS)
     return text

@@ -19,6 +19,7 @@ from typing import cast
 import httpx
 
 from monitor.classify import (
+    http_error_text,
     outcome_for_status,
     parse_error_body,
     parse_retry_after,
@@ -253,8 +254,7 @@ class ProbeRunner:
         if 300 <= http.status_code < 400:
             where = http.headers.get("location", "?")
             return outcome, f"HTTP {http.status_code} redirect to {where} (not followed)"
-        detail = ": ".join(part for part in (code, message) if part)
-        return outcome, f"HTTP {http.status_code}" + (f" {detail}" if detail else "")
+        return outcome, http_error_text(http.status_code, code, message)
 
     def _result(
         self,

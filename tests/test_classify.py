@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from monitor.classify import (
     MAX_ERROR_CHARS,
+    http_error_text,
     outcome_for_status,
     parse_error_body,
     parse_retry_after,
@@ -120,3 +123,74 @@ def test_the_request_id_is_the_providers_then_the_gateways_never_a_hop_id(
     headers: dict[str, str], expected: str | None
 ) -> None:
     assert request_id(httpx.Headers(headers)) == expected
+
+
+def _error(message: str, code: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+AZURE_429 = (
+    "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21"
+    " have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after"
+    " 60 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further"
+    " increase the default rate limit."
+)
+OPENAI_TPM = (
+    "Rate limit reached for gpt-4.1-nano in organization org-AbCdEf123456 on tokens per min"
+    " (TPM): Limit 200000, Used 199542, Requested 1030. Please try again in 171ms."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (500, _error("litellm.InternalServerError: InternalServerError: OpenAIException - "
+                     "Connection error.", "500"),
+         "HTTP 500: litellm.InternalServerError: OpenAIException - Connection error."),
+        (500, _error("The server had an error while processing your request. Sorry about that!",
+                     kind="server_error"),
+         "HTTP 500 server_error: The server had an error while processing your request. Sorry"
+         " about that!"),
+        (429, _error(OPENAI_TPM + " Visit https://platform.openai.com/account/rate-limits to"
+                     " learn more.", "rate_limit_exceeded", "tokens"),
+         "HTTP 429 rate_limit_exceeded: " + OPENAI_TPM),
+        (429, {"error": {"code": "429", "message": AZURE_429}},
+         "HTTP 429: Requests to the ChatCompletions_Create Operation under Azure OpenAI API"
+         " version 2024-10-21 have exceeded … limit of your current OpenAI S0 pricing tier."
+         " Please retry after 60 seconds."),
+        (429, _error("litellm.RateLimitError: RateLimitError: AzureException RateLimitError - "
+                     "Error code: 429 - {'error': {'code': '429', 'message': '" + AZURE_429
+                     + "'}}\nReceived Model Group=gpt-4o\nAvailable Model Group Fallbacks=None",
+                     "429", "throttling_error"),
+         "HTTP 429: litellm.RateLimitError: AzureException RateLimitError - Error code: 429 -"
+         " {'error': {'code': '429', … limit of your current OpenAI S0 pricing tier. Please"
+         " retry after 60 seconds."),
+        (401, _error("Incorrect API key provided: sk-proj-****abcd. You can find your API key"
+                     " at https://platform.openai.com/account/api-keys.", "invalid_api_key",
+                     "invalid_request_error"),
+         "HTTP 401 invalid_api_key: Incorrect API key provided: [redacted]. You can find your API"
+         " key at https://platform.openai.com/account/api-keys."),
+        (404, {"error": {"code": "DeploymentNotFound", "message": "The API deployment for this"
+                         " resource does not exist."}},
+         "HTTP 404 DeploymentNotFound: The API deployment for this resource does not exist."),
+        (502, {"error": {"code": "500", "message": "upstream failed"}},
+         "HTTP 502 500: upstream failed"),
+        (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "HTTP 502"),
+    ],
+    ids=["litellm-500", "openai-500", "openai-429-tpm", "azure-429", "litellm-wrapped-azure-429",
+         "openai-401", "azure-404", "gateway-502-with-upstream-code", "html-502"],
+)  # fmt: skip
+def test_error_texts_say_the_status_once_and_keep_what_informs(
+    status: int, body: dict[str, Any] | str, expected: str
+) -> None:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    text = short_error(http_error_text(status, *parse_error_body(raw)))
+    assert text == expected
+    assert len(text) <= MAX_ERROR_CHARS
+
+
+def test_a_long_error_keeps_its_start_and_its_end() -> None:
+    text = short_error("HTTP 500: " + "word " * 100 + "the actual reason.")
+    assert len(text) <= MAX_ERROR_CHARS
+    assert text.startswith("HTTP 500: word word") and text.endswith("word the actual reason.")
+    assert " … " in text

@@ -39,7 +39,7 @@ async def _probe(reply: bytes, **extra: Any) -> ProbeResult:
             await runner.aclose()
 
 
-# --- a stream cut in the middle of an event ------------------------------------------------------
+# --- a stream cut in the middle of an event -------------------------------------------------------
 
 
 async def test_a_stream_cut_off_inside_an_event_is_a_stream_error_saying_so() -> None:
@@ -145,3 +145,17 @@ async def test_a_gateway_error_carries_the_gateway_call_id() -> None:
 async def test_a_hop_id_alone_is_no_request_id() -> None:
     result = await _probe(sse(chunk("1"), "[DONE]", headers={"cf-ray": "8a1b2c3d4e5f6a7b-AMS"}))
     assert result.provider_request_id is None
+
+
+# --- gateway error texts --------------------------------------------------------------------------
+
+
+async def test_a_gateway_error_names_its_status_once_and_keeps_the_upstream_reason() -> None:
+    body = {"error": {"message": "litellm.InternalServerError: InternalServerError: "
+                      "OpenAIException - Connection error.", "type": None, "param": None,
+                      "code": "500"}}  # fmt: skip
+    result = await _probe(response(500, body, LITELLM_HEADERS))
+    assert result.outcome is Outcome.SERVER_ERROR
+    assert (
+        result.error == "HTTP 500: litellm.InternalServerError: OpenAIException - Connection error."
+    )
