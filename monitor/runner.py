@@ -333,6 +333,8 @@ class ProbeRunner:
                 state.cached_input_tokens,
             ),
             error=error,
+            # Evaluated last, so that it covers the making of the result too.
+            duration_seconds=(perf_counter_ns() - called_ns) / _NS,
         )
 
 

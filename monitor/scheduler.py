@@ -69,8 +69,10 @@ class _Plan:
     first_run: datetime
 
 
-def cancelled_result(endpoint: Endpoint, started_at: datetime) -> ProbeResult:
-    """The record of a probe cut short by shutdown."""
+def cancelled_result(
+    endpoint: Endpoint, started_at: datetime, duration_seconds: float | None = None
+) -> ProbeResult:
+    """The record of a probe cut short by shutdown (after ``duration_seconds``, if known)."""
     return ProbeResult(
         probe_id=uuid.uuid4().hex,
         endpoint=endpoint.id,
@@ -81,6 +83,7 @@ def cancelled_result(endpoint: Endpoint, started_at: datetime) -> ProbeResult:
         outcome=Outcome.CANCELLED,
         started_at=started_at,
         error="cancelled by shutdown before the probe finished",
+        duration_seconds=duration_seconds,
     )
 
 
@@ -243,12 +246,13 @@ class ProbeScheduler:
         if self._stopping.is_set():
             return
         started = datetime.now(UTC)
+        began = time.perf_counter()
         self._in_flight[task] = (endpoint, started)
         try:
             result = await runner.probe(endpoint)
         except asyncio.CancelledError:
             # Cut short by shutdown: record it, and end the job quietly (the task is ending).
-            result = cancelled_result(endpoint, started)
+            result = cancelled_result(endpoint, started, time.perf_counter() - began)
         finally:
             self._in_flight.pop(task, None)
         if result.retry_after_seconds:

@@ -109,6 +109,9 @@ async def test_stop_records_probes_still_in_flight_as_cancelled(sim: Simulator) 
     assert time.monotonic() - began < 2.0
     assert [r.outcome for r in collected.results] == [Outcome.CANCELLED]
     assert collected.results[0].endpoint == "stuck"
+    # It ran from its start until cancelled, after at least the 0.3 s grace time.
+    duration = collected.results[0].duration_seconds
+    assert duration is not None and 0.25 < duration < 3.0, duration
 
 
 async def test_in_flight_probes_may_finish_within_the_grace_time(sim: Simulator) -> None:
