@@ -100,8 +100,69 @@ def error_fields(data: object) -> tuple[str | None, str | None]:
     )
 
 
-def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` (Azure) or ``retry-after`` (seconds or a date)."""
+# One "<number><unit>" of a Go duration, as OpenAI writes its waits: "1s", "6m0s", "20ms".
+_GO_PART = r"(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h)"
+_GO_DURATION = re.compile(f"(?:{_GO_PART})+")
+_GO_PARTS = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+             "h": 3600.0}  # fmt: skip
+# The waits rate-limit messages name: OpenAI's "Please try again in 1.2s." (or "in 20ms",
+# "in 6m0s"), Azure's "Please retry after 60 seconds.".
+_TRY_AGAIN = re.compile(f"try again in ({_GO_PART}(?:{_GO_PART})*)", re.IGNORECASE)
+_RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?\b", re.IGNORECASE)
+
+
+def parse_go_duration(text: str) -> float | None:
+    """Seconds of a Go-style duration as OpenAI writes them ("1s", "6m0s", "20ms", "1.5s",
+    "1m26.4s"), or None for anything else (a bare number has no unit: None too)."""
+    text = text.strip()
+    if not _GO_DURATION.fullmatch(text):
+        return None
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PARTS.findall(text))
+
+
+def _message_wait(message: str) -> float | None:
+    found = _TRY_AGAIN.search(message)
+    if found:
+        return parse_go_duration(found.group(1))
+    found = _RETRY_AFTER_TEXT.search(message)
+    return float(found.group(1)) if found else None
+
+
+def _reset_wait(headers: Mapping[str, str]) -> float | None:
+    # x-ratelimit-reset-requests / -tokens: when each bucket is full again. The one whose
+    # x-ratelimit-remaining-* is 0 is the limit that was hit; unknown which, the longer wait.
+    waits: dict[str, float] = {}
+    for bucket in ("requests", "tokens"):
+        raw = headers.get(f"x-ratelimit-reset-{bucket}")
+        wait = parse_go_duration(raw) if raw else None
+        if wait is not None:
+            waits[bucket] = wait
+    spent = [
+        wait
+        for bucket, wait in waits.items()
+        if (headers.get(f"x-ratelimit-remaining-{bucket}") or "").strip() == "0"
+    ]
+    return max(spent or waits.values(), default=None)
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], now: datetime | None = None, *, message: str | None = None
+) -> float | None:
+    """Seconds a 429 asks to wait, from the first source that says: ``retry-after-ms``
+    (Azure, exact), ``retry-after`` (seconds or an HTTP date), the error ``message`` ("try
+    again in 1.2s", "retry after 60 seconds"), then ``x-ratelimit-reset-requests``/``-tokens``
+    (OpenAI's time until a bucket is full again, later than needed; a gateway may drop the
+    others). None when none of them does."""
+    waited = _retry_after_headers(headers, now)
+    if waited is None and message:
+        waited = _message_wait(message)
+    if waited is None:
+        waited = _reset_wait(headers)
+    return waited
+
+
+def _retry_after_headers(headers: Mapping[str, str], now: datetime | None) -> float | None:
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:

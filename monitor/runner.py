@@ -250,7 +250,7 @@ class ProbeRunner:
         code, message = parse_error_body(bytes(body[:MAX_ERROR_BODY_BYTES]))
         outcome = outcome_for_status(http.status_code, code)
         if outcome is Outcome.RATE_LIMITED:
-            response.retry_after = parse_retry_after(http.headers)
+            response.retry_after = parse_retry_after(http.headers, message=message)
         if 300 <= http.status_code < 400:
             where = http.headers.get("location", "?")
             return outcome, f"HTTP {http.status_code} redirect to {where} (not followed)"

@@ -14,6 +14,7 @@ from monitor.classify import (
     http_error_text,
     outcome_for_status,
     parse_error_body,
+    parse_go_duration,
     parse_retry_after,
     request_id,
     short_error,
@@ -194,3 +195,54 @@ def test_a_long_error_keeps_its_start_and_its_end() -> None:
     assert len(text) <= MAX_ERROR_CHARS
     assert text.startswith("HTTP 500: word word") and text.endswith("word the actual reason.")
     assert " … " in text
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1.0), ("20ms", 0.02), ("1.5s", 1.5), ("6m0s", 360.0), ("1m26.4s", 86.4),
+        ("7m12s", 432.0), ("6h12m", 22_320.0), ("8h", 28_800.0), (".5s", 0.5), ("0s", 0.0),
+        ("250us", 0.000_25), (" 2s ", 2.0),
+        ("12", None), ("", None), ("s", None), ("1x", None), ("1s2", None), ("-1s", None),
+        ("1 s", None),
+    ],
+)  # fmt: skip
+def test_go_durations_as_openai_writes_them(text: str, seconds: float | None) -> None:
+    assert parse_go_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+TPM = ("Rate limit reached for gpt-4.1-nano in organization org-x on tokens per min (TPM): Limit"
+       " 200000, Used 199542, Requested 1030. Please try again in {}. Visit"
+       " https://platform.openai.com/account/rate-limits to learn more.")  # fmt: skip
+RESETS = {"x-ratelimit-reset-requests": "20ms", "x-ratelimit-reset-tokens": "1.5s"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "message", "seconds"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "2"}, TPM.format("9s"), 1.5),
+        ({"retry-after": "2", **RESETS}, TPM.format("9s"), 2.0),
+        ({}, TPM.format("1.146s"), 1.146),
+        ({}, TPM.format("84ms"), 0.084),
+        ({}, TPM.format("7m12s"), 432.0),
+        (RESETS, TPM.format("6m0s"), 360.0),
+        ({}, "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version"
+             " 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier."
+             " Please retry after 60 seconds.", 60.0),
+        ({}, "Please retry after 1 second.", 1.0),
+        (RESETS, None, 1.5),
+        ({**RESETS, "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-remaining-tokens": "150000"}, None, 0.02),
+        ({"x-ratelimit-reset-requests": "12"}, None, None),
+        ({}, "Rate limit exceeded. Please try again later.", None),
+        ({}, None, None),
+    ],
+    ids=["retry-after-ms", "retry-after", "message-s", "message-ms", "message-m-s",
+         "message-before-resets", "azure-message", "azure-message-singular", "resets-longest",
+         "reset-of-the-spent-bucket", "reset-without-unit", "message-without-wait", "nothing"],
+)  # fmt: skip
+def test_a_429s_wait_comes_from_headers_then_its_message_then_reset_headers(
+    headers: dict[str, str], message: str | None, seconds: float | None
+) -> None:
+    found = parse_retry_after(httpx.Headers(headers), message=message)
+    assert found == (pytest.approx(seconds) if seconds is not None else None)

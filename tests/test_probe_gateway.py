@@ -159,3 +159,27 @@ async def test_a_gateway_error_names_its_status_once_and_keeps_the_upstream_reas
     assert (
         result.error == "HTTP 500: litellm.InternalServerError: OpenAIException - Connection error."
     )
+
+
+# --- 429s without retry-after -----------------------------------------------------------------
+
+
+async def test_a_429_without_retry_after_keeps_the_wait_its_message_names() -> None:
+    body = {"error": {"message": "litellm.RateLimitError: RateLimitError: OpenAIException - Rate"
+                      " limit reached for gpt-4.1-nano in organization org-x on requests per min"
+                      " (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit"
+                      " https://platform.openai.com/account/rate-limits to learn more.",
+                      "type": None, "param": None, "code": "429"}}  # fmt: skip
+    result = await _probe(response(429, body, LITELLM_HEADERS))
+    assert result.outcome is Outcome.RATE_LIMITED
+    assert result.retry_after_seconds == 20.0
+    assert result.error is not None and result.error.startswith(
+        "HTTP 429: litellm.RateLimitError: OpenAIException - Rate limit reached"
+    )
+
+
+async def test_a_429_without_any_wait_has_no_retry_after() -> None:
+    body = {"error": {"message": "Rate limit exceeded", "code": "429"}}
+    result = await _probe(response(429, body))
+    assert result.outcome is Outcome.RATE_LIMITED
+    assert result.retry_after_seconds is None
