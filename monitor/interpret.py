@@ -40,6 +40,11 @@ class StreamState:
     response_model: str | None = None
     finished: bool = False
     failure: tuple[Outcome, str] | None = None
+    #: The stream ended in the middle of an event: its data, left without the blank line that
+    #: ends an event, is not even whole JSON (the event was discarded, as WHATWG does).
+    cut_mid_event: bool = False
+    #: What ends a stream of this API well, for the error text of a stream that lacks it.
+    terminal: str = "[DONE] or a finish_reason"
 
     @property
     def text(self) -> str:
@@ -69,7 +74,12 @@ class StreamState:
         if self.failure is not None:
             return self.failure
         if not self.finished and self.finish_reason is None:
-            return Outcome.STREAM_ERROR, "the stream ended without [DONE] or a finish_reason"
+            if self.cut_mid_event:
+                return Outcome.STREAM_ERROR, (
+                    "the stream was cut off mid-event (its last event's JSON is incomplete),"
+                    f" without {self.terminal}"
+                )
+            return Outcome.STREAM_ERROR, f"the stream ended without {self.terminal}"
         if self.finish_reason == "content_filter":
             return Outcome.CONTENT_FILTER, "the answer was stopped by a content filter"
         if self.content_chunks == 0:
@@ -82,20 +92,13 @@ class StreamInterpreter(Protocol):
 
     state: StreamState
 
-    def feed(self, event: SSEEvent, at_ns: int) -> None:
-        """Take one event that arrived at ``at_ns``; sets ``state.finished`` at the end."""
+    def feed(self, event: SSEEvent, at_ns: int, *, unterminated: bool = False) -> None:
+        """Take one event that arrived at ``at_ns``; sets ``state.finished`` at the end.
 
-
-def _load(event: SSEEvent, state: StreamState) -> dict[str, Any] | None:
-    try:
-        data = json.loads(event.data)
-    except ValueError:
-        state.fail(Outcome.PROTOCOL_ERROR, f"malformed JSON in a {event.event!r} event")
-        return None
-    if not isinstance(data, dict):
-        state.fail(Outcome.PROTOCOL_ERROR, "an event's data is not a JSON object")
-        return None
-    return data
+        ``unterminated`` marks the event the stream ended before its blank line (what
+        ``SSEDecoder.close()`` returns): kept if it is whole, discarded as the remains of a cut
+        connection if its JSON is incomplete.
+        """
 
 
 def _error_text(error: object, default: str) -> str:
@@ -109,24 +112,41 @@ def _int(value: object) -> int | None:
 
 
 class _JSONEvents:
-    """What both APIs share: ``[DONE]`` ends the stream (the Responses API does not send it,
-    some compatible servers do), and every other event must be a JSON object."""
+    """What both APIs share: ``[DONE]`` marks the end of the stream, and every other event
+    must be a JSON object."""
 
     __slots__ = ("state",)
 
     def __init__(self) -> None:
         self.state = StreamState()
 
-    def feed(self, event: SSEEvent, at_ns: int) -> None:
+    def feed(self, event: SSEEvent, at_ns: int, *, unterminated: bool = False) -> None:
         """Take one event that arrived at ``at_ns`` (see StreamInterpreter)."""
         state = self.state
-        state.last_event_ns = at_ns
         if event.data == "[DONE]":
-            state.finished = True
+            state.last_event_ns = at_ns
+            self._done()
             return
-        data = _load(event, state)
-        if data is not None:
-            self._take(event, data, at_ns)
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            if unterminated:
+                # The connection ended inside this event: the server did not speak a wrong
+                # protocol, the stream broke. Like WHATWG, drop the event; the stream is then
+                # judged by what came before it (end_outcome).
+                state.cut_mid_event = True
+                return
+            state.last_event_ns = at_ns
+            state.fail(Outcome.PROTOCOL_ERROR, f"malformed JSON in a {event.event!r} event")
+            return
+        state.last_event_ns = at_ns
+        if not isinstance(data, dict):
+            state.fail(Outcome.PROTOCOL_ERROR, "an event's data is not a JSON object")
+            return
+        self._take(event, data, at_ns)
+
+    def _done(self) -> None:
+        self.state.finished = True
 
     def _take(self, event: SSEEvent, data: dict[str, Any], at_ns: int) -> None:
         raise NotImplementedError
@@ -197,9 +217,24 @@ _RESPONSES_OTHER_DELTAS = frozenset(
 
 
 class ResponsesInterpreter(_JSONEvents):
-    """Responses API streams (``POST /responses`` with ``stream: true``)."""
+    """Responses API streams (``POST /responses`` with ``stream: true``).
+
+    Only a terminal event (``response.completed``, ``response.incomplete`` or
+    ``response.failed``) ends such a stream well. OpenAI sends no ``[DONE]`` here, but gateways
+    append one, also to a stream whose upstream was cut: ``[DONE]`` before a terminal event is
+    a ``stream_error``.
+    """
 
     __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state.terminal = "a response.completed, response.incomplete or response.failed event"
+
+    def _done(self) -> None:
+        state = self.state
+        if not state.finished:  # a terminal event already ended the stream: nothing to add
+            state.fail(Outcome.STREAM_ERROR, f"the stream sent [DONE] without {state.terminal}")
 
     def _take(self, event: SSEEvent, data: dict[str, Any], at_ns: int) -> None:
         state = self.state

@@ -38,7 +38,7 @@ from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.config import Endpoint, ModelSpec
-from monitor.outcomes import Outcome
+from monitor.outcomes import Outcome, SkipReason
 from monitor.profile import ModelLive
 from monitor.result import ProbeResult
 from monitor.rollup import EndpointRollup
@@ -141,7 +141,8 @@ class ProbeMetrics:
         )
         self.skipped = Counter(
             "llm_monitor_probes_skipped",
-            "Scheduled probes not sent, by reason (retry_after: the provider's 429 asked to wait).",
+            "Scheduled probes not sent, by reason (retry_after: a 429 said how long to wait;"
+            " backoff: 429s in a row that did not).",
             ("endpoint", "reason"),
             registry=registry,
         )
@@ -179,7 +180,8 @@ class ProbeMetrics:
             for metric in (self.output_tokens, self.input_tokens, self.cost):
                 metric.labels(*labels)
             self.missed_runs.labels(endpoint.id)
-            self.skipped.labels(endpoint.id, "retry_after")
+            for reason in SkipReason:
+                self.skipped.labels(endpoint.id, reason.value)
 
     def forget_endpoint(self, endpoint: Endpoint) -> None:
         """Drop a removed endpoint's series."""
@@ -196,7 +198,8 @@ class ProbeMetrics:
             (*labels, endpoint.region or "", endpoint.deployment or "", endpoint.api_version or ""),
         )
         _remove(self.missed_runs, (endpoint.id,))
-        _remove(self.skipped, (endpoint.id, "retry_after"))
+        for reason in SkipReason:
+            _remove(self.skipped, (endpoint.id, reason.value))
 
     def observe(self, result: ProbeResult) -> None:
         """Account for one finished probe."""

@@ -69,9 +69,26 @@ def _json_schema_of(annotation: Any) -> dict[str, Any]:
     return _null(schema) if nullable else schema
 
 
+#: What the two durations of a probe mean; a reader could take either for the other.
+_PROBE_FIELD_DESCRIPTIONS = {
+    "total_seconds": (
+        "End-to-end latency: from the request's first byte written to the end of the stream;"
+        " null when the stream had no end (timeout, failed connection)."
+    ),
+    "duration_seconds": (
+        "How long the probe ran, whatever its outcome: from the moment it was started (before"
+        " the credential, the connection and the request) to the moment its result was made,"
+        " on the monotonic clock. A timed-out probe's duration is about its timeout. Null for"
+        " probes stored before this field existed."
+    ),
+}
+
+
 def _probe_result_schema() -> dict[str, Any]:
     hints = get_type_hints(ProbeResult)
     properties = {f.name: _json_schema_of(hints[f.name]) for f in fields(ProbeResult)}
+    for name, description in _PROBE_FIELD_DESCRIPTIONS.items():
+        properties[name]["description"] = description
     properties["ok"] = {"type": "boolean"}
     return _object(properties)
 

@@ -23,6 +23,18 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
+class SkipReason(StrEnum):
+    """Why a scheduled run sent no probe (the ``reason`` of ``llm_monitor_probes_skipped_total``).
+
+    A skipped run is not a probe: it counts neither for nor against uptime.
+    """
+
+    #: The provider's 429 said how long to wait (a header or its message), and it has not passed.
+    RETRY_AFTER = "retry_after"
+    #: 429s in a row that did not say how long: the monitor's own exponential back-off.
+    BACKOFF = "backoff"
+
+
 #: Outcomes that describe our own configuration (or our own shutdown, ``cancelled``), not the
 #: provider: left out of uptime. ``cancelled`` extends DESIGN section 3 for probes cut by SIGTERM.
 EXCLUDED_FROM_UPTIME: frozenset[Outcome] = frozenset(

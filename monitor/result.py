@@ -11,7 +11,15 @@ from monitor.outcomes import Outcome
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """Everything one probe measured; unknown values are ``None``, never 0."""
+    """Everything one probe measured; unknown values are ``None``, never 0.
+
+    ``total_seconds`` is end-to-end latency, from the request's first byte written to the end
+    of the stream; it is ``None`` when the stream had no end (a timeout, a failed connection).
+    ``duration_seconds`` is how long the probe itself ran, for every outcome: from the moment
+    the runner was called for it (before the credential, the connection and the request) to
+    the moment its result was made, on the monotonic clock. A timed-out probe's duration is
+    about its timeout; a probe cut short by shutdown has the time it ran until then.
+    """
 
     probe_id: str
     endpoint: str
@@ -41,6 +49,8 @@ class ProbeResult:
     retry_after_seconds: float | None = None
     cost_usd: float | None = None
     error: str | None = None
+    # Last, like its column (added by a later migration than the others).
+    duration_seconds: float | None = None
 
     @property
     def ok(self) -> bool:

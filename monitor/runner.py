@@ -19,9 +19,11 @@ from typing import cast
 import httpx
 
 from monitor.classify import (
+    http_error_text,
     outcome_for_status,
     parse_error_body,
     parse_retry_after,
+    request_id,
     short_error,
 )
 from monitor.config import Endpoint
@@ -185,9 +187,7 @@ class ProbeRunner:
             ) as http:
                 response.headers_ns = timing.last_read_ns
                 response.status = http.status_code
-                response.request_id = http.headers.get("x-request-id") or http.headers.get(
-                    "apim-request-id"
-                )
+                response.request_id = request_id(http.headers)
                 if not 200 <= http.status_code < 300:
                     return await self._error_response(http, response)
                 content_type = http.headers.get("content-type", "")
@@ -232,8 +232,9 @@ class ProbeRunner:
                     interpreter.feed(event, arrived)
                     if state.finished:
                         return
+        # The body ended: what the decoder still holds is an event without its blank line.
         for event in decoder.close():
-            interpreter.feed(event, timing.last_read_ns or perf_counter_ns())
+            interpreter.feed(event, timing.last_read_ns or perf_counter_ns(), unterminated=True)
             if state.finished:
                 return
 
@@ -249,12 +250,11 @@ class ProbeRunner:
         code, message = parse_error_body(bytes(body[:MAX_ERROR_BODY_BYTES]))
         outcome = outcome_for_status(http.status_code, code)
         if outcome is Outcome.RATE_LIMITED:
-            response.retry_after = parse_retry_after(http.headers)
+            response.retry_after = parse_retry_after(http.headers, message=message)
         if 300 <= http.status_code < 400:
             where = http.headers.get("location", "?")
             return outcome, f"HTTP {http.status_code} redirect to {where} (not followed)"
-        detail = ": ".join(part for part in (code, message) if part)
-        return outcome, f"HTTP {http.status_code}" + (f" {detail}" if detail else "")
+        return outcome, http_error_text(http.status_code, code, message)
 
     def _result(
         self,
@@ -333,6 +333,8 @@ class ProbeRunner:
                 state.cached_input_tokens,
             ),
             error=error,
+            # Evaluated last, so that it covers the making of the result too.
+            duration_seconds=(perf_counter_ns() - called_ns) / _NS,
         )
 
 

@@ -13,9 +13,14 @@ Timing rules:
   times never drifts (APScheduler 3 would add its jitter to the next run's base time);
 - one probe per endpoint at a time (``max_instances=1``); runs that are late are coalesced into
   one, and every run that did not happen is counted through ``on_missed``;
-- after a 429 with ``retry-after``, the endpoint's runs before it expires (at most an hour) are
-  skipped and reported through ``on_skipped``: they are not probes, so they count neither for
-  nor against uptime;
+- after a 429 that says how long to wait (``retry-after-ms``, ``retry-after``, "try again in
+  1.2s" in its message, or ``x-ratelimit-reset-*``; see ``classify.parse_retry_after``), the
+  endpoint's runs before the wait is over (at most an hour) are skipped, reason
+  ``retry_after``; after a 429 that does not (a gateway dropped the headers), the next 1, 2,
+  4, ... runs are skipped for the 1st, 2nd, 3rd, ... 429 in a row, never more runs than fit in
+  ``BACKOFF_MAX_SECONDS`` (but at least one), reason ``backoff``; any answer but a 429 ends the
+  streak. Skipped runs are reported through ``on_skipped``: they are not probes, so they count
+  neither for nor against uptime;
 - a jump of the wall clock (which APScheduler plans on) reschedules every job; probe durations
   never depend on it, since they use the monotonic clock.
 """
@@ -48,7 +53,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Endpoint
-from monitor.outcomes import Outcome
+from monitor.outcomes import Outcome, SkipReason
 from monitor.result import ProbeResult
 from monitor.runner import ProbeRunner
 
@@ -59,6 +64,11 @@ LAG_SPAN_SECONDS = 10.0
 WALL_CLOCK_JUMP_SECONDS = 2.0
 #: The longest retry-after honoured; a larger value could silence an endpoint for days.
 MAX_RETRY_AFTER_SECONDS = 3600.0
+#: The longest exponential back-off after 429s that named no wait. OpenAI's and Azure's limits
+#: are mostly per minute, so a few minutes usually see them through; a daily limit is then
+#: checked every 10 minutes, which costs nothing (a 429 uses no tokens) and keeps the gap in
+#: the endpoint's data bounded whatever its interval (16 intervals would be 16 min at 60 s).
+BACKOFF_MAX_SECONDS = 600.0
 
 log = structlog.get_logger("llm_monitor.scheduler")
 
@@ -69,8 +79,10 @@ class _Plan:
     first_run: datetime
 
 
-def cancelled_result(endpoint: Endpoint, started_at: datetime) -> ProbeResult:
-    """The record of a probe cut short by shutdown."""
+def cancelled_result(
+    endpoint: Endpoint, started_at: datetime, duration_seconds: float | None = None
+) -> ProbeResult:
+    """The record of a probe cut short by shutdown (after ``duration_seconds``, if known)."""
     return ProbeResult(
         probe_id=uuid.uuid4().hex,
         endpoint=endpoint.id,
@@ -81,7 +93,15 @@ def cancelled_result(endpoint: Endpoint, started_at: datetime) -> ProbeResult:
         outcome=Outcome.CANCELLED,
         started_at=started_at,
         error="cancelled by shutdown before the probe finished",
+        duration_seconds=duration_seconds,
     )
+
+
+def backoff_runs(consecutive_429s: int, interval: float) -> int:
+    """How many of its next runs an endpoint skips after its ``consecutive_429s``-th 429 in a row
+    that named no wait: 1, 2, 4, ..., at most what fits in BACKOFF_MAX_SECONDS, at least 1."""
+    cap = max(1, int(BACKOFF_MAX_SECONDS // interval))
+    return min(1 << min(max(consecutive_429s, 1) - 1, 30), cap)
 
 
 class ProbeScheduler:
@@ -99,6 +119,7 @@ class ProbeScheduler:
         on_clock_jump: Callable[[float], None] = lambda seconds: None,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._runner_factory = runner_factory
         self._on_result = on_result
@@ -108,6 +129,7 @@ class ProbeScheduler:
         self._on_skipped = on_skipped
         self._on_clock_jump = on_clock_jump
         self._wall_clock = wall_clock
+        self._monotonic = monotonic
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -119,7 +141,9 @@ class ProbeScheduler:
         self._in_flight: dict[asyncio.Task[Any], tuple[Endpoint, datetime]] = {}
         self._lag_task: asyncio.Task[None] | None = None
         self._waiting: set[asyncio.Task[Any]] = set()
-        self._not_before: dict[str, float] = {}
+        # Per endpoint: no probe before this monotonic time, and why; and its 429s in a row.
+        self._not_before: dict[str, tuple[float, SkipReason]] = {}
+        self._limited_in_a_row: dict[str, int] = {}
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._stopped = threading.Event()
@@ -195,6 +219,9 @@ class ProbeScheduler:
                 scheduler.remove_job(endpoint_id)
                 del self._plans[endpoint_id]
                 self._last_submitted.pop(endpoint_id, None)
+                if endpoint_id not in wanted:  # a changed endpoint still owes the waits
+                    self._not_before.pop(endpoint_id, None)
+                    self._limited_in_a_row.pop(endpoint_id, None)
         now = datetime.now(UTC)
         new = [e for e in endpoints if e.id not in self._plans]
         for index, endpoint in enumerate(new):
@@ -220,12 +247,14 @@ class ProbeScheduler:
         if plan is None or runner is None or self._stopping.is_set():
             return
         endpoint = plan.endpoint
-        not_before = self._not_before.get(endpoint_id)
-        if not_before is not None:
-            if time.monotonic() < not_before:
-                # The provider asked us to wait (429 retry-after): this slot is skipped, not
-                # probed; it counts neither for nor against uptime.
-                self._on_skipped(endpoint_id, "retry_after")
+        entered_monotonic = self._monotonic()
+        waiting = self._not_before.get(endpoint_id)
+        if waiting is not None:
+            not_before, reason = waiting
+            if entered_monotonic < not_before:
+                # Rate limited (the provider's wait, or our back-off): this slot is skipped,
+                # not probed; it counts neither for nor against uptime.
+                self._on_skipped(endpoint_id, reason)
                 return
             del self._not_before[endpoint_id]
         entered = datetime.now(UTC)
@@ -243,18 +272,36 @@ class ProbeScheduler:
         if self._stopping.is_set():
             return
         started = datetime.now(UTC)
+        began = time.perf_counter()
         self._in_flight[task] = (endpoint, started)
         try:
             result = await runner.probe(endpoint)
         except asyncio.CancelledError:
             # Cut short by shutdown: record it, and end the job quietly (the task is ending).
-            result = cancelled_result(endpoint, started)
+            result = cancelled_result(endpoint, started, time.perf_counter() - began)
         finally:
             self._in_flight.pop(task, None)
-        if result.retry_after_seconds:
-            wait = min(result.retry_after_seconds, MAX_RETRY_AFTER_SECONDS)
-            self._not_before[endpoint_id] = time.monotonic() + wait
+        self._hold_off(endpoint, result, entered_monotonic)
         self._on_result(result)
+
+    def _hold_off(self, endpoint: Endpoint, result: ProbeResult, entered: float) -> None:
+        """After a 429, plan the endpoint's wait: the provider's, or the exponential back-off."""
+        if result.outcome is not Outcome.RATE_LIMITED:
+            self._limited_in_a_row.pop(endpoint.id, None)
+            return
+        in_a_row = self._limited_in_a_row.get(endpoint.id, 0) + 1
+        self._limited_in_a_row[endpoint.id] = in_a_row
+        if result.retry_after_seconds is not None:
+            wait = min(result.retry_after_seconds, MAX_RETRY_AFTER_SECONDS)
+            if wait > 0:
+                not_before = self._monotonic() + wait
+                self._not_before[endpoint.id] = (not_before, SkipReason.RETRY_AFTER)
+            return
+        # Counted in runs from this run's start: the next `runs` runs fall before the end, the
+        # one after them after it, with half an interval of slack either way for late runs.
+        interval = endpoint.probe.interval
+        runs = backoff_runs(in_a_row, interval)
+        self._not_before[endpoint.id] = (entered + (runs + 0.5) * interval, SkipReason.BACKOFF)
 
     def _planned_time(self, plan: _Plan, now: datetime) -> datetime:
         """The planned run this one stands for: the latest grid time not after ``now``."""

@@ -134,11 +134,14 @@ class SSEDecoder:
         return self._interpret(lines)
 
     def close(self) -> list[SSEEvent]:
-        """End the stream and return the events still pending, leniently dispatching the last one.
+        """End the stream and return the event still pending, leniently dispatching it.
 
         WHATWG discards an event that the stream ends before its terminating blank line, but real
         LLM servers sometimes close the body right after ``data: [DONE]\\n``; so this deliberately
         treats an unterminated last line and an undispatched event as if a blank line followed.
+        What it returns (at most one event) is therefore *unterminated*: a stream cut in the
+        middle of an event gives its incomplete data here, and the caller decides whether the
+        event is whole (a parseable ``[DONE]``) or the remains of a cut.
         Calling it again returns nothing; ``feed()`` after it raises ``RuntimeError``.
         """
         if self._dead is not None:

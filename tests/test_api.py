@@ -138,7 +138,7 @@ def _probes() -> list[ProbeResult]:
         *(_ok("azure-eastus", W + (i + 1) * minute, t, 150 + 10 * i)
           for i, t in enumerate([0.30, 0.35, 0.40])),
         bare_probe(endpoint="azure-eastus", provider="azure", region="eastus",
-                   started_at=W + 10 * minute, outcome=Outcome.TIMEOUT),
+                   started_at=W + 10 * minute, outcome=Outcome.TIMEOUT, duration_seconds=5.0),
         _ok("openai", PREVIOUS + minute, 0.9, 90),
     ]  # fmt: skip
 
@@ -244,6 +244,10 @@ async def test_endpoints_lists_each_endpoint_with_its_last_probe_and_state(
     assert (azure["interval_seconds"], azure["timeout_seconds"]) == (60.0, 5.0)
     assert azure["last_probe"]["outcome"] == "timeout"
     assert azure["last_probe"]["started_at"] == "2025-06-01T12:10:00.000000Z"
+    # No end of stream, but how long the probe ran before it was given up.
+    assert (azure["last_probe"]["total_seconds"], azure["last_probe"]["duration_seconds"]) == (
+        None, 5.0,
+    )  # fmt: skip
     assert azure["last_window"]["uptime_ratio"] == pytest.approx(0.75)
     # The last probes are 20+ minutes old (fresh means within 3 intervals): the window speaks.
     assert by_id["openai"]["state"] == "up"

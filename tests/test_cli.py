@@ -85,10 +85,11 @@ async def test_probe_json_lines_have_the_documented_fields(tmp_path: Path, sim: 
         "endpoint", "provider", "model", "outcome", "ok", "http_status", "started_at",
         "ttft_seconds", "total_seconds", "output_tokens", "input_tokens", "tokens_estimated",
         "output_tokens_per_second", "content_chunks", "connect_seconds", "connection_reused",
-        "error",
+        "error", "duration_seconds",
     ):  # fmt: skip
         assert name in data, name
     assert data["outcome"] == "success" and data["ok"] is True
+    assert data["duration_seconds"] >= data["total_seconds"] > 0
     assert data["started_at"].endswith("Z")
     truth = sim.truth(data["provider_request_id"])
     assert truth is not None and truth.ttft_seconds is not None

@@ -156,6 +156,42 @@ def test_end_of_stream_outcomes(events: list[str], outcome: Outcome) -> None:
     assert state.end_outcome()[0] is outcome
 
 
+@pytest.mark.parametrize(
+    ("events", "last", "outcome"),
+    [
+        ([_chunk({"content": "a"})], _chunk({"content": "b"})[:25], Outcome.STREAM_ERROR),
+        ([_chunk({"content": "a"}), _chunk({}, "stop")], "[DO", Outcome.SUCCESS),
+        ([_chunk({"content": "a"}), _chunk({}, "stop")], "[DONE]", Outcome.SUCCESS),
+        ([_chunk({"content": "a"})], "[DONE]", Outcome.SUCCESS),
+        ([_chunk({"content": "a"})], _chunk({}, "stop"), Outcome.SUCCESS),
+        ([_chunk({"content": "a"})], "[1, 2]", Outcome.PROTOCOL_ERROR),
+    ],
+    ids=[
+        "cut-mid-chunk",
+        "answer-whole-then-done-cut",
+        "done-without-blank-line",
+        "done-without-blank-line-or-finish",
+        "finish-chunk-without-blank-line",
+        "whole-json-not-an-object",
+    ],
+)
+def test_the_event_a_stream_ends_inside_is_kept_when_whole_and_dropped_when_cut(
+    events: list[str], last: str, outcome: Outcome
+) -> None:
+    interpreter = ChatCompletionsInterpreter()
+    for i, data in enumerate(events):
+        interpreter.feed(SSEEvent(data=data), i * MS)
+    interpreter.feed(SSEEvent(data=last), 99 * MS, unterminated=True)
+    state = interpreter.state
+    assert state.end_outcome()[0] is outcome
+    if outcome is Outcome.STREAM_ERROR:
+        assert state.end_outcome()[1] == (
+            "the stream was cut off mid-event (its last event's JSON is incomplete),"
+            " without [DONE] or a finish_reason"
+        )
+        assert state.last_event_ns == (len(events) - 1) * MS  # the remains are not an event
+
+
 def test_error_event_text_names_code_and_message() -> None:
     state = _feed_chat([(1, json.dumps({"error": {"code": "server_error", "message": "boom"}}))])
     assert state.end_outcome() == (Outcome.STREAM_ERROR, "server_error: boom")
@@ -222,3 +258,27 @@ def test_responses_api_failure_and_incomplete() -> None:
         2,
     )
     assert filtered.state.end_outcome()[0] is Outcome.CONTENT_FILTER
+
+
+@pytest.mark.parametrize(
+    ("ending", "outcome", "error"),
+    [
+        (["[DONE]"], Outcome.STREAM_ERROR,
+         "the stream sent [DONE] without a response.completed, response.incomplete or"
+         " response.failed event"),
+        ([], Outcome.STREAM_ERROR,
+         "the stream ended without a response.completed, response.incomplete or"
+         " response.failed event"),
+        ([_responses_event("response.completed", response={"status": "completed"}).data,
+          "[DONE]"], Outcome.SUCCESS, None),
+    ],
+    ids=["done-without-terminal-event", "no-end-at-all", "terminal-event-then-done"],
+)  # fmt: skip
+def test_responses_api_streams_end_well_only_with_a_terminal_event(
+    ending: list[str], outcome: Outcome, error: str | None
+) -> None:
+    interpreter = ResponsesInterpreter()
+    interpreter.feed(_responses_event("response.output_text.delta", delta="1 2"), 1)
+    for at, data in enumerate(ending, start=2):
+        interpreter.feed(SSEEvent(data=data), at)
+    assert interpreter.state.end_outcome() == (outcome, error)

@@ -219,3 +219,25 @@ def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path)
     finally:
         daemon.stop()
         gc.unfreeze()
+
+
+def test_skipped_runs_are_declared_and_forgotten_for_every_reason() -> None:
+    config = _config()
+    registry = CollectorRegistry()
+    metrics = ProbeMetrics(registry)
+    metrics.declare_endpoints(config.endpoints)
+    declared = {
+        (s.labels["endpoint"], s.labels["reason"])
+        for family in registry.collect()
+        if family.name == "llm_monitor_probes_skipped"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    assert declared == {
+        (e.id, reason) for e in config.endpoints for reason in ("retry_after", "backoff")
+    }
+    metrics.skipped.labels(config.endpoints[1].id, "backoff").inc()
+    metrics.forget_endpoint(config.endpoints[1])
+    for reason in ("retry_after", "backoff"):
+        labels = {"endpoint": config.endpoints[1].id, "reason": reason}
+        assert registry.get_sample_value("llm_monitor_probes_skipped_total", labels) is None

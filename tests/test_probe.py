@@ -254,6 +254,24 @@ def test_failures_have_unknown_not_zero_numbers(results: dict[str, ProbeResult])
     assert results["closed-port"].total_seconds is None
 
 
+def test_every_probe_says_how_long_it_ran_even_without_an_end_of_stream(
+    results: dict[str, ProbeResult],
+) -> None:
+    for result in results.values():
+        assert result.duration_seconds is not None and result.duration_seconds > 0, result
+    # A timeout has no end of stream, but ran for about its timeout (1500ms here).
+    for name in ("m-hang_before_headers", "m-hang_mid_stream", "m-drip"):
+        timed_out = results[name]
+        assert timed_out.total_seconds is None
+        assert timed_out.duration_seconds is not None
+        assert 1.5 <= timed_out.duration_seconds < 3.0, timed_out.duration_seconds
+    # A finished probe ran at least as long as its request took, and not much longer.
+    done = results["openai"]
+    assert done.total_seconds is not None and done.duration_seconds is not None
+    assert done.total_seconds <= done.duration_seconds < done.total_seconds + 1.0
+    assert done.to_json_dict()["duration_seconds"] == done.duration_seconds
+
+
 def test_drip_is_stopped_by_the_whole_probe_deadline(results: dict[str, ProbeResult]) -> None:
     result = results["m-drip"]
     assert result.http_status == 200

@@ -119,6 +119,8 @@ probes = Table(
     Column("retry_after_seconds", Double),
     Column("cost_usd", Double),
     Column("error", Text),
+    # Added by revision 0002, hence last; NULL in rows written before it.
+    Column("duration_seconds", Double),
     Index(None, "started_at"),
     Index(None, "endpoint", "started_at"),
 )

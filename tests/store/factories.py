@@ -54,6 +54,7 @@ def make_probe(**overrides: Any) -> ProbeResult:
         retry_after_seconds=1.5,
         cost_usd=0.000_027_9,
         error="an error message, with ünïcödé and 'quotes'",
+        duration_seconds=1.456_789_012_345,
     )
     return replace(base, **overrides)
 

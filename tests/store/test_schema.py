@@ -14,7 +14,8 @@ from sqlalchemy import Engine, inspect, text
 from monitor.errors import StoreError
 from monitor.store import SQLStore, migrate, open_store
 from monitor.store.migrate import alembic_config
-from monitor.store.schema import metadata
+from monitor.store.rows import probe_to_row
+from monitor.store.schema import metadata, probes
 
 from .factories import make_probe
 
@@ -116,6 +117,25 @@ def test_migrations_downgrade_to_an_empty_database_and_up_again(
     store.upgrade()
 
     assert store.current_revision() == store.head_revision()
+
+
+def test_probes_stored_before_durations_were_measured_read_back_without_one(
+    new_store: SQLStore, database: Engine
+) -> None:
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+    old = make_probe(duration_seconds=None)
+    # Written as 0001 left the table: every column but duration_seconds.
+    row = {k: v for k, v in probe_to_row(old).items() if k != "duration_seconds"}
+    with database.begin() as connection:
+        connection.execute(probes.insert(), [row])
+
+    new_store.upgrade()
+    new_store.add_probes([make_probe(probe_id="after-0002", duration_seconds=2.5)])
+
+    by_id = {p.probe_id: p for p in new_store.probes()}
+    assert by_id[old.probe_id] == old and by_id[old.probe_id].duration_seconds is None
+    assert by_id["after-0002"].duration_seconds == 2.5
 
 
 def test_head_revision_constant_is_the_head_of_the_migration_scripts() -> None:
