@@ -6,7 +6,9 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -196,3 +198,24 @@ async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None
     text = out.decode()
     assert "probe    openai" in text and "probe    azure-eastus" in text
     assert FILLED_CARD.search(text)
+
+
+def test_the_package_builds_without_setuptools_deprecation_warnings(tmp_path: Path) -> None:
+    # setuptools 77+ warns (and from 2027-02-18 fails) on `project.license` as a TOML table; the
+    # wheel is built from a copy so that no build/ directory lands in the working tree.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "monitor", source / "monitor",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--verbose",
+         "--wheel-dir", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output
+    assert "DeprecationWarning" not in output, output
+    (wheel,) = (tmp_path / "dist").glob("llm_endpoint_monitor-*.whl")
+    assert wheel.stat().st_size > 0
