@@ -151,6 +151,20 @@ async def test_check_config_accepts_the_shipped_examples() -> None:
     assert code == 0 and "2 endpoint(s)" in out
 
 
+async def test_check_config_suggests_the_key_a_typo_meant_and_names_the_file_of_bad_yaml(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("probe:\n  intreval: 30s\n", encoding="utf-8")
+    code, _out, err = await _run("check-config", str(path))
+    assert code == 2
+    assert "probe.intreval: unknown key; did you mean `interval`?" in err
+    path.write_text("probe:\n  interval: [30s\n", encoding="utf-8")
+    code, _out, err = await _run("check-config", str(path))
+    assert code == 2
+    assert err.startswith(f"{path}: line 3, column 1: invalid YAML"), err
+
+
 async def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
     code, _out, err = await _run("probe", "--config", str(tmp_path / "nope.yaml"))
     assert code == 2 and "no such file" in err
