@@ -36,7 +36,7 @@ _config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Config file (default ./monitor.yaml, else $LLM_MONITOR_CONFIG).",
+    help="Config file [default: $LLM_MONITOR_CONFIG if set, else ./monitor.yaml].",
 )
 
 
@@ -47,13 +47,25 @@ def _fail_config(error: ConfigError) -> None:
 
 
 def _load(path: Path | None, *, resolve_secrets: bool = True) -> Config:
+    """The config of ``--config``, else ``$LLM_MONITOR_CONFIG``, else ``./monitor.yaml``."""
     from monitor.config import default_config_path, load_config
 
+    chosen = path or default_config_path()
     try:
-        return load_config(path or default_config_path(), resolve_secrets=resolve_secrets)
+        return load_config(chosen, resolve_secrets=resolve_secrets)
     except ConfigError as exc:
-        _fail_config(exc)
+        missing = path is None and not chosen.exists()
+        _fail_config(ConfigError([f"{chosen}: no such file ({_how_chosen()})"]) if missing else exc)
         raise  # unreachable: _fail_config exits
+
+
+def _how_chosen() -> str:
+    """Why the config file without --config is the one it is, for error messages."""
+    from monitor.config import CONFIG_ENV_VAR
+
+    if os.environ.get(CONFIG_ENV_VAR, "").strip():
+        return f"named by ${CONFIG_ENV_VAR}"
+    return f"the default; pass --config FILE or set ${CONFIG_ENV_VAR}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -380,11 +380,11 @@ class Config:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def default_config_path() -> Path:
-    """``./monitor.yaml`` if it exists, else ``$LLM_MONITOR_CONFIG``, else ``./monitor.yaml``."""
-    if DEFAULT_CONFIG_PATH.exists():
-        return DEFAULT_CONFIG_PATH
-    env = os.environ.get(CONFIG_ENV_VAR)
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The config file when ``--config`` is not given: ``$LLM_MONITOR_CONFIG`` when it is set
+    (an explicit choice wins over a file that happens to be in the directory), else
+    ``./monitor.yaml``."""
+    env = (os.environ if environ is None else environ).get(CONFIG_ENV_VAR, "").strip()
     return Path(env) if env else DEFAULT_CONFIG_PATH
 
 

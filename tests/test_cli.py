@@ -26,11 +26,14 @@ CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e"
 FILLED_CARD = re.compile(r"profile .* [12]/2 active endpoints")
 
 
-async def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def _run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[int, str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "LLM_MONITOR_CONFIG"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})}, cwd=ROOT,
+        env={**environ, **(env or {})}, cwd=cwd,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
@@ -163,6 +166,34 @@ async def test_check_config_suggests_the_key_a_typo_meant_and_names_the_file_of_
     code, _out, err = await _run("check-config", str(path))
     assert code == 2
     assert err.startswith(f"{path}: line 3, column 1: invalid YAML"), err
+
+
+async def test_config_env_var_wins_over_monitor_yaml_and_config_option_over_both(
+    tmp_path: Path,
+) -> None:
+    # `db upgrade` names the store of the config it read: each file names its own.
+    for name in ("monitor", "from-env", "from-option"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"storage: {{url: 'sqlite:///{name}.db'}}\n", encoding="utf-8"
+        )
+    code, out, err = await _run("db", "upgrade", cwd=tmp_path)
+    assert code == 0 and "monitor.db" in out, err
+    env = {"LLM_MONITOR_CONFIG": str(tmp_path / "from-env.yaml")}
+    code, out, err = await _run("db", "upgrade", env=env, cwd=tmp_path)
+    assert code == 0 and "from-env.db" in out, err
+    code, out, err = await _run(
+        "db", "upgrade", "--config", "from-option.yaml", env=env, cwd=tmp_path
+    )
+    assert code == 0 and "from-option.db" in out, err
+
+
+async def test_a_missing_implicit_config_says_where_its_path_came_from(tmp_path: Path) -> None:
+    code, _out, err = await _run("probe", cwd=tmp_path)
+    assert code == 2
+    assert "monitor.yaml: no such file (the default; pass --config FILE or set" in err
+    env = {"LLM_MONITOR_CONFIG": str(tmp_path / "gone.yaml")}
+    code, _out, err = await _run("probe", env=env, cwd=tmp_path)
+    assert code == 2 and "gone.yaml: no such file (named by $LLM_MONITOR_CONFIG)" in err
 
 
 async def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
