@@ -135,6 +135,31 @@ async def test_a_canary_key_never_appears_in_any_output(
         assert CANARY[-8:] not in text
 
 
+@pytest.mark.parametrize("columns", ["80", "160"])
+async def test_probe_table_shows_each_error_whole_at_any_width(
+    tmp_path: Path, sim: Simulator, columns: str
+) -> None:
+    # A wrong key: the simulator answers like OpenAI, with a long invalid_api_key message.
+    path = _config(tmp_path, sim, "good", "down")
+    env = {"SIM_KEY": "sk-wrong-0123456789abcdef"}
+    code, out, _err = await _run("probe", "--config", str(path), "--format", "json", env=env)
+    assert code == 1
+    errors = {json.loads(line)["error"] for line in out.splitlines()}
+    assert all(len(error) > 40 for error in errors), errors
+    code, out, _err = await _run("probe", "--config", str(path), env={**env, "COLUMNS": columns})
+    assert code == 1
+    assert max(len(line) for line in out.splitlines()) <= int(columns)
+    # Whether in a wrapped column or under the table, every word of each error is shown, in order.
+    words = " ".join(re.sub(r"[│┃]", " ", out).split())
+    for error in errors:
+        if columns == "80":
+            assert " ".join(error.split()) in words, (error, out)
+        else:
+            assert "error" in out.splitlines()[2]  # the table's header has the error column
+            pattern = r"\s+(?:│\s+)*".join(re.escape(w) for w in error.split())
+            assert re.search(pattern, out), (error, out)
+
+
 async def test_check_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("probe:\n  interval: soon\n  timeout: 0\nrollup:\n  window: 7m\n")
