@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from monitor.config import Config, Endpoint
     from monitor.result import ProbeResult
+    from monitor.simulator import SimulatorConfig
     from monitor.store import Store
 
 #: Exit codes shared by every command.
@@ -160,13 +161,53 @@ def simulate(config_path: Path | None) -> None:
     """Serve the simulated OpenAI and Azure endpoints of the config's `simulator:` section."""
     import asyncio
 
-    from monitor.simulator.server import serve
-
     config = _load(config_path, resolve_secrets=False)
     if config.schema.simulator is None:
         raise click.UsageError(f"{config.source}: the config has no simulator: section")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config.schema.simulator))
+        sys.exit(asyncio.run(run_simulator(config.schema.simulator, click.echo)))
+
+
+async def run_simulator(config: SimulatorConfig, out: Callable[[str], None]) -> int:
+    """Serve the simulated endpoints, saying where, until SIGINT or SIGTERM; the exit code."""
+    import asyncio
+    import signal
+
+    from monitor.simulator import Flavor, Simulator
+
+    try:
+        simulator = Simulator(config)
+    except ValueError as exc:  # e.g. an api_key_env that is not set
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await simulator.start()
+    except OSError as exc:
+        # asyncio puts the address in strerror too; the errno's own text is enough here.
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        click.echo(f"error: cannot listen on {config.host}:{config.port}: {why}", err=True)
+        return EXIT_USAGE
+    try:
+        out(f"Simulator on {simulator.base_url}, {len(config.endpoints)} endpoint(s):")
+        for endpoint in config.endpoints:
+            url = simulator.endpoint_url(endpoint.id)
+            line = f"  {endpoint.id:<20} {endpoint.flavor.value:<7} {url}"
+            if endpoint.flavor is Flavor.AZURE and endpoint.deployments:
+                line += f"  (deployments: {', '.join(endpoint.deployments)})"
+            out(line)
+        out(f"Admin and ground truth: {simulator.base_url}/_simulator/endpoints")
+        out("Serving until Ctrl-C or SIGTERM.")
+        await stop.wait()
+    finally:
+        await simulator.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    out("Simulator stopped.")
+    return EXIT_OK
 
 
 @cli.command()

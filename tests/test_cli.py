@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -224,6 +225,71 @@ async def test_a_missing_implicit_config_says_where_its_path_came_from(tmp_path:
 async def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
     code, _out, err = await _run("probe", "--config", str(tmp_path / "nope.yaml"))
     assert code == 2 and "no such file" in err
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_simulate_prints_each_endpoint_url_and_says_when_it_stops(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        yaml.safe_dump({"simulator": {"port": 0, "endpoints": [
+            {"id": "oa", "flavor": "openai", "api_key": KEY},
+            {"id": "az", "flavor": "azure", "api_key": KEY, "deployments": ["dep"]},
+        ]}}),
+        encoding="utf-8",
+    )  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "simulate", "--config", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Serving until"):
+            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            assert line, f"simulate ended early: {lines}"
+            lines.append(line.rstrip("\n"))
+        urls = dict(re.findall(r"^\s+(\S+)\s+\w+\s+(http://\S+)", "\n".join(lines), re.M))
+        assert urls.keys() == {"oa", "az"}, lines
+        assert urls["oa"].endswith("/oa/v1") and urls["az"].endswith("/az")
+        assert any("deployments: dep" in line for line in lines)
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(
+                f"{urls['oa']}/chat/completions",
+                headers={"Authorization": f"Bearer {KEY}"},
+                json={"model": "gpt-4.1-nano", "stream": True,
+                      "messages": [{"role": "user", "content": "hi"}]},
+            )  # fmt: skip
+            assert answer.status_code == 200 and "data: [DONE]" in answer.text
+        process.send_signal(stop_signal)
+        rest, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err
+    assert rest.decode().splitlines()[-1] == "Simulator stopped."
+
+
+async def test_simulate_explains_a_port_in_use_and_a_missing_key(tmp_path: Path) -> None:
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = taken.getsockname()[1]
+        path = tmp_path / "sim.yaml"
+        path.write_text(yaml.safe_dump({"simulator": {"port": port, "endpoints": [{"id": "a"}]}}))
+        code, out, err = await _run("simulate", "--config", str(path))
+        assert code == 2 and out == ""
+        assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    finally:
+        taken.close()
+    path.write_text(
+        yaml.safe_dump(
+            {"simulator": {"endpoints": [{"id": "a", "api_key_env": "NO_SUCH_SIM_KEY"}]}}
+        )
+    )
+    code, _out, err = await _run("simulate", "--config", str(path))
+    assert code == 2 and "environment variable NO_SUCH_SIM_KEY is not set" in err
 
 
 async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None:
