@@ -32,6 +32,14 @@ def demo_config_text() -> str:
     return resources.files("monitor").joinpath("data/demo.yaml").read_text(encoding="utf-8")
 
 
+def demo_reading_config(store_url: str) -> Config:
+    """The bundled demo config reading ``store_url``, for ``report`` and ``profile --store``
+    (no secrets: nothing is probed)."""
+    raw = demo_raw_config()
+    raw["storage"] = {"url": store_url}
+    return parse_config(yaml.safe_dump(raw), resolve_secrets=False)
+
+
 def demo_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment with the demo key set (an existing value is kept)."""
     env = dict(os.environ if environ is None else environ)

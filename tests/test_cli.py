@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ import pytest
 import yaml
 
 from monitor.simulator import Simulator, SimulatorConfig
+from monitor.store import open_store
+from tests.store.factories import make_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-sim-cli-tests-0123456789abcdef"
@@ -290,6 +293,77 @@ async def test_simulate_explains_a_port_in_use_and_a_missing_key(tmp_path: Path)
     )
     code, _out, err = await _run("simulate", "--config", str(path))
     assert code == 2 and "environment variable NO_SUCH_SIM_KEY is not set" in err
+
+
+def _store_with_probes(path: Path, *endpoints: str) -> str:
+    """A SQLite store at ``path`` holding one successful probe, 3 minutes ago, per endpoint."""
+    url = f"sqlite:///{path}"
+    store = open_store(url)
+    try:
+        store.upgrade()
+        at = datetime.now(UTC) - timedelta(minutes=3)
+        store.add_probes([make_probe(endpoint=e, started_at=at) for e in endpoints])
+    finally:
+        store.close()
+    return url
+
+
+async def test_report_and_profile_read_a_demo_store_with_no_config_file(tmp_path: Path) -> None:
+    # No --config, no $LLM_MONITOR_CONFIG, no ./monitor.yaml: the bundled demo config applies.
+    url = _store_with_probes(tmp_path / "d.db", "openai", "azure-eastus")
+    code, out, err = await _run("profile", "gpt-4.1-nano", "--store", url, "--format", "json",
+                                cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["refresh_interval_seconds"] == 60  # the demo's 1-minute windows
+    assert {e["endpoint"] for e in document["live"]["endpoints"]} == {"openai", "azure-eastus"}
+    code, out, err = await _run("report", "--store", url, "--since", "1h", "--format", "json",
+                                cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
+    (model,) = json.loads(out)["models"]
+    assert {e["endpoint"]: e["probes"] for e in model["endpoints"]} == {
+        "openai": 1, "azure-eastus": 1,
+    }  # fmt: skip
+
+
+async def test_store_option_uses_the_config_found_and_overrides_its_storage(
+    tmp_path: Path,
+) -> None:
+    url = _store_with_probes(tmp_path / "prod.db", "prod-east")
+    (tmp_path / "monitor.yaml").write_text(
+        yaml.safe_dump({
+            "storage": {"url": "sqlite:///elsewhere.db"},
+            "rollup": {"window": "1m"},
+            "models": [{"id": "gpt-4.1-nano"}],
+            "endpoints": [{"id": "prod-east", "model": "gpt-4.1-nano", "provider": "azure",
+                           "base_url": "https://r.openai.azure.com", "deployment": "d",
+                           "region": "eastus", "api_key_env": "UNSET_IN_TESTS"}],
+        }),
+        encoding="utf-8",
+    )  # fmt: skip
+    code, out, err = await _run("report", "--store", url, "--since", "1h", "--format", "json",
+                                cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
+    (model,) = json.loads(out)["models"]
+    assert [(e["endpoint"], e["probes"]) for e in model["endpoints"]] == [("prod-east", 1)]
+    assert not (tmp_path / "elsewhere.db").exists()
+
+
+async def test_store_option_without_a_config_explains_a_store_that_is_not_the_demos(
+    tmp_path: Path,
+) -> None:
+    url = _store_with_probes(tmp_path / "prod.db", "openai", "prod-east")
+    for command in (["report"], ["profile", "gpt-4.1-nano"]):
+        code, out, err = await _run(*command, "--store", url, cwd=tmp_path)
+        assert code == 2 and out == ""
+        assert "holds probes of endpoints the demo did not make (prod-east)" in err
+        assert "pass --config FILE" in err
+    code, _out, err = await _run("report", "--store", "sqlite:///gone.db", cwd=tmp_path)
+    assert code == 2
+    assert "no store at gone.db (--store sqlite:///gone.db)" in err
+    env = {"LLM_MONITOR_CONFIG": str(tmp_path / "gone.yaml")}
+    code, _out, err = await _run("report", "--store", url, env=env, cwd=tmp_path)
+    assert code == 2 and "gone.yaml: no such file (named by $LLM_MONITOR_CONFIG)" in err
 
 
 async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None:
