@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -19,6 +20,9 @@ import httpx
 import pytest
 import yaml
 
+from monitor.demo import DemoFeed
+from monitor.outcomes import Outcome
+from monitor.profile import ModelLive
 from monitor.simulator import Simulator, SimulatorConfig
 from monitor.store import open_store
 from tests.store.factories import make_probe
@@ -366,11 +370,65 @@ async def test_store_option_without_a_config_explains_a_store_that_is_not_the_de
     assert code == 2 and "gone.yaml: no such file (named by $LLM_MONITOR_CONFIG)" in err
 
 
-async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "LLM_MONITOR_DEMO_KEY"}
+def _card(refreshed_at: datetime, active: int) -> ModelLive:
+    return ModelLive(
+        model="gpt-4.1-nano", window_start=None, window_end=None, refreshed_at=refreshed_at,
+        avg_uptime_ratio=0.99 if active else None, best_ttft_seconds=0.531 if active else None,
+        best_output_tokens_per_second=111.0 if active else None, active_endpoints=active,
+        total_endpoints=2, available_via=("OpenAI",) if active else (), endpoints=(),
+    )  # fmt: skip
+
+
+def test_demo_feed_holds_a_card_until_every_probe_started_before_it_has_ended() -> None:
+    t0 = datetime(2025, 6, 1, 12, 0, 5, tzinfo=UTC)
+    second = timedelta(seconds=1)
+    feed = DemoFeed(margin_seconds=1.0)
+    slow = feed.probe_started(t0)  # a probe still streaming when the card refreshes
+    feed.add_profile(_card(t0 + second, active=1), 60)
+    assert feed.ready(t0 + 10 * second) == []
+    fast = feed.probe_started(t0 + 2 * second)
+    feed.probe_ended(fast, make_probe(endpoint="openai", started_at=t0 + 2 * second))
+    assert feed.ready(t0 + 10 * second) == []
+    feed.probe_ended(slow, make_probe(endpoint="azure-eastus", started_at=t0))
+    lines = feed.ready(t0 + 10 * second)
+    assert [line.split()[1:3] for line in lines] == [
+        ["probe", "azure-eastus"], ["profile", "gpt-4.1-nano:"], ["probe", "openai"],
+    ]  # fmt: skip
+    assert lines[0].startswith("[12:00:05]") and lines[1].startswith("[12:00:06]")
+    assert lines[1].endswith("1/2 active endpoints · available via OpenAI · refreshed every minute")
+
+
+def test_demo_feed_drains_the_probes_that_ended_at_shutdown_in_order() -> None:
+    t0 = datetime(2025, 6, 1, 12, 0, 5, tzinfo=UTC)
+    feed = DemoFeed()
+    cut = feed.probe_started(t0 + timedelta(seconds=3))
+    late = feed.probe_started(t0)
+    feed.probe_ended(late, make_probe(endpoint="openai", started_at=t0))
+    feed.probe_ended(cut, None)  # cancelled by the stop: the daemon records it
+    cancelled = make_probe(endpoint="azure-eastus", started_at=t0 + timedelta(seconds=3),
+                           outcome=Outcome.CANCELLED)  # fmt: skip
+    feed.add_probe(cancelled)
+    feed.add_probe(cancelled)  # seen twice (the last probes of the daemon): printed once
+    lines = feed.drain()
+    assert [line.split()[2:4] for line in lines] == [
+        ["openai", "success"], ["azure-eastus", "cancelled"],
+    ]  # fmt: skip
+    assert feed.drain() == []
+
+
+async def test_demo_prints_every_probe_in_order_and_its_store_reads_without_a_config(
+    tmp_path: Path,
+) -> None:
+    """The demo as a user runs it, keeping its store: the filled card shows within two minutes
+    (README: 7 s after the end of the first minute with probes, so 8–70 s after start); every
+    stored probe is printed, the last ones before the stop too, in the order of their times;
+    then ``report`` and ``profile`` read the kept store from a directory with no config."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LLM_MONITOR_DEMO_KEY", "LLM_MONITOR_CONFIG")}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor", "demo", "--port", "0", "--duration", "150",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+        "--store", "sqlite:///d.db",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert process.stdout is not None
     try:
@@ -390,11 +448,12 @@ async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None
                 await asyncio.sleep(2)
         assert all(value is not None for value in live.values()), live
         assert live["total_endpoints"] == 2 and live["available_via"]
-        # The demo prints the filled card within a second of the API having it (it polls);
-        # the empty card of the start ("0/2 active endpoints") may still be unread before it.
+        # The demo prints the filled card soon after the API has it (once every probe that
+        # started before the card's refresh has ended); the empty card of the start
+        # ("0/2 active endpoints") may still be unread before it.
         printed: list[str] = []
         while not any(FILLED_CARD.search(line) for line in printed):
-            line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
+            line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
             assert line, "the demo ended before printing the filled profile card"
             printed.append(line)
         process.send_signal(signal.SIGINT)
@@ -407,7 +466,31 @@ async def test_demo_fills_the_profile_within_two_minutes_without_a_key() -> None
     assert process.returncode == 0
     text = out.decode()
     assert "probe    openai" in text and "probe    azure-eastus" in text
-    assert FILLED_CARD.search(text)
+    card = FILLED_CARD.search(text)
+    assert card is not None and "refreshed every minute" in text[card.start() :].splitlines()[0]
+    stamped = re.findall(r"^\[(\d\d:\d\d:\d\d)\] (probe|profile) ", text, re.M)
+    seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in
+               (stamp.split(":") for stamp, _kind in stamped)]  # fmt: skip
+    steps = [(b - a) % 86_400 for a, b in itertools.pairwise(seconds)]  # past midnight too
+    assert all(step < 3600 for step in steps), text  # never back in time
+    store = open_store("sqlite:///" + str(tmp_path / "d.db"))
+    try:
+        stored = sum(len(rows) for rows in store.probe_rows(
+            datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
+        ).values())  # fmt: skip
+    finally:
+        store.close()
+    assert sum(kind == "probe" for _stamp, kind in stamped) == stored > 0
+    assert "llm-monitor report --store sqlite:///d.db" in text
+    code, out_text, err = await _run("profile", "gpt-4.1-nano", "--store", "sqlite:///d.db",
+                                     "--format", "json", cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out_text)["live"]["total_endpoints"] == 2
+    code, out_text, err = await _run("report", "--store", "sqlite:///d.db", "--since", "1h",
+                                     "--format", "json", cwd=tmp_path)  # fmt: skip
+    assert code == 0, err
+    (model,) = json.loads(out_text)["models"]
+    assert sum(e["probes"] for e in model["endpoints"]) > 0, model  # the complete windows
 
 
 def test_the_package_builds_without_setuptools_deprecation_warnings(tmp_path: Path) -> None:
