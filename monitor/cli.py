@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from monitor.config import Config, Endpoint
     from monitor.result import ProbeResult
+    from monitor.simulator import SimulatorConfig
     from monitor.store import Store
 
 #: Exit codes shared by every command.
@@ -36,7 +37,7 @@ _config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Config file (default ./monitor.yaml, else $LLM_MONITOR_CONFIG).",
+    help="Config file [default: $LLM_MONITOR_CONFIG if set, else ./monitor.yaml].",
 )
 
 
@@ -47,13 +48,25 @@ def _fail_config(error: ConfigError) -> None:
 
 
 def _load(path: Path | None, *, resolve_secrets: bool = True) -> Config:
+    """The config of ``--config``, else ``$LLM_MONITOR_CONFIG``, else ``./monitor.yaml``."""
     from monitor.config import default_config_path, load_config
 
+    chosen = path or default_config_path()
     try:
-        return load_config(path or default_config_path(), resolve_secrets=resolve_secrets)
+        return load_config(chosen, resolve_secrets=resolve_secrets)
     except ConfigError as exc:
-        _fail_config(exc)
+        missing = path is None and not chosen.exists()
+        _fail_config(ConfigError([f"{chosen}: no such file ({_how_chosen()})"]) if missing else exc)
         raise  # unreachable: _fail_config exits
+
+
+def _how_chosen() -> str:
+    """Why the config file without --config is the one it is, for error messages."""
+    from monitor.config import CONFIG_ENV_VAR
+
+    if os.environ.get(CONFIG_ENV_VAR, "").strip():
+        return f"named by ${CONFIG_ENV_VAR}"
+    return f"the default; pass --config FILE or set ${CONFIG_ENV_VAR}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -148,13 +161,53 @@ def simulate(config_path: Path | None) -> None:
     """Serve the simulated OpenAI and Azure endpoints of the config's `simulator:` section."""
     import asyncio
 
-    from monitor.simulator.server import serve
-
     config = _load(config_path, resolve_secrets=False)
     if config.schema.simulator is None:
         raise click.UsageError(f"{config.source}: the config has no simulator: section")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config.schema.simulator))
+        sys.exit(asyncio.run(run_simulator(config.schema.simulator, click.echo)))
+
+
+async def run_simulator(config: SimulatorConfig, out: Callable[[str], None]) -> int:
+    """Serve the simulated endpoints, saying where, until SIGINT or SIGTERM; the exit code."""
+    import asyncio
+    import signal
+
+    from monitor.simulator import Flavor, Simulator
+
+    try:
+        simulator = Simulator(config)
+    except ValueError as exc:  # e.g. an api_key_env that is not set
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await simulator.start()
+    except OSError as exc:
+        # asyncio puts the address in strerror too; the errno's own text is enough here.
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        click.echo(f"error: cannot listen on {config.host}:{config.port}: {why}", err=True)
+        return EXIT_USAGE
+    try:
+        out(f"Simulator on {simulator.base_url}, {len(config.endpoints)} endpoint(s):")
+        for endpoint in config.endpoints:
+            url = simulator.endpoint_url(endpoint.id)
+            line = f"  {endpoint.id:<20} {endpoint.flavor.value:<7} {url}"
+            if endpoint.flavor is Flavor.AZURE and endpoint.deployments:
+                line += f"  (deployments: {', '.join(endpoint.deployments)})"
+            out(line)
+        out(f"Admin and ground truth: {simulator.base_url}/_simulator/endpoints")
+        out("Serving until Ctrl-C or SIGTERM.")
+        await stop.wait()
+    finally:
+        await simulator.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    out("Simulator stopped.")
+    return EXIT_OK
 
 
 @cli.command()
@@ -218,16 +271,18 @@ def db_upgrade(config_path: Path | None) -> None:
 
 
 @contextlib.contextmanager
-def _reading_store(config: Config) -> Iterator[Store]:
-    """The store at ``storage.url``, migrated, closed on exit; exit 2 if it cannot be used."""
+def _reading_store(config: Config, *, from_option: bool = False) -> Iterator[Store]:
+    """The store at ``storage.url`` (or ``--store``), migrated, closed on exit; exit 2 if it
+    cannot be used."""
     from monitor.store import open_store  # SQLAlchemy loads only for the commands that read
 
     url = config.schema.storage.url
+    named_by = "--store" if from_option else "storage.url"
     missing = _missing_sqlite_file(url)
     if missing is not None:
         click.echo(
-            f"error: no store at {missing} (storage.url {url}): nothing has been recorded "
-            "there yet; check storage.url and the directory you run from",
+            f"error: no store at {missing} ({named_by} {url}): nothing has been recorded "
+            f"there yet; check {named_by} and the directory you run from",
             err=True,
         )
         sys.exit(EXIT_USAGE)
@@ -246,6 +301,53 @@ def _reading_store(config: Config) -> Iterator[Store]:
         sys.exit(EXIT_USAGE)
     finally:
         store.close()
+
+
+_store_option = click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Read this store instead of the config's storage.url (e.g. the demo's --store). "
+    "With no config file found, the bundled demo config describes it.",
+)
+
+
+def _reading_config(config_path: Path | None, store_url: str | None) -> tuple[Config, bool]:
+    """The config of ``report`` and ``profile``, with ``--store`` in place of storage.url, and
+    whether it is the bundled demo config (used for a --store when no config file is found:
+    the demo's kept store is the one people read without a config of their own)."""
+    import dataclasses
+
+    from monitor.config import CONFIG_ENV_VAR, StorageSettings, default_config_path
+
+    if store_url is None:
+        return _load(config_path, resolve_secrets=False), False
+    # A $LLM_MONITOR_CONFIG naming a missing file is an error (from _load), not "no config".
+    explicit = config_path is not None or os.environ.get(CONFIG_ENV_VAR, "").strip()
+    if not explicit and not default_config_path().exists():
+        from monitor.demo import demo_reading_config
+
+        return demo_reading_config(store_url), True
+    config = _load(config_path, resolve_secrets=False)
+    schema = config.schema.model_copy(update={"storage": StorageSettings(url=store_url)})
+    return dataclasses.replace(config, schema=schema), False
+
+
+def _check_demo_store(config: Config, store: Store) -> None:
+    """Exit 2 when a store read with the bundled demo config holds other endpoints' probes: the
+    demo config would report them wrongly, or not at all."""
+    known = {e.id for e in config.endpoints}
+    others = sorted(set(store.last_probe_times()) - known)
+    if others:
+        click.echo(
+            f"error: {store.url} holds probes of endpoints the demo did not make "
+            f"({', '.join(others)}), and no config file describes them: pass --config FILE "
+            "(the config its daemon ran with), set $LLM_MONITOR_CONFIG, or run from the "
+            "directory of its monitor.yaml",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
@@ -288,6 +390,7 @@ def _time_option(text: str | None, option: str, now: datetime) -> datetime | Non
 
 @cli.command()
 @_config_option
+@_store_option
 @click.option(
     "--window",
     "window_text",
@@ -319,6 +422,7 @@ def _time_option(text: str | None, option: str, now: datetime) -> datetime | Non
 )
 def report(
     config_path: Path | None,
+    store_url: str | None,
     window_text: str | None,
     since_text: str | None,
     until_text: str | None,
@@ -342,7 +446,7 @@ def report(
     )
     from monitor.timeparse import describe_window, parse_window
 
-    config = _load(config_path, resolve_secrets=False)
+    config, demo_config = _reading_config(config_path, store_url)
     now = datetime.now(UTC)
     since = _time_option(since_text, "--since", now)
     until = _time_option(until_text, "--until", now)
@@ -358,7 +462,9 @@ def report(
             window = parse_window(window_text)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--window") from None
-    with _reading_store(config) as store:
+    with _reading_store(config, from_option=store_url is not None) as store:
+        if demo_config:
+            _check_demo_store(config, store)
         if window is not None and not window_is_known(config, store, window):
             raise click.BadParameter(
                 f"{describe_window(window)} is not the configured rollup window "
@@ -382,6 +488,7 @@ def report(
 @cli.command()
 @click.argument("model_id", metavar="MODEL")
 @_config_option
+@_store_option
 @click.option(
     "--format",
     "output_format",
@@ -389,17 +496,21 @@ def report(
     default="table",
     show_default=True,
 )
-def profile(model_id: str, config_path: Path | None, output_format: str) -> None:
+def profile(
+    model_id: str, config_path: Path | None, store_url: str | None, output_format: str
+) -> None:
     """The aggregated profile of MODEL: its facts and live numbers (the API's document as
     JSON). Exit 0, or 2 for an unknown model or a store that cannot be read."""
     from monitor.aggregator import profile_json, window_seconds
     from monitor.report import model_profile, render_profile, unknown_model_message
 
-    config = _load(config_path, resolve_secrets=False)
+    config, demo_config = _reading_config(config_path, store_url)
     spec = config.model(model_id)
     if spec is None:
         raise click.BadParameter(unknown_model_message(config, model_id), param_hint="MODEL")
-    with _reading_store(config) as store:
+    with _reading_store(config, from_option=store_url is not None) as store:
+        if demo_config:
+            _check_demo_store(config, store)
         live = model_profile(config, store, model_id, datetime.now(UTC))
     if output_format == "json":
         click.echo(json.dumps(profile_json(config, live), indent=2, ensure_ascii=False))

@@ -9,13 +9,15 @@ that holds its key, and the key is read when the config is resolved.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -378,11 +380,11 @@ class Config:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def default_config_path() -> Path:
-    """``./monitor.yaml`` if it exists, else ``$LLM_MONITOR_CONFIG``, else ``./monitor.yaml``."""
-    if DEFAULT_CONFIG_PATH.exists():
-        return DEFAULT_CONFIG_PATH
-    env = os.environ.get(CONFIG_ENV_VAR)
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The config file when ``--config`` is not given: ``$LLM_MONITOR_CONFIG`` when it is set
+    (an explicit choice wins over a file that happens to be in the directory), else
+    ``./monitor.yaml``."""
+    env = (os.environ if environ is None else environ).get(CONFIG_ENV_VAR, "").strip()
     return Path(env) if env else DEFAULT_CONFIG_PATH
 
 
@@ -416,7 +418,7 @@ def parse_config(
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else where
+        at = f"{where}: line {mark.line + 1}, column {mark.column + 1}" if mark else where
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{at}: invalid YAML: {problem}"]) from None
     if raw is None:
@@ -569,7 +571,7 @@ def flatten_errors(exc: ValidationError, raw: Any) -> list[str]:
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown key (not allowed here; check its spelling and section)"
+            message = _unknown_key_message(error["loc"])
         if "\n" in message and not location:
             lines.extend(message.splitlines())
             continue
@@ -597,3 +599,37 @@ def _location(loc: tuple[int | str, ...], raw: Any) -> str:
             node = node.get(item) if isinstance(node, dict) else None
             parts.append(f".{item}" if parts else item)
     return "".join(parts)
+
+
+def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
+    """What to say about an unknown key: the nearest key allowed in its place, if one is close."""
+    key = loc[-1] if loc else None
+    known = sorted({name for model in _models_at(loc[:-1]) for name in model.model_fields})
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6) if known else []
+    if close:
+        return f"unknown key; did you mean `{close[0]}`?"
+    return "unknown key (not allowed here; check its spelling and section)"
+
+
+def _models_at(loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
+    """The schema models that may sit at ``loc`` (a pydantic error location) of the file."""
+    models: list[type[BaseModel]] = [ConfigSchema]
+    for item in loc:
+        if isinstance(item, int):
+            continue  # an item of a list: its models were found with the list's field
+        fields = [m.model_fields[item] for m in models if item in m.model_fields]
+        if fields:
+            models = [m for f in fields for m in _models_in(f.annotation)]
+        else:  # a union branch or validator name that pydantic puts in the location
+            models = [m for m in models if m.__name__ == item] or models
+    return models
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The pydantic models inside a type: itself, or those of its optionals, unions, lists."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    if get_origin(annotation) in (Union, types.UnionType, Annotated, tuple, list, dict):
+        for arg in get_args(annotation):
+            yield from _models_in(arg)

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from monitor.config import Config, parse_config
+from monitor.config import Config, Endpoint, parse_config
 from monitor.errors import MonitorError
 from monitor.profile import ModelLive
 from monitor.result import ProbeResult
 from monitor.simulator import Simulator, SimulatorConfig
+
+if TYPE_CHECKING:
+    from monitor.runner import ProbeRunner
 
 #: The demo's made-up credential, shared by the simulator and the monitor through the environment.
 DEMO_KEY_ENV = "LLM_MONITOR_DEMO_KEY"
@@ -30,6 +37,14 @@ BUNDLED_SIMULATOR_URL = "http://127.0.0.1:8400"
 def demo_config_text() -> str:
     """The bundled demo config (``config/demo.yaml``)."""
     return resources.files("monitor").joinpath("data/demo.yaml").read_text(encoding="utf-8")
+
+
+def demo_reading_config(store_url: str) -> Config:
+    """The bundled demo config reading ``store_url``, for ``report`` and ``profile --store``
+    (no secrets: nothing is probed)."""
+    raw = demo_raw_config()
+    raw["storage"] = {"url": store_url}
+    return parse_config(yaml.safe_dump(raw), resolve_secrets=False)
 
 
 def demo_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -118,24 +133,12 @@ class SimulatorThread:
             self._loop.close()
 
 
-def profile_line(live: ModelLive) -> str:
-    """The live card in one line, as the model page shows it."""
+def profile_line(live: ModelLive, window_seconds: int) -> str:
+    """The live card in one line, as ``report`` and ``profile`` show it."""
+    from monitor.report import card_line
 
-    def pct(value: float | None) -> str:
-        return "—" if value is None else f"{value * 100:.1f}%"
-
-    ttft = "—" if live.best_ttft_seconds is None else f"{live.best_ttft_seconds * 1000:.0f} ms"
-    speed = (
-        "—"
-        if live.best_output_tokens_per_second is None
-        else f"{live.best_output_tokens_per_second:.0f} tok/s"
-    )
-    via = ", ".join(live.available_via) or "—"
-    return (
-        f"{live.model}: {pct(live.avg_uptime_ratio)} avg uptime · {ttft} best TTFT · "
-        f"{speed} best throughput · {live.active_endpoints}/{live.total_endpoints} active "
-        f"endpoints · available via {via}"
-    )
+    stamp = live.refreshed_at.strftime("%H:%M:%S")
+    return f"[{stamp}] profile  {live.model}: {card_line(live, window_seconds)}"
 
 
 def probe_line(result: ProbeResult) -> str:
@@ -151,6 +154,97 @@ def probe_line(result: ProbeResult) -> str:
     return "  ".join(parts)
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class _Line:
+    at: datetime
+    seq: int
+    text: str = field(compare=False)
+
+
+class DemoFeed:
+    """The demo's lines in the order of their times: a probe at its start, a profile card at its
+    refresh. A line is let out only once no probe that started before it can still be running
+    (every probe is registered when it starts and ends), so a card never comes before the line
+    of a probe that started earlier. Thread-safe: probes register from the measuring loop."""
+
+    def __init__(self, margin_seconds: float = 1.0) -> None:
+        # A probe registers a moment after its start is stamped: the margin covers that moment.
+        self._margin = timedelta(seconds=margin_seconds)
+        self._lock = threading.Lock()
+        self._lines: list[_Line] = []
+        self._running: dict[int, datetime] = {}
+        self._seen: set[str] = set()
+        self._seq = itertools.count()
+
+    def probe_started(self, at: datetime) -> int:
+        """Note a probe starting at ``at``; the token is for :meth:`probe_ended`."""
+        token = next(self._seq)
+        with self._lock:
+            self._running[token] = at - self._margin
+        return token
+
+    def probe_ended(self, token: int, result: ProbeResult | None) -> None:
+        """The probe of ``token`` ended with ``result`` (None: cut short; its record comes
+        later through :meth:`add_probe`)."""
+        with self._lock:
+            self._running.pop(token, None)
+            if result is not None:
+                self._add_probe(result)
+
+    def add_probe(self, result: ProbeResult) -> None:
+        """A probe's line, unless it was added before."""
+        with self._lock:
+            self._add_probe(result)
+
+    def add_profile(self, live: ModelLive, window_seconds: int) -> None:
+        """A profile card's line, at the card's refresh time."""
+        with self._lock:
+            self._push(live.refreshed_at, profile_line(live, window_seconds))
+
+    def ready(self, now: datetime) -> list[str]:
+        """The lines that no running probe can precede any more, in order."""
+        with self._lock:
+            horizon = min([now - self._margin, *self._running.values()])
+            out: list[str] = []
+            while self._lines and self._lines[0].at < horizon:
+                out.append(heapq.heappop(self._lines).text)
+            return out
+
+    def drain(self) -> list[str]:
+        """Every line not yet let out, in order (once probing has stopped)."""
+        with self._lock:
+            self._running.clear()
+            lines = sorted(self._lines)
+            self._lines.clear()
+            return [line.text for line in lines]
+
+    def _add_probe(self, result: ProbeResult) -> None:
+        if result.probe_id not in self._seen:
+            self._seen.add(result.probe_id)
+            self._push(result.started_at, probe_line(result))
+
+    def _push(self, at: datetime, text: str) -> None:
+        heapq.heappush(self._lines, _Line(at, next(self._seq), text))
+
+
+def watched_runner(feed: DemoFeed) -> ProbeRunner:
+    """A probe runner that tells ``feed`` when each probe starts and ends (cheaply: it runs on
+    the measuring loop)."""
+    from monitor.runner import ProbeRunner  # httpx loads only for the commands that probe
+
+    class WatchedRunner(ProbeRunner):
+        async def probe(self, endpoint: Endpoint) -> ProbeResult:
+            token = feed.probe_started(datetime.now(UTC))
+            result: ProbeResult | None = None
+            try:
+                result = await super().probe(endpoint)
+                return result
+            finally:
+                feed.probe_ended(token, result)
+
+    return WatchedRunner()
+
+
 def run_demo(
     *,
     port: int = 9464,
@@ -160,8 +254,10 @@ def run_demo(
 ) -> int:
     """Run the simulator and the daemon with the bundled config until Ctrl-C (or
     ``duration`` seconds); return the exit code."""
+    from monitor.aggregator import settle_seconds, window_seconds
     from monitor.daemon import Daemon, listen, serve
     from monitor.logs import configure_logging
+    from monitor.report import card_line
 
     configure_logging("error")  # the demo prints its own lines; errors still show
     env = demo_environment()
@@ -169,6 +265,7 @@ def run_demo(
     raw = demo_raw_config()
     simulation = SimulatorThread(SimulatorConfig.model_validate(dict(raw["simulator"], port=0)))
     sim_url = simulation.start()
+    begun = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="llm-monitor-demo-") as tmp:
         raw = point_at(raw, sim_url)
         raw["storage"] = {"url": store_url or f"sqlite:///{Path(tmp) / 'demo.db'}"}
@@ -177,10 +274,13 @@ def run_demo(
             sock = listen("127.0.0.1", port)
         except MonitorError:
             sock = listen("127.0.0.1", 0)  # the usual port is taken: any free one will do
-        daemon = Daemon(config)
+        feed = DemoFeed()
+        daemon = Daemon(config, runner_factory=lambda: watched_runner(feed))
+        window = window_seconds(config)
 
         async def main() -> None:
             stop = asyncio.Event()
+            announced = asyncio.Event()
 
             def ready(url: str) -> None:
                 out(f"Simulated OpenAI and Azure OpenAI endpoints: {sim_url}")
@@ -190,28 +290,25 @@ def run_demo(
                     out(f"Profile:  {url}/api/v1/models/{model.id}/profile")
                 out(f"Endpoints: {url}/api/v1/endpoints   Rollups: {url}/api/v1/rollups")
                 out(f"Latest report: {url}/api/v1/reports/latest   API: {url}/openapi.json")
-                window = int(config.schema.rollup.window)
-                out(f"Probing every {config.schema.probe.interval:g}s; {window}s windows."
-                    " The profile fills in after the first window. Ctrl-C stops.")  # fmt: skip
+                settle = settle_seconds(config)
+                out(f"Probing every {config.schema.probe.interval:g}s; {window}s windows on the"
+                    f" UTC clock. The profile card fills in {settle:g}s after the end of the"
+                    " first window with probes. Times are UTC. Ctrl-C stops.")  # fmt: skip
+                announced.set()
 
             async def watch() -> None:
+                await announced.wait()
                 shown: dict[str, str] = {}
-                seen: dict[str, str] = {}
                 while True:
-                    await asyncio.sleep(1)
-                    for endpoint, result in sorted(daemon.last_probes().items()):
-                        if seen.get(endpoint) != result.probe_id:
-                            seen[endpoint] = result.probe_id
-                            out(probe_line(result))
                     current = daemon.snapshot()
-                    if current is None:
-                        continue
-                    for live in current.profiles.values():
-                        line = profile_line(live)
-                        if shown.get(live.model) != line:
-                            shown[live.model] = line
-                            stamp = datetime.now(UTC).strftime("%H:%M:%S")
-                            out(f"[{stamp}] profile  {line}")
+                    for live in current.profiles.values() if current else ():
+                        card = card_line(live, window)
+                        if shown.get(live.model) != card:
+                            shown[live.model] = card
+                            feed.add_profile(live, window)
+                    for line in feed.ready(datetime.now(UTC)):
+                        out(line)
+                    await asyncio.sleep(0.25)
 
             watcher = asyncio.create_task(watch())
             if duration is not None:
@@ -220,9 +317,22 @@ def run_demo(
                 await serve(daemon, sock, stop=stop, on_ready=ready)
             finally:
                 watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            # Probing has stopped and every result is handled: the probes that ended after the
+            # last look, and those cut short by the stop (recorded as cancelled), are printed.
+            for result in daemon.last_probes().values():
+                if result.started_at >= begun:
+                    feed.add_probe(result)
+            for line in feed.drain():
+                out(line)
 
         try:
             asyncio.run(main())
         finally:
             simulation.stop()
+    if store_url is not None:
+        models = " ".join(m.id for m in config.models)
+        out(f"Kept in {store_url}; read it with: llm-monitor report --store {store_url}")
+        out(f"  or: llm-monitor profile {models} --store {store_url}")
     return 0

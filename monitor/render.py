@@ -28,10 +28,32 @@ def _num(value: float | None, suffix: str = "", digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
+#: The narrowest error column worth having; with less room, errors go under the table.
+ERROR_COLUMN_MIN_WIDTH = 30
+
+
 def probe_table(results: Sequence[ProbeResult], console: Console) -> None:
-    """A readable table of probe results, one row per endpoint."""
+    """A readable table of probe results, one row per endpoint. Errors are the column that
+    matters when probes fail: it gets the room left of the console's width, wrapped, or when
+    that is too narrow (80 columns), each error is printed whole under the table."""
+    table = _probe_table(results, errors=False)
+    failed = [r for r in results if r.error]
+    if not failed:
+        console.print(table)
+        return
+    room = console.width - console.measure(table).maximum - 3  # a border and two pads
+    if room >= ERROR_COLUMN_MIN_WIDTH:
+        console.print(_probe_table(results, errors=True))
+        return
+    console.print(table)
+    for result in failed:
+        line = Text(f"{result.endpoint}: ", style="bold")
+        line.append(result.error or "")
+        console.print(line)
+
+
+def _probe_table(results: Sequence[ProbeResult], *, errors: bool) -> Table:
     models = sorted({r.model for r in results})
-    errors = any(r.error for r in results)
     title = f"{len(results)} probe(s)" + (f" of {models[0]}" if len(models) == 1 else "")
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("endpoint", no_wrap=True)
@@ -41,7 +63,7 @@ def probe_table(results: Sequence[ProbeResult], console: Console) -> None:
     for name in ("TTFT", "tok/s", "total", "tokens", "connect"):
         table.add_column(name, justify="right", no_wrap=True)
     if errors:
-        table.add_column("error", overflow="fold", min_width=20)
+        table.add_column("error", overflow="fold", min_width=ERROR_COLUMN_MIN_WIDTH)
     for result in results:
         tokens = "—"
         if result.output_tokens is not None:
@@ -59,6 +81,6 @@ def probe_table(results: Sequence[ProbeResult], console: Console) -> None:
             connect,
         ]
         if errors:
-            row.append(result.error or "")
+            row.append(Text(result.error or ""))  # text, not markup: "[redacted]" must show
         table.add_row(*row)
-    console.print(table)
+    return table
