@@ -414,8 +414,8 @@ def _openapi_document(version: str, max_rollup_rows: int) -> dict[str, Any]:
                     _query("endpoint", "Only this endpoint."),
                     _query(
                         "since",
-                        f"Start (inclusive), default 24h before until. {_TIME_HELP} A range "
-                        "whose since is not before its until is empty.",
+                        f"Start (inclusive), default 24h before until. {_TIME_HELP} It must be "
+                        "before until (else 422 naming since), as the report command requires.",
                         TIME_SCHEMA,
                     ),
                     _query("until", f"End (exclusive), default now. {_TIME_HELP}", TIME_SCHEMA),

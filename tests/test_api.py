@@ -460,10 +460,26 @@ async def test_rollups_refuse_bad_parameters_with_json_naming_them(
     assert body["error"]["message"]
 
 
-async def test_rollups_of_an_inverted_range_are_empty(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v1/rollups", params={"since": "1h", "until": "2h"})
-    assert response.status_code == 200
-    assert (response.json()["count"], response.json()["rollups"]) == (0, [])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"since": "1h", "until": "2h"},  # since after until, as `report` refuses it
+        {"since": "2025-06-01T12:00:00Z", "until": "2025-06-01T12:00:00Z"},
+        {"since": "2025-06-02"},  # after the default until, now
+    ],
+    ids=["inverted", "empty", "since-after-now"],
+)
+async def test_rollups_refuse_a_range_whose_since_is_not_before_until(
+    client: httpx.AsyncClient, openapi: dict[str, Any], query: dict[str, str]
+) -> None:
+    response = await client.get("/api/v1/rollups", params=query)
+
+    assert response.status_code == 422
+    body = response.json()
+    _conforms(openapi, "Error", body)
+    assert body["error"]["code"] == "invalid_parameter"
+    assert body["error"]["parameter"] == "since"
+    assert "is not before until" in body["error"]["message"]
 
 
 async def test_rollups_reach_back_to_the_first_moment_in_few_queries(
