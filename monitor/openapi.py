@@ -107,7 +107,8 @@ def _schemas() -> dict[str, Any]:
             "ttft_p50_seconds": number,
             "ttft_p95_seconds": number,
             "output_tokens_per_second_p50": number,
-            "probes": {"type": "integer", "minimum": 0},
+            # null: no probe was stored in the last complete window (no data, not 0 probes)
+            "probes": _null({"type": "integer", "minimum": 0}),
             "failures_by_outcome": _COUNTS,
             "last_probe_at": _null(_TIME),
             "status": {"type": "string", "enum": _STATES},
@@ -281,14 +282,33 @@ def _schemas() -> dict[str, Any]:
                 "pricing": _null(_ref("Pricing")),
                 "card": {"type": "string"},
                 "live": _ref("Live"),
-                "endpoints": {"type": "array", "items": _ref("ReportEndpoint")},
+                "endpoints": {
+                    "type": "array",
+                    "items": _ref("ReportEndpoint"),
+                    "description": "The model's endpoints with a probe in the range.",
+                },
+                "no_data": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The model's endpoints with no probe in the range (no data).",
+                },
             }
         ),
         "ReportWindow": _object(
             {
                 "window_start": _TIME,
                 "window_end": _TIME,
-                "endpoints": {"type": "array", "items": _ref("Rollup")},
+                "endpoints": {
+                    "type": "array",
+                    "items": _ref("Rollup"),
+                    "description": "The stored rollups of the window.",
+                },
+                "no_data": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The reported endpoints with no rollup in the window: no "
+                    "probe of theirs is stored in it (no data, not 0 probes).",
+                },
             }
         ),
         "Report": _object(
