@@ -69,7 +69,7 @@ def content_deltas(body: bytes) -> list[str]:
 
 
 def default_endpoints(**extra: Any) -> dict[str, Any]:
-    """Endpoint overrides that keep the simulator's default answer length, but fast."""
+    """Fast endpoint overrides; the answer length is ``extra``'s, else the helpers' 23 tokens."""
     return {"ttft": "5ms", "tokens_per_second": 20000, **extra}
 
 
