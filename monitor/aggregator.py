@@ -6,6 +6,13 @@ the last two complete windows on every run (a probe that finished late lands in 
 one), any window a late write touched, and at start-up every window that has raw probes but no
 rollup. A window is complete once its end plus ``settle`` seconds (the longest probe timeout and
 the sink's flush delay) has passed, so probes still in flight at the boundary are counted.
+
+A rollup exists only for an (endpoint, window) with at least one stored probe: a window before
+the monitor started, while it was stopped, or before the endpoint was configured has no rollup,
+and readers say "no data" for it rather than "0 probes". Recomputing a window in which an
+endpoint has no stored probe writes nothing for it, so a rollup whose raw probes are gone
+(``rollup.raw_retention`` deleted them) keeps what it summarised instead of being overwritten
+with an empty one: rollups are the record that outlives raw probes.
 """
 
 from __future__ import annotations
@@ -66,20 +73,22 @@ def last_complete_window(now: datetime, window: int, settle: float) -> datetime:
 def roll_window(
     config: Config, store: Store, start: datetime, now: datetime
 ) -> list[EndpointRollup]:
-    """Recompute and upsert the rollups of every configured endpoint for one window."""
+    """Recompute and upsert the rollups of one window: one for each configured endpoint with
+    a stored probe in it (an endpoint without one has no data in that window, not 0 probes)."""
     window = window_seconds(config)
     rows = store.probe_rows(start, start + timedelta(seconds=window))
     rate_limited_is_down = config.schema.rollup.rate_limited_is_down
     rollups = [
         compute_rollup(
             EndpointIdentity(e.id, e.model.id, e.provider, e.region),
-            rows.get(e.id, []),
+            rows[e.id],
             start,
             window,
             rate_limited_is_down=rate_limited_is_down,
             now=now,
         )
         for e in config.endpoints
+        if rows.get(e.id)
     ]
     store.upsert_rollups(rollups)
     return rollups

@@ -301,8 +301,6 @@ class _Api:
                 query.get("until"),
                 now=self.clock(),
                 default_span=timedelta(days=1),
-                # An empty or inverted range is well-formed: it holds no rollups.
-                allow_empty=True,
             )
         except RangeError as exc:
             raise ApiError(422, "invalid_parameter", str(exc), parameter=exc.parameter) from None

@@ -8,10 +8,11 @@ import re
 from monitor.config import Pricing
 
 _NS = 1_000_000_000
-# Roughly how BPE tokenizers cut English and numbers: a common word (with its leading space),
-# a run of at most three digits, or one punctuation mark; a long word costs about one token per
-# five letters.
-_PIECE = re.compile(r"\s?[^\W\d_]+|\s?\d{1,3}|\s?[^\w\s]|\s+")
+# Roughly how OpenAI's BPE tokenizers (cl100k_base, o200k_base) cut English and numbers: a
+# common word (with its leading space), a run of at most three digits (never with the space
+# before it: "1 2" is three tokens), one punctuation mark, or a run of whitespace; a long word
+# costs about one token per five letters.
+_PIECE = re.compile(r"\s?[^\W\d_]+|\d{1,3}|\s?[^\w\s]|\s+")
 
 
 def output_speed(
@@ -40,8 +41,6 @@ def estimate_tokens(text: str) -> int:
     count = 0
     for piece in _PIECE.findall(text):
         stripped = piece.strip()
-        if not stripped:
-            continue
         count += math.ceil(len(stripped) / 5) if len(stripped) > 7 and stripped.isalpha() else 1
     return count
 

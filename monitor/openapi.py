@@ -124,7 +124,8 @@ def _schemas() -> dict[str, Any]:
             "ttft_p50_seconds": number,
             "ttft_p95_seconds": number,
             "output_tokens_per_second_p50": number,
-            "probes": {"type": "integer", "minimum": 0},
+            # null: no probe was stored in the last complete window (no data, not 0 probes)
+            "probes": _null({"type": "integer", "minimum": 0}),
             "failures_by_outcome": _COUNTS,
             "last_probe_at": _null(_TIME),
             "status": {"type": "string", "enum": _STATES},
@@ -298,14 +299,33 @@ def _schemas() -> dict[str, Any]:
                 "pricing": _null(_ref("Pricing")),
                 "card": {"type": "string"},
                 "live": _ref("Live"),
-                "endpoints": {"type": "array", "items": _ref("ReportEndpoint")},
+                "endpoints": {
+                    "type": "array",
+                    "items": _ref("ReportEndpoint"),
+                    "description": "The model's endpoints with a probe in the range.",
+                },
+                "no_data": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The model's endpoints with no probe in the range (no data).",
+                },
             }
         ),
         "ReportWindow": _object(
             {
                 "window_start": _TIME,
                 "window_end": _TIME,
-                "endpoints": {"type": "array", "items": _ref("Rollup")},
+                "endpoints": {
+                    "type": "array",
+                    "items": _ref("Rollup"),
+                    "description": "The stored rollups of the window.",
+                },
+                "no_data": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The reported endpoints with no rollup in the window: no "
+                    "probe of theirs is stored in it (no data, not 0 probes).",
+                },
             }
         ),
         "Report": _object(
@@ -431,8 +451,8 @@ def _openapi_document(version: str, max_rollup_rows: int) -> dict[str, Any]:
                     _query("endpoint", "Only this endpoint."),
                     _query(
                         "since",
-                        f"Start (inclusive), default 24h before until. {_TIME_HELP} A range "
-                        "whose since is not before its until is empty.",
+                        f"Start (inclusive), default 24h before until. {_TIME_HELP} It must be "
+                        "before until (else 422 naming since), as the report command requires.",
                         TIME_SCHEMA,
                     ),
                     _query("until", f"End (exclusive), default now. {_TIME_HELP}", TIME_SCHEMA),

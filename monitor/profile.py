@@ -8,6 +8,10 @@ For one model, from the rollups of its endpoints:
 - ``best_output_tokens_per_second``: the highest endpoint p50 output speed in that window;
 - ``active_endpoints``: endpoints with a success in that window, of ``total_endpoints``;
 - ``available_via``: display names of the providers of the active endpoints.
+
+An endpoint without a rollup in the last complete window (no probe was stored in it: the
+monitor was not running, or the endpoint was not configured yet) has no data there: its
+window numbers and ``probes`` are null and its status is ``unknown``, never "0 probes".
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ class EndpointLive:
     ttft_p50_seconds: float | None
     ttft_p95_seconds: float | None
     output_tokens_per_second_p50: float | None
-    probes: int
+    #: Probes in the last complete window; None when the endpoint has no data there.
+    probes: int | None
     failures_by_outcome: Mapping[str, int]
     last_probe_at: datetime | None
     status: str
@@ -150,7 +155,7 @@ def model_live(
                 ttft_p50_seconds=latest.ttft.p50 if latest else None,
                 ttft_p95_seconds=latest.ttft.p95 if latest else None,
                 output_tokens_per_second_p50=latest.speed.p50 if latest else None,
-                probes=latest.probes if latest else 0,
+                probes=latest.probes if latest else None,
                 failures_by_outcome=latest.failures if latest else {},
                 last_probe_at=(last_probe_at or {}).get(endpoint.id),
                 status=endpoint_status(latest),

@@ -13,10 +13,17 @@ the last complete window. It holds, for each model:
   still count, the counts are summed from the rollups instead and the percentiles are unknown
   (``source: "rollups"``);
 
-and, for each window of the range that has stored rollups, every endpoint's rollup row.
+and, for each window of the range that has stored rollups, each endpoint's rollup row.
+
+An endpoint with no stored probe in the range, or no rollup in a window (the monitor was not
+running, or the endpoint was not configured yet), has no data there: the renderers say "no
+data" for it rather than "0 probes", the JSON lists it under ``no_data`` instead of among the
+endpoints with numbers, and the CSV has no row for it. A window in which no endpoint has a
+rollup is not listed at all.
 
 Renderers: ``render_table`` (a terminal), ``render_markdown``, ``render_json`` (the structure of
-``report_json``, documented there) and ``render_csv`` (one row per endpoint per window).
+``report_json``, documented there) and ``render_csv`` (one row per stored rollup: endpoint and
+window).
 ``write_window_report`` writes the Markdown and JSON reports of a finished window atomically.
 """
 
@@ -117,6 +124,11 @@ class EndpointSummary:
             "source": self.source,
         }
 
+    @property
+    def has_data(self) -> bool:
+        """Whether any probe of the endpoint is known in the range (else: no data)."""
+        return self.probes > 0
+
 
 @dataclass(frozen=True, slots=True)
 class ModelReport:
@@ -129,16 +141,29 @@ class ModelReport:
 
 @dataclass(frozen=True, slots=True)
 class WindowReport:
-    """One window's rollup rows, one per reported endpoint."""
+    """One window's stored rollups, and the reported endpoints that have none in it."""
 
     window_start: datetime
     window_seconds: int
     rollups: tuple[EndpointRollup, ...]
+    #: The reported endpoints, in configuration order.
+    endpoints: tuple[str, ...] = ()
 
     @property
     def window_end(self) -> datetime:
         """End of the window (exclusive)."""
         return self.window_start + timedelta(seconds=self.window_seconds)
+
+    @property
+    def no_data(self) -> tuple[str, ...]:
+        """The reported endpoints without a rollup in this window (no probe was stored)."""
+        found = {r.endpoint for r in self.rollups}
+        return tuple(e for e in self.endpoints if e not in found)
+
+    def rows(self) -> list[tuple[str, EndpointRollup | None]]:
+        """Each reported endpoint with its rollup, or None where it has no data."""
+        found = {r.endpoint: r for r in self.rollups}
+        return [(e, found.get(e)) for e in self.endpoints]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +294,7 @@ def build_report(
         until=end,
         window_seconds=window,
         models=models,
-        windows=_windows(in_range, endpoints, window, now),
+        windows=_windows(in_range, endpoints, window),
     )
 
 
@@ -342,24 +367,23 @@ def summarize_endpoint(
 
 
 def _windows(
-    rollups: Sequence[EndpointRollup], endpoints: Sequence[Endpoint], window: int, now: datetime
+    rollups: Sequence[EndpointRollup], endpoints: Sequence[Endpoint], window: int
 ) -> tuple[WindowReport, ...]:
+    """The windows that have a stored rollup, each with its rollups in configuration order
+    (an endpoint without one there has no data in it: nothing is made up for it)."""
     by_window: dict[datetime, dict[str, EndpointRollup]] = {}
     for rollup in rollups:
         by_window.setdefault(rollup.window_start, {})[rollup.endpoint] = rollup
-    out: list[WindowReport] = []
-    for start in sorted(by_window):
-        found = by_window[start]
-        rows = tuple(
-            found.get(e.id)
-            # An endpoint without a row in a rolled-up window had no probe in it.
-            or compute_rollup(
-                EndpointIdentity(e.id, e.model.id, e.provider, e.region), [], start, window, now=now
-            )
-            for e in endpoints
+    ids = tuple(e.id for e in endpoints)
+    return tuple(
+        WindowReport(
+            start,
+            window,
+            tuple(by_window[start][e] for e in ids if e in by_window[start]),
+            ids,
         )
-        out.append(WindowReport(start, window, rows))
-    return tuple(out)
+        for start in sorted(by_window)
+    )
 
 
 def unknown_model_message(config: Config, model: str) -> str:
@@ -420,10 +444,14 @@ def report_json(report: Report) -> dict[str, Any]:
                                 uptime_ratio, ttft_p50_seconds, ttft_p95_seconds,
                                 output_tokens_per_second_p50, failures_by_outcome,
                                 output_tokens, input_tokens, cost_usd,
-                                source: "probes" | "rollups"}]}],
-         windows: [{window_start, window_end, endpoints: [<rollup_json>]}]}
+                                source: "probes" | "rollups"}],
+                   no_data: [endpoint id]}],
+         windows: [{window_start, window_end, endpoints: [<rollup_json>],
+                    no_data: [endpoint id]}]}
 
-    Times are ISO 8601 UTC with ``Z``; unknown numbers are ``null``.
+    Times are ISO 8601 UTC with ``Z``; unknown numbers are ``null``. ``endpoints`` holds the
+    endpoints with data (at least one probe in the range, or a rollup in the window);
+    ``no_data`` names the reported endpoints without any, which have no numbers at all.
     """
     return {
         "report_version": REPORT_VERSION,
@@ -440,7 +468,8 @@ def report_json(report: Report) -> dict[str, Any]:
                 "pricing": m.spec.pricing.model_dump(mode="json") if m.spec.pricing else None,
                 "card": card_line(m.live, report.window_seconds),
                 "live": m.live.to_json_dict(),
-                "endpoints": [s.to_json_dict() for s in m.endpoints],
+                "endpoints": [s.to_json_dict() for s in m.endpoints if s.has_data],
+                "no_data": [s.endpoint for s in m.endpoints if not s.has_data],
             }
             for m in report.models
         ],
@@ -449,6 +478,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 "window_start": format_utc(w.window_start),
                 "window_end": format_utc(w.window_end),
                 "endpoints": [rollup_json(r) for r in w.rollups],
+                "no_data": list(w.no_data),
             }
             for w in report.windows
         ],
@@ -580,6 +610,9 @@ def _model_heading(spec: ModelSpec) -> str:
 
 
 _NO_DATA = "No data yet: no probe is stored in this range."
+#: What a cell of probes says for an endpoint with no probe stored in a window or range.
+NO_DATA = "no data"
+_NONE = "—"
 _FROM_ROLLUPS = (
     "* raw probes of the range are no longer stored (retention): counts are summed from the "
     "rollups and percentiles over the range are unknown."
@@ -607,6 +640,9 @@ def _speed_cell(value: float | None) -> str:
 
 
 def _summary_cells(s: EndpointSummary) -> list[str]:
+    if not s.has_data:
+        via = where(s.provider, s.region)
+        return [s.endpoint, via, _NONE, NO_DATA, _NONE, _NONE, _NONE, _NONE, _NONE]
     return [
         s.endpoint + ("*" if s.source == "rollups" else ""),
         where(s.provider, s.region),
@@ -620,13 +656,17 @@ def _summary_cells(s: EndpointSummary) -> list[str]:
     ]
 
 
-def _window_cells(w: WindowReport, r: EndpointRollup, *, short: bool = False) -> list[str]:
+def _window_cells(
+    w: WindowReport, endpoint: str, r: EndpointRollup | None, *, short: bool = False
+) -> list[str]:
     # A terminal shows the start only (the size is in the subtitle); Markdown the whole span.
     when = (
         w.window_start.strftime("%m-%d %H:%M" + (":%S" if w.window_start.second else ""))
         if short
         else span_text(w.window_start, w.window_end).removesuffix(" UTC")
     )
+    if r is None:
+        return [when, endpoint, NO_DATA, _NONE, _NONE, _NONE, _NONE, _NONE]
     return [
         when,
         r.endpoint,
@@ -711,7 +751,7 @@ def render_table(report: Report, console: Console) -> None:
     if report.windows:
         console.print()
         table = _rich_table(_WINDOW_HEADERS, title="Windows (UTC start)")
-        rows = [_window_cells(w, r, short=True) for w in report.windows for r in w.rollups]
+        rows = [_window_cells(w, e, r, short=True) for w in report.windows for e, r in w.rows()]
         _fill(table, rows, console.width)
         console.print(table)
 
@@ -739,12 +779,12 @@ def render_markdown(report: Report) -> str:
         if any(s.source == "rollups" for s in m.endpoints):
             out += [f"\\{_FROM_ROLLUPS}", ""]
     if report.windows:
-        rows = [_window_cells(w, r) for w in report.windows for r in w.rollups]
+        rows = [_window_cells(w, e, r) for w in report.windows for e, r in w.rows()]
         out += ["## Windows", "", *_md_table(_WINDOW_HEADERS, rows), ""]
     return "\n".join(out)
 
 
-#: The CSV header: one row per endpoint per window.
+#: The CSV header: one row per stored rollup (an endpoint in a window it has data in).
 CSV_COLUMNS: tuple[str, ...] = (
     "window_start", "window_end", "model", "endpoint", "provider", "region", "probes",
     "successes", "uptime_ratio", "ttft_p50_seconds", "ttft_p95_seconds",
@@ -761,7 +801,8 @@ def _csv_value(value: object) -> str:
 
 
 def render_csv(report: Report) -> str:
-    """One row per endpoint per window with the header ``CSV_COLUMNS``; empty cell = unknown."""
+    """One row per stored rollup (endpoint and window) with the header ``CSV_COLUMNS``; empty
+    cell = unknown. An endpoint with no data in a window has no row there."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -893,7 +934,10 @@ def render_profile(
             style="dim",
         )
     else:
-        console.print("No complete window has been rolled up yet.", style="yellow")
+        console.print(
+            "No data in the last complete window: no probe of this model is stored in it.",
+            style="yellow",
+        )
     facts = _fact_rows(spec)
     if facts:
         grid = Table(show_header=False, box=None, pad_edge=False)
@@ -918,7 +962,7 @@ def render_profile(
             millis(e.ttft_p50_seconds),
             millis(e.ttft_p95_seconds),
             _speed_cell(e.output_tokens_per_second_p50),
-            f"{e.probes:,}",
+            NO_DATA if e.probes is None else f"{e.probes:,}",
             failures_text(e.failures_by_outcome),
             ago(e.last_probe_at, live.refreshed_at),
         ]

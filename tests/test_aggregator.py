@@ -96,8 +96,7 @@ def test_rolling_up_twice_changes_nothing(config: Config, store: Store) -> None:
     aggregator.tick()
     second = store.rollups(window_seconds=60, since=T0, until=T0 + timedelta(minutes=1))
     assert first == second
-    assert sorted(r.endpoint for r in second) == ["azure-eastus", "openai"]
-    assert next(r for r in second if r.endpoint == "openai").probes == 6
+    assert [(r.endpoint, r.probes) for r in second] == [("openai", 6)]  # azure: no probe
 
 
 def test_a_late_probe_is_counted_in_its_own_window_once(config: Config, store: Store) -> None:
@@ -161,7 +160,7 @@ def test_removed_endpoints_do_not_appear_in_the_snapshot(config: Config, store: 
     now = T0 + timedelta(seconds=70)
     aggregator, _ = _aggregator(config, store, _Clock(now))
     aggregator.tick()
-    assert {r.endpoint for r in snapshot(config, store, now).rollups} == {"openai", "azure-eastus"}
+    assert {r.endpoint for r in snapshot(config, store, now).rollups} == {"openai"}
 
 
 def test_a_clean_stop_rolls_up_the_cut_short_windows(config: Config, store: Store) -> None:
@@ -183,6 +182,7 @@ def test_a_clean_stop_rolls_up_the_cut_short_windows(config: Config, store: Stor
 def test_after_the_clock_jumped_back_the_next_window_is_reported_again(
     config: Config, store: Store
 ) -> None:
+    store.add_probes([_probe("openai", T0 + timedelta(minutes=m, seconds=30)) for m in range(80)])
     clock = _Clock(T0 + timedelta(hours=1, minutes=10))
     aggregator, completed = _aggregator(config, store, clock)
     aggregator.backfill()
@@ -196,3 +196,41 @@ def test_after_the_clock_jumped_back_the_next_window_is_reported_again(
     aggregator.tick()
     assert len(completed) == 2  # ...unless the jump was announced
     assert completed[-1].last_window_start == last_complete_window(clock.now, 60, 7.0)
+
+
+def test_windows_without_probes_get_no_rollup(config: Config, store: Store) -> None:
+    # The monitor starts on an empty store at T0 + 10 min: its start-up recomputes the last two
+    # complete windows, which hold no probe.
+    clock = _Clock(T0 + timedelta(minutes=10))
+    aggregator, _ = _aggregator(config, store, clock)
+    aggregator.backfill()
+    assert store.rollups(window_seconds=60) == []
+    store.add_probes([_probe("openai", clock.now + timedelta(seconds=20))])
+    clock.now += timedelta(minutes=1, seconds=30)
+    aggregator.tick()
+    clock.now += timedelta(seconds=5)
+    aggregator.final()
+
+    rollups = store.rollups(window_seconds=60)
+    assert [(r.window_start, r.endpoint, r.probes) for r in rollups] == [
+        (T0 + timedelta(minutes=10), "openai", 1)
+    ]
+    current = snapshot(config, store, clock.now)
+    azure = next(e for e in current.profiles["gpt-4.1-nano"].endpoints if e.endpoint != "openai")
+    assert (azure.probes, azure.status) == (None, "unknown")
+
+
+def test_recomputing_a_window_whose_probes_are_gone_keeps_its_rollup(
+    config: Config, store: Store
+) -> None:
+    store.add_probes([_probe("openai", T0 + timedelta(seconds=s)) for s in (10, 20)])
+    clock = _Clock(T0 + timedelta(seconds=70))
+    aggregator, _ = _aggregator(config, store, clock)
+    aggregator.tick()
+    before = store.rollups(window_seconds=60)
+
+    store.delete_probes_before(T0 + timedelta(minutes=1))  # as retention would
+    aggregator.tick()
+
+    assert store.rollups(window_seconds=60) == before
+    assert [(r.endpoint, r.probes) for r in before] == [("openai", 2)]

@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 import monitor.api
-from monitor.aggregator import Snapshot, roll_window, snapshot
+from monitor.aggregator import Aggregator, Snapshot, roll_window, snapshot
 from monitor.api import create_app, endpoint_state
 from monitor.config import Config, parse_config
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics
@@ -400,12 +400,13 @@ async def test_rollups_default_to_the_last_24_hours_oldest_first(
     assert (body["since"], body["until"]) == (
         "2025-05-31T12:31:00.000000Z", "2025-06-01T12:31:00.000000Z",
     )  # fmt: skip
-    assert (body["window_seconds"], body["count"], body["truncated"]) == (1800, 6, False)
+    assert (body["window_seconds"], body["count"], body["truncated"]) == (1800, 3, False)
+    # Only (endpoint, window) pairs with a stored probe: the gateway never answered, azure had
+    # no probe at 11:30.
     assert [(r["window_start"][11:16], r["endpoint"]) for r in body["rollups"]] == [
-        ("11:30", "azure-eastus"), ("11:30", "gateway"), ("11:30", "openai"),
-        ("12:00", "azure-eastus"), ("12:00", "gateway"), ("12:00", "openai"),
+        ("11:30", "openai"), ("12:00", "azure-eastus"), ("12:00", "openai"),
     ]  # fmt: skip
-    azure = body["rollups"][3]
+    azure = body["rollups"][1]
     assert azure["ttft_seconds"]["p50"] == pytest.approx(0.35)
     assert azure["outcomes"] == {"success": 3, "timeout": 1}
     assert azure["uptime_ratio"] == pytest.approx(0.75)
@@ -414,7 +415,11 @@ async def test_rollups_default_to_the_last_24_hours_oldest_first(
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"model": "other-model"}, [("11:30", "gateway"), ("12:00", "gateway")]),
+        (
+            {"model": "gpt-4.1-nano", "since": "45m"},
+            [("12:00", "azure-eastus"), ("12:00", "openai")],
+        ),
+        ({"model": "other-model"}, []),  # its one endpoint has no probe: no data, no rollup
         ({"endpoint": "openai", "since": "2025-06-01T12:00:00Z"}, [("12:00", "openai")]),
         ({"endpoint": "openai", "until": "2025-06-01T14:00+02:00"}, [("11:30", "openai")]),
         ({"endpoint": "openai", "since": "45m"}, [("12:00", "openai")]),
@@ -464,10 +469,26 @@ async def test_rollups_refuse_bad_parameters_with_json_naming_them(
     assert body["error"]["message"]
 
 
-async def test_rollups_of_an_inverted_range_are_empty(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v1/rollups", params={"since": "1h", "until": "2h"})
-    assert response.status_code == 200
-    assert (response.json()["count"], response.json()["rollups"]) == (0, [])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"since": "1h", "until": "2h"},  # since after until, as `report` refuses it
+        {"since": "2025-06-01T12:00:00Z", "until": "2025-06-01T12:00:00Z"},
+        {"since": "2025-06-02"},  # after the default until, now
+    ],
+    ids=["inverted", "empty", "since-after-now"],
+)
+async def test_rollups_refuse_a_range_whose_since_is_not_before_until(
+    client: httpx.AsyncClient, openapi: dict[str, Any], query: dict[str, str]
+) -> None:
+    response = await client.get("/api/v1/rollups", params=query)
+
+    assert response.status_code == 422
+    body = response.json()
+    _conforms(openapi, "Error", body)
+    assert body["error"]["code"] == "invalid_parameter"
+    assert body["error"]["parameter"] == "since"
+    assert "is not before until" in body["error"]["message"]
 
 
 async def test_rollups_reach_back_to_the_first_moment_in_few_queries(
@@ -478,7 +499,7 @@ async def test_rollups_reach_back_to_the_first_moment_in_few_queries(
     response = await client.get("/api/v1/rollups", params={"since": "0001-01-01"})
     assert response.status_code == 200
     assert response.json()["since"] == "0001-01-01T00:00:00.000000Z"  # four-digit year
-    assert response.json()["count"] == 6
+    assert response.json()["count"] == 3
     # Empty slices double: two thousand years of 30-minute windows take a few dozen reads.
     assert sum(name == "rollups" for name, _ in recording.threads) < 40
 
@@ -486,15 +507,15 @@ async def test_rollups_reach_back_to_the_first_moment_in_few_queries(
 async def test_rollups_are_capped_and_page_on_window_boundaries(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(monitor.api, "MAX_ROLLUP_ROWS", 4)
+    monkeypatch.setattr(monitor.api, "MAX_ROLLUP_ROWS", 2)
     first = (await client.get("/api/v1/rollups")).json()
-    # 3 rows per window: a page of 4 would split the second window, so it stops at 3.
-    assert (first["count"], first["limit"], first["truncated"]) == (3, 4, True)
+    # 1 row at 11:30, 2 at 12:00: a page of 2 would split the second window, so it stops at 1.
+    assert (first["count"], first["limit"], first["truncated"]) == (1, 2, True)
     assert first["next_since"] == "2025-06-01T12:00:00.000000Z"
     second = (await client.get("/api/v1/rollups", params={"since": first["next_since"]})).json()
-    assert (second["count"], second["truncated"], second["next_since"]) == (3, False, None)
+    assert (second["count"], second["truncated"], second["next_since"]) == (2, False, None)
     seen = [(r["window_start"], r["endpoint"]) for r in first["rollups"] + second["rollups"]]
-    assert len(seen) == len(set(seen)) == 6
+    assert len(seen) == len(set(seen)) == 3
 
 
 async def test_rollups_answer_503_json_when_the_store_fails(
@@ -525,6 +546,63 @@ async def test_latest_report_is_the_last_complete_window(
     assert [e["endpoint"] for e in nano["endpoints"]] == ["openai", "azure-eastus"]
     assert nano["endpoints"][0]["ttft_p50_seconds"] == pytest.approx(0.55)
     assert nano["card"].startswith("87.5% avg uptime · 350 ms best TTFT")
+
+
+async def test_latest_report_names_endpoints_without_probes_as_no_data(
+    client: httpx.AsyncClient,
+) -> None:
+    report = (await client.get("/api/v1/reports/latest")).json()
+    other = report["models"][1]
+    assert (other["endpoints"], other["no_data"]) == ([], ["gateway"])
+    assert report["models"][0]["no_data"] == []
+    (window,) = report["windows"]
+    assert [r["endpoint"] for r in window["endpoints"]] == ["openai", "azure-eastus"]
+    assert window["no_data"] == ["gateway"]
+
+
+# --- windows before the monitor started --------------------------------------------------------
+
+STARTED = datetime(2026, 11, 25, 18, 19, 10, tzinfo=UTC)  # a new store, a 1-minute window
+
+
+async def test_windows_before_the_monitor_started_have_no_rollups(
+    tmp_path: Path, openapi: dict[str, Any]
+) -> None:
+    config = parse_config(
+        yaml.safe_dump({**CONFIG, "rollup": {"window": "60s"}}), environ={"CANARY_KEY": CANARY}
+    )
+    opened = open_store(f"sqlite:///{tmp_path}/new.db")
+    opened.upgrade()
+    now = STARTED
+    aggregator = Aggregator(config, opened, publish=lambda _: None, clock=lambda: now)
+    aggregator.backfill()  # the daemon's start-up: the last two windows are 18:17 and 18:18
+    probes = [_ok("openai", STARTED + timedelta(seconds=s), 0.5, 100) for s in (10, 40, 70)]
+    opened.add_probes(probes)
+    aggregator.mark_written(probes)
+    now = STARTED + timedelta(minutes=2)  # 18:21:10: 18:20 is complete
+    aggregator.tick()
+    view = FakeView(config, opened, CollectorRegistry(), aggregator.latest)
+    app = create_app(view, clock=lambda: now)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://monitor"
+    ) as c:
+        rollups = (await c.get("/api/v1/rollups", params={"since": "1h"})).json()
+        report = (await c.get("/api/v1/reports/latest")).json()
+        profile = (await c.get("/api/v1/models/gpt-4.1-nano/profile")).json()
+    opened.close()
+
+    _conforms(openapi, "RollupList", rollups)
+    assert [(r["window_start"][11:16], r["endpoint"], r["probes"]) for r in rollups["rollups"]] == [
+        ("18:19", "openai", 2), ("18:20", "openai", 1),
+    ]  # fmt: skip
+    _conforms(openapi, "Report", report)
+    nano, other = report["models"]
+    assert [(e["endpoint"], e["probes"]) for e in nano["endpoints"]] == [("openai", 1)]
+    assert (nano["no_data"], other["no_data"]) == (["azure-eastus"], ["gateway"])
+    assert [w["no_data"] for w in report["windows"]] == [["azure-eastus", "gateway"]]
+    azure = next(e for e in profile["live"]["endpoints"] if e["endpoint"] == "azure-eastus")
+    assert (azure["probes"], azure["status"], azure["uptime_ratio"]) == (None, "unknown", None)
+    assert profile["live"]["window_start"] == "2026-11-25T18:20:00.000000Z"
 
 
 # --- store access stays off the event loop -----------------------------------------------------

@@ -51,12 +51,14 @@ def test_inter_token_latency_is_the_inverse_of_speed() -> None:
 @pytest.mark.parametrize(
     ("text", "low", "high"),
     [
-        (" ".join(str(i) for i in range(1, 41)), 38, 42),
+        # 40 numbers and the 39 spaces between them, as OpenAI's tokenizers count them
+        (" ".join(str(i) for i in range(1, 41)), 79, 79),
+        ("1 2\n\n3  four", 7, 7),
         ("Hello, world!", 3, 5),
         ("", 0, 0),
         ("antidisestablishmentarianism", 5, 9),
     ],
-    ids=["counting", "greeting", "empty", "long-word"],
+    ids=["counting", "spaces-and-lines", "greeting", "empty", "long-word"],
 )
 def test_token_estimate_is_close_to_a_bpe_tokenizer(text: str, low: int, high: int) -> None:
     assert low <= estimate_tokens(text) <= high

@@ -121,3 +121,4 @@ def test_profile_without_data_is_all_unknown(config: Config) -> None:
     assert (live.active_endpoints, live.total_endpoints) == (0, 2)
     assert live.window_start is None and live.available_via == ()
     assert {e.status for e in live.endpoints} == {"unknown"}
+    assert {e.probes for e in live.endpoints} == {None}  # no data, not 0 probes

@@ -19,6 +19,7 @@ import yaml
 from rich.console import Console
 
 from monitor.aggregator import (
+    Aggregator,
     last_complete_window,
     roll_window,
     settle_seconds,
@@ -39,6 +40,7 @@ from monitor.report import (
     render_csv,
     render_json,
     render_markdown,
+    render_profile,
     render_table,
     report_basename,
     window_is_known,
@@ -214,15 +216,22 @@ def test_summary_falls_back_to_rollup_counts_when_raw_probes_are_gone(
     assert "percentiles over the range are unknown" in render_markdown(report)
 
 
-def test_report_lists_every_configured_endpoint_even_without_probes(
+def test_an_endpoint_without_probes_in_the_range_has_no_data_rather_than_0_probes(
     filled: Store, config: Config
 ) -> None:
     report = build_report(config, filled, now=NOW)
-    assert [s.endpoint for s in report.endpoints] == ["openai", "azure-eastus", "gateway"]
-    gateway = _summary(report, "gateway")
-    assert gateway["probes"] == 0
-    assert gateway["uptime_ratio"] is None
-    assert [r.endpoint for r in report.windows[0].rollups] == ["openai", "azure-eastus", "gateway"]
+    data = json.loads(render_json(report))
+    nano, other = data["models"]
+    assert ([e["endpoint"] for e in nano["endpoints"]], nano["no_data"]) == (
+        ["openai", "azure-eastus"],
+        [],
+    )
+    assert (other["endpoints"], other["no_data"]) == ([], ["gateway"])
+    (window,) = data["windows"]
+    assert [r["endpoint"] for r in window["endpoints"]] == ["openai", "azure-eastus"]
+    assert window["no_data"] == ["gateway"]
+    table = _table_text(report)
+    assert any("gateway" in line and "no data" in line for line in table.splitlines())
 
 
 def test_live_card_holds_the_profile_numbers_at_the_end_of_the_range(
@@ -443,7 +452,8 @@ def test_markdown_has_a_table_row_per_endpoint(filled: Store, config: Config) ->
     assert "| openai | OpenAI | 100.0% | 4 | 550 ms | 685 ms | 115 | — | $0.000080 |" in text
     assert "azure-eastus" in rows
     assert "| azure-eastus | Azure eastus | 75.0% | 5 | 350 ms |" in rows["azure-eastus"]
-    assert "| gateway | OpenAI-compatible | — | 0 | — | — | — | — | $0.000000 |" in text
+    assert "| gateway | OpenAI-compatible | — | no data | — | — | — | — | — |" in text
+    assert "| 2025-06-01 12:00 – 12:30 | gateway | no data | — | — | — | — | — |" in text
 
 
 def test_json_report_has_the_documented_structure_and_numbers(
@@ -463,7 +473,7 @@ def test_json_report_has_the_documented_structure_and_numbers(
     assert nano["card"].startswith("87.5% avg uptime")
     assert [e["endpoint"] for e in nano["endpoints"]] == ["openai", "azure-eastus"]
     assert nano["endpoints"][0]["ttft_p50_seconds"] == pytest.approx(0.55)
-    assert [e["endpoint"] for e in other["endpoints"]] == ["gateway"]
+    assert (other["endpoints"], other["no_data"]) == ([], ["gateway"])
     (window,) = data["windows"]
     assert window["window_start"] == "2025-06-01T12:00:00.000000Z"
     azure = window["endpoints"][1]
@@ -478,15 +488,16 @@ def test_csv_has_a_header_and_one_row_per_endpoint_per_window(
     text = render_csv(build_report(config, filled, now=NOW, since=PREVIOUS))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
+    # One row per stored rollup: azure had no probe at 11:30 and the gateway none at all, so
+    # they have no row there (no data), not a row of 0 probes.
     assert [(r["window_start"][11:16], r["endpoint"]) for r in rows] == [
-        ("11:30", "openai"), ("11:30", "azure-eastus"), ("11:30", "gateway"),
-        ("12:00", "openai"), ("12:00", "azure-eastus"), ("12:00", "gateway"),
+        ("11:30", "openai"), ("12:00", "openai"), ("12:00", "azure-eastus"),
     ]  # fmt: skip
-    azure = rows[4]
+    azure = rows[2]
     assert float(azure["ttft_p50_seconds"]) == pytest.approx(0.35)
     assert float(azure["uptime_ratio"]) == pytest.approx(0.75)
     assert (azure["failures_timeout"], azure["failures_auth_error"]) == ("1", "1")
-    assert rows[5]["uptime_ratio"] == ""  # unknown is empty, never 0
+    assert azure["failures_rate_limited"] == "0"
 
 
 def test_empty_store_reports_that_there_is_no_data_yet(store: Store, config: Config) -> None:
@@ -496,6 +507,53 @@ def test_empty_store_reports_that_there_is_no_data_yet(store: Store, config: Con
     assert "No data yet" in render_markdown(report)
     assert json.loads(render_json(report))["has_data"] is False
     assert render_csv(report) == ",".join(CSV_COLUMNS) + "\n"
+
+
+STARTED = datetime(2026, 11, 25, 18, 19, 10, tzinfo=UTC)
+
+
+def test_windows_before_the_monitor_started_are_not_reported(store: Store, tmp_path: Path) -> None:
+    """A store created at 18:19 with 1-minute windows; ``report --since 30m`` at 18:21:10."""
+    config = _config(rollup={"window": "60s"})
+    now = STARTED
+    aggregator = Aggregator(config, store, publish=lambda _: None, clock=lambda: now)
+    aggregator.backfill()  # start-up: the last two complete windows are 18:17 and 18:18
+    probes = [_ok("openai", STARTED + timedelta(seconds=s), 0.5, 100) for s in (10, 40, 70)]
+    store.add_probes(probes)
+    aggregator.mark_written(probes)
+    now = STARTED + timedelta(minutes=2)
+    aggregator.tick()
+
+    report = build_report(config, store, now=now, since=now - timedelta(minutes=30))
+
+    assert [w.window_start.strftime("%H:%M") for w in report.windows] == ["18:19", "18:20"]
+    table = _table_text(report)
+    assert "2 window(s) with rollups" in table
+    assert "18:17" not in table and "18:18" not in table
+    no_data_lines = [line for line in table.splitlines() if "no data" in line]
+    # the summary rows of azure-eastus and gateway, and their rows in each window
+    assert len(no_data_lines) == 2 + 2 * 2
+    assert not [line for line in table.splitlines() if " 0 " in line and "azure" in line]
+    markdown = render_markdown(report)
+    assert "| azure-eastus | Azure eastus | — | no data | — | — | — | — | — |" in markdown
+    assert "| 2026-11-25 18:19 – 18:20 | azure-eastus | no data |" in markdown
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    assert [(r["window_start"][11:16], r["endpoint"], r["probes"]) for r in rows] == [
+        ("18:19", "openai", "2"), ("18:20", "openai", "1"),
+    ]  # fmt: skip
+    data = json.loads(render_json(report))
+    assert [(e["endpoint"], e["probes"]) for e in data["models"][0]["endpoints"]] == [("openai", 3)]
+    assert [w["no_data"] for w in data["windows"]] == [["azure-eastus", "gateway"]] * 2
+    out = io.StringIO()
+    render_profile(
+        config.models[0],
+        model_profile(config, store, "gpt-4.1-nano", now),
+        60,
+        3600,
+        Console(file=out, width=160, color_system=None),
+    )
+    azure_line = next(line for line in out.getvalue().splitlines() if "azure-eastus" in line)
+    assert "unknown" in azure_line and "no data" in azure_line
 
 
 # --- the daemon's window files -----------------------------------------------------------------
@@ -511,7 +569,8 @@ def test_window_report_files_are_written_whole_into_a_new_directory(
     assert written[0].read_text(encoding="utf-8").startswith("# Rollup report · 2025-06-01 12:00")
     data = json.loads(written[1].read_text(encoding="utf-8"))
     assert data["since"] == "2025-06-01T12:00:00.000000Z"
-    assert len(data["windows"][0]["endpoints"]) == 3
+    assert len(data["windows"][0]["endpoints"]) == 2
+    assert data["windows"][0]["no_data"] == ["gateway"]
 
 
 def test_window_report_replaces_an_earlier_file_of_the_same_window(
@@ -601,7 +660,7 @@ def test_report_command_prints_each_format_for_an_explicit_range(
         assert (openai["probes"], openai["ttft_p50_seconds"]) == (6, pytest.approx(0.65))
     elif output_format == "csv":
         rows = list(csv.DictReader(io.StringIO(done.stdout)))
-        assert len(rows) == 6
+        assert len(rows) == 3  # openai in both windows, azure in the second
     else:
         assert "| openai | OpenAI | 100.0% | 6 | 650 ms |" in done.stdout
 

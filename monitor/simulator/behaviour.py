@@ -2,8 +2,10 @@
 
 Pure functions of (config, random generator, elapsed time): the server turns a ``Plan`` into
 bytes on a socket. The generated answer is the one the default probe prompt asks for
-("Count from 1 to 40, separated by spaces."): token ``i`` is ``"1"`` then ``" 2"``, ``" 3"``...
-so the text sent is easy to check and every token is exactly one output token.
+("Count from 1 to 40, separated by spaces."), cut into tokens as OpenAI's tokenizers
+(cl100k_base, o200k_base) cut it and as a real model streams it: ``"1"``, ``" "``, ``"2"``,
+``" "``, ``"3"``... A digit never merges with the space before it, so every number up to 999
+and every space is one real token, and a gateway that recounts the text finds the usage count.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -77,9 +80,16 @@ def sample_int(value: IntRange, rng: random.Random) -> int:
     return rng.randint(value.min, value.max)
 
 
+#: The largest number that is one token: OpenAI's tokenizers split digits into runs of at most
+#: three ("1000" is "100" + "0"), so an answer longer than 1,997 tokens counts from 1 again.
+LARGEST_ONE_TOKEN_NUMBER = 999
+
+
 def token_text(index: int) -> str:
-    """The text of output token ``index`` (0-based): ``"1"``, ``" 2"``, ``" 3"``..."""
-    return "1" if index == 0 else f" {index + 1}"
+    """The text of output token ``index`` (0-based): ``"1"``, ``" "``, ``"2"``, ``" "``, ``"3"``…"""
+    if index % 2:
+        return " "
+    return str(index // 2 % LARGEST_ONE_TOKEN_NUMBER + 1)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -198,6 +208,26 @@ def _chunk_times(
     return tuple(ready[min(last, (i // burst + 1) * burst - 1)] for i in range(len(ready)))
 
 
+#: The pieces OpenAI's tokenizers cut text into before merging bytes (o200k_base's pre-tokenizer
+#: pattern, the one of the gpt-4o and gpt-4.1 models simulated here, in ``re`` terms): a word
+#: with the space or mark before it and an English contraction after it, a run of up to three
+#: digits, a run of punctuation, a run of whitespace. A common English word is one token, a rare
+#: or long one several, so counting pieces is a close floor of the real count.
+_PIECES = re.compile(
+    r"[^\r\n\w]?[^\W\d_]+(?:'(?i:[sdmt]|ll|ve|re))?"  # a word, as in " word" or "What's"
+    r"|\d{1,3}"  # up to three digits, never with a space
+    r"| ?[^\s\w]+[\r\n/]*"  # punctuation
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"  # line breaks, then spaces
+)
+
+
+def count_words(text: str) -> int:
+    """How many tokens ``text`` is when every word, number (of up to three digits), run of
+    punctuation and run of spaces is one token: exact for everyday English and for numbers."""
+    return len(_PIECES.findall(text))
+
+
 def estimate_prompt_tokens(texts: Sequence[str]) -> int:
-    """A stable prompt-token count: about four characters a token plus per-message overhead."""
-    return 3 + sum(4 + (len(text) + 3) // 4 for text in texts)
+    """The prompt tokens of a chat: each message's words plus its framing (4 tokens: start,
+    role, separator, end) and 3 for the assistant's reply header, as OpenAI counts chats."""
+    return 3 + sum(4 + count_words(text) for text in texts)

@@ -17,7 +17,7 @@ from monitor.durations import Duration
 
 
 class Behaviour(StrEnum):
-    """What the simulator does with one request; each one maps to a DESIGN section 3 outcome."""
+    """What the simulator does with one request; each maps to one of the monitor's outcomes."""
 
     NORMAL = "normal"
     SERVER_ERROR = "server_error"
@@ -217,7 +217,9 @@ class EndpointConfig(BaseModel):
     first_byte_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     tokens_per_second: RateDistribution = RateDistribution(median=100.0)
     tokens_per_chunk: IntRange = IntRange(min=1, max=1)
-    output_tokens: IntRange = IntRange(min=40, max=40)
+    #: The natural answer's length in real tokens: 79 is "1 2 … 40", the whole answer to the
+    #: default probe prompt (40 numbers and the 39 spaces between them).
+    output_tokens: IntRange = IntRange(min=79, max=79)
     burst: BurstConfig | None = None
 
     mode: Behaviour = Behaviour.NORMAL

@@ -75,7 +75,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.buffer:
-            # Stamp before anything else: this is the request's first byte (DESIGN section 2).
+            # Stamp before anything else: this is the request's first byte.
             self.arrived_ns = _perf_ns()
             self.arrived_at = self.loop.time()
         self.buffer += data

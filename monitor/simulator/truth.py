@@ -3,8 +3,9 @@
 Timestamps are ``time.perf_counter_ns()`` (CLOCK_MONOTONIC on Linux, so comparable with a client
 in another process on the same machine). ``received_ns`` is stamped when the request's first
 byte reaches ``data_received``, before any parsing; the ``*_sent_ns`` stamps are taken right after
-the transport write that carried the bytes. The derived speed follows DESIGN section 2: with N
-output tokens over C content chunks, N*(C-1)/C tokens over (last - first) content send times.
+the transport write that carried the bytes. The derived speed is the monitor's output speed
+(README: Measurement): with N output tokens over C content chunks, N*(C-1)/C tokens over
+(last - first) content send times.
 """
 
 from __future__ import annotations

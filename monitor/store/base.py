@@ -81,7 +81,10 @@ class Store(Protocol):
     # Rollups
 
     def upsert_rollups(self, rollups: Sequence[EndpointRollup]) -> None:
-        """Insert or replace the rollups, keyed by (endpoint, window_seconds, window_start)."""
+        """Insert or replace the rollups, keyed by (endpoint, window_seconds, window_start).
+
+        A rollup of no probes is not stored (and leaves a stored one of its key as it is): a
+        window without probes has no rollup, which readers show as "no data"."""
         ...
 
     def rollups(
@@ -93,13 +96,15 @@ class Store(Protocol):
         model: str | None = None,
         endpoint: str | None = None,
     ) -> list[EndpointRollup]:
-        """Rollups whose window starts in [since, until), by window start then endpoint."""
+        """Rollups whose window starts in [since, until), by window start then endpoint; never
+        one of no probes (an earlier version wrote those for windows without probes)."""
         ...
 
     def rollup_windows(
         self, window_seconds: int, since: datetime, until: datetime
     ) -> set[datetime]:
-        """Starts in [since, until) of the windows that have at least one rollup."""
+        """Starts in [since, until) of the windows that have at least one rollup of at least
+        one probe."""
         ...
 
     def outcome_counts(

@@ -281,6 +281,7 @@ class SQLStore:
         rows = {
             (rollup.endpoint, rollup.window_seconds, rollup.window_start): rollup_to_row(rollup)
             for rollup in rollups
+            if rollup.probes > 0
         }
         if not rows:
             return
@@ -298,8 +299,11 @@ class SQLStore:
         model: str | None = None,
         endpoint: str | None = None,
     ) -> list[EndpointRollup]:
-        """Rollups whose window starts in [since, until), by window start then endpoint."""
-        query = select(rollups_table).where(rollups_table.c.window_seconds == window_seconds)
+        """Rollups whose window starts in [since, until), by window start then endpoint; never
+        one of no probes (an earlier version wrote those for windows without probes)."""
+        query = select(rollups_table).where(
+            rollups_table.c.window_seconds == window_seconds, rollups_table.c.probes > 0
+        )
         if model is not None:
             query = query.where(rollups_table.c.model == model)
         if endpoint is not None:
@@ -312,10 +316,11 @@ class SQLStore:
     def rollup_windows(
         self, window_seconds: int, since: datetime, until: datetime
     ) -> set[datetime]:
-        """Starts in [since, until) of the windows that have at least one rollup."""
+        """Starts in [since, until) of the windows that have at least one rollup of at least
+        one probe."""
         query = _in_range(
             select(rollups_table.c.window_start).where(
-                rollups_table.c.window_seconds == window_seconds
+                rollups_table.c.window_seconds == window_seconds, rollups_table.c.probes > 0
             ),
             rollups_table.c.window_start,
             since,

@@ -26,9 +26,13 @@ def endpoint(**fields: Any) -> EndpointConfig:
     return SimulatorConfig.model_validate({"endpoints": [{"id": "e", **fields}]}).endpoints[0]
 
 
-def test_answer_counts_from_one_one_token_per_number() -> None:
-    assert [token_text(i) for i in range(4)] == ["1", " 2", " 3", " 4"]
-    assert chunk_texts((2, 1, 3)) == ("1 2", " 3", " 4 5 6")
+def test_answer_counts_from_one_with_numbers_and_spaces_as_separate_tokens() -> None:
+    assert [token_text(i) for i in range(5)] == ["1", " ", "2", " ", "3"]
+    assert chunk_texts((3, 1, 3)) == ("1 2", " ", "3 4")
+
+
+def test_answer_counts_from_one_again_after_the_last_one_token_number() -> None:
+    assert [token_text(i) for i in range(1994, 2001)] == ["998", " ", "999", " ", "1", " ", "2"]
 
 
 @given(total=st.integers(0, 300), low=st.integers(1, 5), extra=st.integers(0, 5))

@@ -136,8 +136,8 @@ async def test_hang_mid_stream_stops_after_some_content(
     truth = sim.truth(response.headers["x-request-id"])
 
     assert truth is not None
-    assert content_of(sse_events(bytes(received))) == truth.text == "1 2 3 4 5 6"
-    assert truth.content_chunks == 6
+    assert content_of(sse_events(bytes(received))) == truth.text == "1 2 3 4 5 6 "
+    assert truth.content_chunks == 12
     assert truth.done_sent_ns is None
     assert truth.ending == "hang"
 
@@ -158,7 +158,7 @@ async def test_mid_stream_error_sends_an_error_event_inside_the_200(sim: Simulat
         }
     }
     assert all(event.data != "[DONE]" for event in events)
-    assert content_of(events[:-1]) == "1 2 3 4 5 6"
+    assert content_of(events[:-1]) == "1 2 3 4 5 6 "
 
 
 async def test_responses_mid_stream_error_is_an_error_event(sim: Simulator) -> None:
@@ -251,7 +251,7 @@ async def test_malformed_json_sends_an_event_that_does_not_parse(sim: Simulator)
     assert events[-1].data == "[DONE]"
     with pytest.raises(json.JSONDecodeError):
         events[-2].json()
-    assert content_of(events[:-2]) == "1 2 3 4 5 6"
+    assert content_of(events[:-2]) == "1 2 3 4 5 6 "
 
 
 async def test_empty_stream_finishes_without_content(sim: Simulator) -> None:
@@ -296,13 +296,13 @@ async def test_keepalive_comments_come_before_and_between_content() -> None:
     first_content = next(i for i, e in enumerate(events) if not e.comment and content_of([e]))
 
     assert sum(event.comment for event in events[:first_content]) >= 1
-    assert sum(event.comment for event in events[first_content:]) == 11
+    assert sum(event.comment for event in events[first_content:]) == 22
     assert all(event.data == "ping" for event in events if event.comment)
     assert content_of(events) == "1 2 3 4 5 6 7 8 9 10 11 12"
 
 
 async def test_drip_sends_the_body_one_byte_at_a_time() -> None:
-    config = make_config(openai={"mode": "drip", "drip_interval": "1ms", "output_tokens": 2})
+    config = make_config(openai={"mode": "drip", "drip_interval": "1ms", "output_tokens": 3})
     async with Simulator(config) as sim:
         started = time.perf_counter()
         response = await raw_request(

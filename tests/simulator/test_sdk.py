@@ -93,7 +93,7 @@ async def test_sync_client_gets_a_non_streamed_completion(sim: Simulator) -> Non
 
     assert truth is not None
     assert content == truth.text
-    assert tokens == truth.output_tokens == 12
+    assert tokens == truth.output_tokens == 23
 
 
 async def test_responses_stream_reaches_completed_with_the_sent_text(sim: Simulator) -> None:
@@ -143,7 +143,7 @@ async def test_azure_client_with_api_key_streams_from_the_deployment(sim: Simula
     assert truth is not None
     assert truth == sim.truth(request_id)
     assert text == truth.text
-    assert tokens == truth.output_tokens == 12
+    assert tokens == truth.output_tokens == 23
 
 
 async def test_azure_client_with_an_entra_token(sim: Simulator) -> None:
@@ -252,7 +252,7 @@ async def test_mid_stream_error_raises_api_error_after_some_content(sim: Simulat
 
     assert type(caught.value) is openai.APIError
     assert caught.value.type == "server_error"
-    assert "".join(parts) == "1 2 3 4 5 6"
+    assert "".join(parts) == "1 2 3 4 5 6 "
 
 
 async def test_azure_mid_stream_error_raises_api_error(sim: Simulator) -> None:

@@ -61,15 +61,15 @@ async def test_openai_stream_sends_role_content_finish_usage_then_done(sim: Simu
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"]["completion_tokens"] == 12
+    assert chunks[-1]["usage"]["completion_tokens"] == 23
     assert all(chunk["usage"] is None for chunk in chunks[:-1])
     assert all(chunk["model"] == MODEL and "obfuscation" in chunk for chunk in chunks)
     assert len({chunk["id"] for chunk in chunks}) == 1
     assert content_of(events) == "1 2 3 4 5 6 7 8 9 10 11 12"
     assert truth is not None
     assert truth.text == content_of(events)
-    assert truth.content_chunks == 12
-    assert truth.usage_completion_tokens == truth.output_tokens == 12
+    assert truth.content_chunks == 23
+    assert truth.usage_completion_tokens == truth.output_tokens == 23
 
 
 async def test_openai_stream_without_include_usage_sends_no_usage(sim: Simulator) -> None:
@@ -100,10 +100,10 @@ async def test_azure_stream_opens_with_prompt_filter_results(sim: Simulator) -> 
         for chunk in chunks
         if chunk["choices"] and chunk["choices"][0]["delta"].get("content")
     ]
-    assert len(content) == 12
+    assert len(content) == 23
     assert all(chunk["choices"][0]["content_filter_results"]["hate"] for chunk in content)
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"]["completion_tokens"] == 12
+    assert chunks[-1]["usage"]["completion_tokens"] == 23
     for event in events[:-1]:
         wire_keys = [key for key, _ in json.loads(event.data, object_pairs_hook=list)]
         assert wire_keys == sorted(wire_keys)
@@ -153,7 +153,7 @@ async def test_responses_stream_ends_with_completed_and_no_done(sim: Simulator) 
     completed = events[-1].json()["response"]
     assert truth is not None
     assert deltas == truth.text == completed["output"][0]["content"][0]["text"]
-    assert completed["usage"]["output_tokens"] == truth.output_tokens == 12
+    assert completed["usage"]["output_tokens"] == truth.output_tokens == 23
 
 
 async def test_azure_responses_on_the_v1_path(sim: Simulator) -> None:
@@ -201,7 +201,7 @@ async def test_non_streaming_request_gets_a_json_completion(
     assert response.headers["content-type"] == "application/json"
     assert int(response.headers["content-length"]) == len(response.content)
     assert body["object"] == "chat.completion"
-    assert body["usage"]["completion_tokens"] == 12
+    assert body["usage"]["completion_tokens"] == 23
     assert truth is not None
     assert not truth.stream
     assert truth.text == body["choices"][0]["message"]["content"]
@@ -213,13 +213,13 @@ async def test_max_tokens_caps_the_stream_with_finish_reason_length(
     response = await client.post(
         sim.endpoint_url("openai") + "/chat/completions",
         headers=openai_headers(),
-        json=chat_body(max_completion_tokens=5),
+        json=chat_body(max_completion_tokens=9),
     )
     chunks = [event.json() for event in sse_events(response.content)[:-1]]
 
     assert content_of(sse_events(response.content)) == "1 2 3 4 5"
     assert chunks[-2]["choices"][0]["finish_reason"] == "length"
-    assert chunks[-1]["usage"]["completion_tokens"] == 5
+    assert chunks[-1]["usage"]["completion_tokens"] == 9
 
 
 async def test_max_output_tokens_caps_a_response_as_incomplete(client: httpx.AsyncClient) -> None:
@@ -237,14 +237,14 @@ async def test_max_output_tokens_caps_a_response_as_incomplete(client: httpx.Asy
 
 
 async def test_multi_token_chunks_report_every_token() -> None:
-    async with Simulator(make_config(openai={"tokens_per_chunk": 3, "output_tokens": 10})) as sim:
+    async with Simulator(make_config(openai={"tokens_per_chunk": 3, "output_tokens": 19})) as sim:
         response = await raw_request(
             sim.port, "POST", "/openai/v1/chat/completions", openai_headers(), chat_body()
         )
     truth = sim.truth(response.header("x-request-id") or "")
 
     assert truth is not None
-    assert (truth.content_chunks, truth.output_tokens) == (4, 10)
+    assert (truth.content_chunks, truth.output_tokens) == (7, 19)
     assert content_of(sse_events(response.body)) == "1 2 3 4 5 6 7 8 9 10"
 
 
@@ -292,7 +292,7 @@ async def test_client_leaving_mid_stream_stops_the_stream_and_is_recorded() -> N
                 json.dumps(chat_body()).encode(),
             )
         )
-        await reader.readuntil(b'"content":" 3"')
+        await reader.readuntil(b'"content":"3"')
         writer.close()
         await writer.wait_closed()
         await asyncio.sleep(0.1)
@@ -303,5 +303,5 @@ async def test_client_leaving_mid_stream_stops_the_stream_and_is_recorded() -> N
 
     assert truth.ending == "client_closed"
     assert truth.closed_ns is not None
-    assert 3 <= truth.content_chunks < 50
+    assert 5 <= truth.content_chunks < 50  # "1", " ", "2", " ", "3"
     assert after.status == 200

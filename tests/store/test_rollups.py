@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, timedelta
 
+from sqlalchemy import Engine, insert
+
 from monitor.rollup import Distribution, EndpointIdentity, EndpointRollup, compute_rollup
 from monitor.store import SQLStore
+from monitor.store.rows import rollup_to_row
+from monitor.store.schema import rollups as rollups_table
 
 from .factories import WINDOW, bare_probe, make_probe, make_rollup
 
@@ -241,3 +245,59 @@ def test_outcome_counts_of_rollups_without_probes_are_empty(store: SQLStore) -> 
 
     assert store.outcome_counts(window_seconds=1800) == {}
     assert store.outcome_counts(window_seconds=1800, since=WINDOW + HALF_HOUR) == {}
+
+
+def _empty(**overrides: object) -> EndpointRollup:
+    """A rollup of no probes, what an earlier version wrote for a window without any."""
+    return make_rollup(
+        probes=0,
+        successes=0,
+        outcomes={},
+        uptime_ratio=None,
+        ttft=Distribution(),
+        speed=Distribution(),
+        latency=Distribution(),
+        output_tokens=0,
+        input_tokens=0,
+        cost_usd=0.0,
+        **overrides,
+    )
+
+
+def test_a_rollup_of_no_probes_is_not_stored(store: SQLStore) -> None:
+    store.upsert_rollups([_empty(), _empty(endpoint="openai", window_start=WINDOW + HALF_HOUR)])
+
+    assert store.rollups(window_seconds=1800) == []
+    assert store.rollup_windows(1800, WINDOW - HALF_HOUR, WINDOW + 2 * HALF_HOUR) == set()
+
+
+def test_a_rollup_of_no_probes_leaves_the_stored_one_of_its_window(store: SQLStore) -> None:
+    # Recomputing a window whose raw probes retention deleted must not erase its summary.
+    kept = make_rollup()
+    store.upsert_rollups([kept])
+
+    store.upsert_rollups([_empty()])
+
+    assert store.rollups(window_seconds=1800) == [kept]
+
+
+def test_rollups_of_no_probes_written_by_an_earlier_version_are_not_read(
+    store: SQLStore, database: Engine
+) -> None:
+    real = make_rollup(endpoint="openai", provider="openai", region=None)
+    with database.begin() as connection:
+        connection.execute(
+            insert(rollups_table),
+            [
+                rollup_to_row(_empty()),
+                rollup_to_row(_empty(window_start=WINDOW + HALF_HOUR)),
+                rollup_to_row(real),
+            ],
+        )
+
+    assert store.rollups(window_seconds=1800) == [real]
+    assert store.rollups(window_seconds=1800, endpoint="azure-eastus") == []
+    assert store.rollup_windows(1800, WINDOW, WINDOW + 2 * HALF_HOUR) == {WINDOW}
+    assert store.outcome_counts(window_seconds=1800) == {
+        ("gpt-4.1-nano", "openai"): dict(real.outcomes)
+    }
