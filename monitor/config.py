@@ -109,7 +109,7 @@ class ProbeDefaults(_Strict):
     interval: Interval = 60.0
     timeout: Timeout = 30.0
     connect_timeout: Timeout = 10.0
-    max_tokens: MaxTokens = 64
+    max_tokens: MaxTokens = 96
     max_tokens_param: MaxTokensParam = "auto"
     prompt: Prompt = "Count from 1 to 40, separated by spaces."
     temperature: Temperature | None = None

@@ -91,7 +91,7 @@ def test_an_empty_file_gives_the_documented_defaults() -> None:
     assert schema.storage.url == "sqlite:///monitor.db"
     assert (schema.server.host, schema.server.port) == ("127.0.0.1", 9464)
     assert schema.probe.interval == 60 and schema.probe.timeout == 30
-    assert schema.probe.max_tokens == 64
+    assert schema.probe.max_tokens == 96
     assert schema.rollup.window == 1800 and schema.rollup.raw_retention == 30 * 86400
     assert schema.profile.uptime_window == 86400
 
