@@ -51,7 +51,7 @@ def test_openai_chat_request() -> None:
         "messages": [{"role": "user", "content": "hello"}],
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_completion_tokens": 64,
+        "max_completion_tokens": 96,
     }
 
 
@@ -62,7 +62,7 @@ def test_openai_responses_request() -> None:
         "model": "gpt-4.1-nano",
         "input": "hello",
         "stream": True,
-        "max_output_tokens": 64,
+        "max_output_tokens": 96,
         "store": False,
         "temperature": 0,
     }
@@ -76,13 +76,13 @@ def test_azure_deployment_request_uses_api_key_and_version() -> None:
     )
     assert headers["api-key"] == "secret" and "authorization" not in headers
     assert body["stream_options"] == {"include_usage": True}
-    assert body["max_completion_tokens"] == 64
+    assert body["max_completion_tokens"] == 96
 
 
 def test_old_azure_api_version_gets_no_stream_options_and_max_tokens() -> None:
     _url, _headers, body = _build(_endpoints()["azure-old"])
     assert "stream_options" not in body
-    assert body["max_tokens"] == 64 and "max_completion_tokens" not in body
+    assert body["max_tokens"] == 96 and "max_completion_tokens" not in body
 
 
 def test_azure_v1_with_entra_id_sends_a_bearer_token() -> None:
@@ -97,7 +97,7 @@ def test_keyless_gateway_sends_no_credential() -> None:
     assert url == "http://127.0.0.1:8000/v1/chat/completions"
     assert "authorization" not in headers
     assert body["model"] == "openai/gpt-4.1-nano"
-    assert "stream_options" not in body and body["max_tokens"] == 64
+    assert "stream_options" not in body and body["max_tokens"] == 96
 
 
 def test_openai_refuses_to_send_without_a_key() -> None:

@@ -29,6 +29,12 @@ from tests.store.factories import bare_probe, make_probe
 
 schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis")
 from schemathesis.generation import GenerationMode  # noqa: E402 - after the import check
+from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
+
+#: Routes with a rule between parameters that a schema cannot state: a schema-valid request can
+#: be refused with 422. ``since`` must come before ``until`` in /api/v1/rollups (``since=now``
+#: or a date in the future breaks it); everything else is still checked there.
+CROSS_PARAMETER_RULES = {"GET /api/v1/rollups"}
 
 MODEL, ENDPOINT = "gpt-4.1-nano", "azure-eastus"
 TOKEN = "fuzz-api-token-0123456789"
@@ -142,7 +148,8 @@ def _checker(
         max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def check(case: Any) -> None:
-        response = case.call_and_validate(headers=headers)
+        excluded = [positive_data_acceptance] if label in CROSS_PARAMETER_RULES else []
+        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
         by_status = seen.setdefault(label, {})
         by_status[response.status_code] = by_status.get(response.status_code, 0) + 1
 
