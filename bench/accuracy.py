@@ -78,9 +78,9 @@ from bench.sdkprobe import (
 from bench.sdkproc import SdkProcess, sdk_process
 from bench.simproc import simulator_processes, truths
 from monitor.config import Endpoint
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.probing.runner import ProbeRunner
 
 KINDS = {"p": "llm-monitor", "s": "SDK, shared client", "n": "SDK, client per probe"}
 

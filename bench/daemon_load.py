@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import parser, write_json
 from bench.simproc import free_port, simulator_process
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
 KEY = "bench-key-0123456789"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

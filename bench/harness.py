@@ -1,8 +1,9 @@
 """The whole daemon in this process, instrumented: what ``llm-monitor run`` does, plus hooks.
 
-``run_daemon`` builds ``monitor.daemon.Daemon`` (scheduler thread with its measuring loop, sink
-thread with logs, metrics and SQLite writes, rollup jobs, the HTTP server on the main thread)
-exactly as ``llm-monitor run`` does, with two additions that the product's own interfaces allow:
+``run_daemon`` builds ``monitor.service.daemon.Daemon`` (scheduler thread with its measuring
+loop, sink thread with logs, metrics and SQLite writes, rollup jobs, the HTTP server on the main
+thread) exactly as ``llm-monitor run`` does, with two additions that the product's own interfaces
+allow:
 
 - the scheduler is built with an ``on_delay`` callback (actual minus planned start of every run),
   which ``Daemon`` does not pass today;
@@ -32,13 +33,13 @@ import yaml
 from bench.common import cpu_seconds, peak_rss_mb, rss_mb
 from bench.simproc import free_port, pid_of
 from monitor.config import Config, Endpoint, parse_config
-from monitor.daemon import SWITCH_INTERVAL_SECONDS, Daemon, listen, serve
-from monitor.interpret import StreamState
-from monitor.logs import configure_logging
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
-from monitor.scheduler import ProbeScheduler
-from monitor.transport import WireTiming
+from monitor.core.result import ProbeResult
+from monitor.probing.interpret import StreamState
+from monitor.probing.runner import ProbeRunner
+from monitor.probing.transport import WireTiming
+from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon, listen, serve
+from monitor.service.logs import configure_logging
+from monitor.service.scheduler import ProbeScheduler
 
 KEY = "bench-key-0123456789"
 #: Every simulated endpoint: 300 ms TTFT and 100 tok/s (log-normal spread), 40 tokens.

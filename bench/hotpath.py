@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import Column, parser, pin, print_table, split_cpus, write_json
 from bench.harness import KEY, config_text, load, sim_url
 from bench.simproc import simulator_process
-from monitor.runner import ProbeRunner
+from monitor.probing.runner import ProbeRunner
 
 SHAPES = {"40 chunks": 40, "200 chunks": 200}
 

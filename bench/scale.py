@@ -33,7 +33,7 @@ from bench.harness import (
     run_daemon,
 )
 from bench.simproc import simulator_processes, truths
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
 FULL = {15.0: [500, 1000, 1500, 2000, 3000], 60.0: [2500, 5000, 7500, 10000]}
 QUICK = {15.0: [1000], 60.0: [5000]}

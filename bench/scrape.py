@@ -3,13 +3,13 @@
     python -m bench scrape [--quick] [--endpoints 100,1000,5000] [--prometheus-seconds S]
 
 The registry is the daemon's own (``ProbeMetrics`` + ``LiveCollector``, built as
-``monitor.daemon.Daemon`` builds it), with every endpoint declared, 20 probes of each endpoint
-observed (successes, plus one failure of each kind of outcome spread over the endpoints) and a
-published last window (a rollup per endpoint and the model profile). Timed:
+``monitor.service.daemon.Daemon`` builds it), with every endpoint declared, 20 probes of each
+endpoint observed (successes, plus one failure of each kind of outcome spread over the
+endpoints) and a published last window (a rollup per endpoint and the model profile). Timed:
 
 - rendering alone, prometheus_client's writers against ``monitor.metrics.exposition`` (which
   the daemon serves; the bench checks both give the same bytes), in both formats;
-- the whole request through the daemon's HTTP app (``monitor.api.create_app`` on uvicorn, on a
+- the whole request through the daemon's HTTP app (``monitor.api.app.create_app`` on uvicorn, on a
   real socket) as a client in another process sees it: ``curl``'s total time;
 - what Prometheus itself records: Debian's ``prometheus`` scrapes the app every 5 s for
   ``--prometheus-seconds`` and the bench reads its ``scrape_duration_seconds`` (skipped, with a
@@ -39,14 +39,14 @@ from prometheus_client.openmetrics import exposition as openmetrics_module
 from bench.common import Column, ms, parser, print_table, quantile, write_json
 from bench.harness import config_text, load
 from bench.simproc import free_port
-from monitor.aggregator import Snapshot
-from monitor.api import create_app
+from monitor.api.app import create_app
 from monitor.config import Config
+from monitor.core.outcomes import Outcome
+from monitor.core.profile import model_live
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import EndpointIdentity, ProbeRow, compute_rollup, window_start
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
-from monitor.outcomes import Outcome
-from monitor.profile import model_live
-from monitor.result import ProbeResult
-from monitor.rollup import EndpointIdentity, ProbeRow, compute_rollup, window_start
+from monitor.service.aggregator import Snapshot
 
 PROBES_PER_ENDPOINT = 20
 

@@ -9,12 +9,12 @@ minute ending now (30 days: 4.32 M rows; 1 % failures), then rolled up the way t
 start-up does (``Aggregator.backfill``: every 30-minute window). Then:
 
 - **insert rate**: ``store.add_probes`` in batches of 500 (the sink's batch) into that table;
-- **rollup**: ``monitor.aggregator.roll_window`` of one window holding 1,000 endpoints × 30
+- **rollup**: ``monitor.service.aggregator.roll_window`` of one window holding 1,000 endpoints × 30
   probes (added for it), with a config of those 1,000 endpoints;
 - **report**: ``llm-monitor report`` (the default: the last complete window) as a command, and
   its work in-process (``build_report`` + ``render_table``);
 - **profile**: ``llm-monitor profile MODEL`` as a command, its work in-process
-  (``monitor.report.model_profile`` + ``render_profile``), ``monitor.aggregator.snapshot``
+  (``monitor.reports.model_profile`` + ``render_profile``), ``monitor.service.aggregator.snapshot``
   (what the daemon's window job computes) and ``GET /api/v1/models/{id}/profile`` on the
   daemon's HTTP app serving the snapshot the window job published;
 - **floors** of a command, what it costs before it does any work: the bare interpreter
@@ -59,14 +59,14 @@ from sqlalchemy import make_url
 
 from bench.common import Column, ms, parser, print_table, quantile, timed, write_json
 from bench.harness import KEY, config_text, load
-from monitor.aggregator import Aggregator, roll_window, snapshot
-from monitor.api import create_app
+from monitor.api.app import create_app
 from monitor.config import Config
-from monitor.daemon import Daemon
-from monitor.outcomes import Outcome
-from monitor.report import build_report, model_profile, render_profile, render_table
-from monitor.result import ProbeResult
-from monitor.rollup import window_start
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import window_start
+from monitor.reports import build_report, model_profile, render_profile, render_table
+from monitor.service.aggregator import Aggregator, roll_window, snapshot
+from monitor.service.daemon import Daemon
 from monitor.store import open_store
 from monitor.store.schema import probes, to_epoch_micros
 
@@ -208,9 +208,10 @@ def _command(args: list[str], config_path: Path, runs: int) -> float | None:
 
 #: The modules each reading command ends up importing (``python -X importtime`` of the command).
 _COMMAND_IMPORTS = {
-    "report": "import monitor.cli, monitor.config, monitor.report, monitor.store.sql",
+    "report": "import monitor.cli, monitor.config, monitor.reports, monitor.store.sql",
     "profile": (
-        "import monitor.cli, monitor.config, monitor.aggregator, monitor.report, monitor.store.sql"
+        "import monitor.cli, monitor.config, monitor.service.aggregator, monitor.reports,"
+        " monitor.store.sql"
     ),
 }
 

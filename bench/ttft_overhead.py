@@ -27,10 +27,10 @@ import yaml
 from bench.common import parser, write_json
 from bench.simproc import simulator_process, truth
 from monitor.config import Endpoint, parse_config
-from monitor.interpret import StreamState
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
-from monitor.transport import WireTiming
+from monitor.core.result import ProbeResult
+from monitor.probing.interpret import StreamState
+from monitor.probing.runner import ProbeRunner
+from monitor.probing.transport import WireTiming
 
 KEY = "bench-key-0123456789"
 

@@ -37,9 +37,9 @@ import yaml
 from bench.common import Column, parser, print_table, write_json
 from bench.harness import KEY, config_text, load, sim_url
 from bench.simproc import free_port, simulator_process
-from monitor.outcomes import Outcome
-from monitor.rollup import EndpointIdentity, ProbeRow, compute_rollup
-from monitor.runner import ProbeRunner
+from monitor.core.outcomes import Outcome
+from monitor.core.rollup import EndpointIdentity, ProbeRow, compute_rollup
+from monitor.probing.runner import ProbeRunner
 
 TIMEOUT = 3.0
 FAULTS = {

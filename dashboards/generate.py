@@ -9,7 +9,7 @@ run is listed by :func:`all_queries`, with the template variables replaced by va
 everything, so that tests can run each one against a real Prometheus.
 
 Conventions the tests enforce: every panel has a unit and a description, every ``rate`` and
-``increase`` uses ``$__rate_interval``, and every metric exists in ``monitor/metrics.py``.
+``increase`` uses ``$__rate_interval``, and every metric exists in ``monitor/metrics/``.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.aggregator import Aggregator, Snapshot, last_complete_window, snapshot
 from monitor.config import Config, parse_config
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.service.aggregator import Aggregator, Snapshot, last_complete_window, snapshot
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe
 

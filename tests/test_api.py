@@ -27,14 +27,14 @@ from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-import monitor.api
-from monitor.aggregator import Aggregator, Snapshot, roll_window, snapshot
-from monitor.api import create_app, endpoint_state
+import monitor.api.app
+from monitor.api.app import create_app, endpoint_state
 from monitor.config import Config, parse_config
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import EndpointIdentity, EndpointRollup, ProbeRow, compute_rollup
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.rollup import EndpointIdentity, EndpointRollup, ProbeRow, compute_rollup
+from monitor.service.aggregator import Aggregator, Snapshot, roll_window, snapshot
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe
 
@@ -191,7 +191,7 @@ async def client(view: FakeView) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def openapi() -> dict[str, Any]:
-    return monitor.api.openapi_document("test")
+    return monitor.api.app.openapi_document("test")
 
 
 def _conforms(openapi: dict[str, Any], schema: str, body: Any) -> None:
@@ -507,7 +507,7 @@ async def test_rollups_reach_back_to_the_first_moment_in_few_queries(
 async def test_rollups_are_capped_and_page_on_window_boundaries(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(monitor.api, "MAX_ROLLUP_ROWS", 2)
+    monkeypatch.setattr(monitor.api.app, "MAX_ROLLUP_ROWS", 2)
     first = (await client.get("/api/v1/rollups")).json()
     # 1 row at 11:30, 2 at 12:00: a page of 2 would split the second window, so it stops at 1.
     assert (first["count"], first["limit"], first["truncated"]) == (1, 2, True)

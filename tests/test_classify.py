@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.classify import (
+from monitor.core.outcomes import Outcome
+from monitor.probing.classify import (
     MAX_ERROR_CHARS,
     http_error_text,
     outcome_for_status,
@@ -19,7 +20,6 @@ from monitor.classify import (
     request_id,
     short_error,
 )
-from monitor.outcomes import Outcome
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,9 @@ import httpx
 import pytest
 import yaml
 
-from monitor.demo import DemoFeed
-from monitor.outcomes import Outcome
-from monitor.profile import ModelLive
+from monitor.cli.demo import DemoFeed
+from monitor.core.outcomes import Outcome
+from monitor.core.profile import ModelLive
 from monitor.simulator import Simulator, SimulatorConfig
 from monitor.store import open_store
 from tests.store.factories import make_probe

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from monitor.config import parse_config
-from monitor.credentials import AZURE_SCOPE, Credentials
+from monitor.probing.credentials import AZURE_SCOPE, Credentials
 
 CONFIG = """
 models: [{id: m}]

@@ -25,7 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
-from monitor.rollup import window_start
+from monitor.core.rollup import window_start
 from monitor.simulator import Simulator, SimulatorConfig
 from monitor.store import open_store
 

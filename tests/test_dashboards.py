@@ -30,8 +30,8 @@ from prometheus_client import CollectorRegistry
 
 from dashboards import generate
 from monitor.config import load_config
+from monitor.core.profile import ModelLive
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics
-from monitor.profile import ModelLive
 from tests.store.factories import make_probe, make_rollup
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from monitor.interpret import ChatCompletionsInterpreter, ResponsesInterpreter, StreamState
-from monitor.outcomes import Outcome
-from monitor.sse import SSEEvent
+from monitor.core.outcomes import Outcome
+from monitor.probing.interpret import ChatCompletionsInterpreter, ResponsesInterpreter, StreamState
+from monitor.probing.sse import SSEEvent
 
 MS = 1_000_000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import Pricing
-from monitor.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
+from monitor.core.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
 
 MS = 1_000_000
 

@@ -14,11 +14,11 @@ from prometheus_client.exposition import choose_encoder
 
 from monitor import metrics as metrics_module
 from monitor.config import Config, parse_config
-from monitor.daemon import Daemon
+from monitor.core.outcomes import Outcome
+from monitor.core.profile import model_live
+from monitor.core.rollup import EndpointIdentity, ProbeRow, compute_rollup
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
-from monitor.outcomes import Outcome
-from monitor.profile import model_live
-from monitor.rollup import EndpointIdentity, ProbeRow, compute_rollup
+from monitor.service.daemon import Daemon
 from tests.store.factories import bare_probe, make_probe
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

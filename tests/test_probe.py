@@ -13,12 +13,12 @@ import pytest_asyncio
 import yaml
 
 from monitor.config import Config, Endpoint, parse_config
-from monitor.interpret import StreamState
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.probing.interpret import StreamState
+from monitor.probing.runner import ProbeRunner
+from monitor.probing.transport import WireTiming
 from monitor.simulator import Simulator, SimulatorConfig
-from monitor.transport import WireTiming
 
 KEY = "sk-sim-probe-tests-0123456789"
 MODES = [

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from monitor.config import Endpoint, parse_config
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.probing.runner import ProbeRunner
 
 from .canned_http import KEY, canned_server, chunk, response, sse
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import Config, parse_config
-from monitor.outcomes import Outcome
-from monitor.profile import model_live
-from monitor.rollup import EndpointIdentity, EndpointRollup, ProbeRow, compute_rollup
+from monitor.core.outcomes import Outcome
+from monitor.core.profile import model_live
+from monitor.core.rollup import EndpointIdentity, EndpointRollup, ProbeRow, compute_rollup
 
 CONFIG = """
 models: [{id: gpt-4.1-nano}, {id: other}]

@@ -13,7 +13,7 @@ as ``job="llm-monitor"`` and evaluates the project's rule files every second. Th
 - taking one endpoint down in the simulator fires ``LLMEndpointDown`` for it and no alert for
   the healthy endpoints;
 - ``promtool check metrics`` accepts the daemon's ``/metrics`` without a remark (two remarks
-  about monitor/metrics.py are known: see KNOWN_DAEMON_REMARKS).
+  about monitor/metrics/ are known: see KNOWN_DAEMON_REMARKS).
 
 Every query is an instant query: each has a value at the end of the wait, the window and model
 gauges once the first 5 s window is complete, so none needs a range query.

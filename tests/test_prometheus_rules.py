@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.core.outcomes import EXCLUDED_FROM_UPTIME, Outcome
 from monitor.metrics import LATENCY_BUCKETS, SPEED_BUCKETS
-from monitor.outcomes import EXCLUDED_FROM_UPTIME, Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "config" / "prometheus"
@@ -194,7 +194,7 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
 
 
 def test_counted_and_failed_outcomes_follow_the_uptime_definition() -> None:
-    """The rules' outcome regexes are DESIGN section 2's, as monitor.outcomes implements it."""
+    """The rules' outcome regexes are DESIGN section 2's, as monitor.core.outcomes implements it."""
     text = RULES.read_text(encoding="utf-8") + ALERTS.read_text(encoding="utf-8")
     known = {outcome.value for outcome in Outcome}
     excluded = {outcome.value for outcome in EXCLUDED_FROM_UPTIME}

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from monitor.config import Endpoint, parse_config
-from monitor.providers import PROVIDERS, probe_prompt
+from monitor.probing.providers import PROVIDERS, probe_prompt
 
 CONFIG = """
 models: [{id: gpt-4.1-nano}]

@@ -18,19 +18,13 @@ import pytest
 import yaml
 from rich.console import Console
 
-from monitor.aggregator import (
-    Aggregator,
-    last_complete_window,
-    roll_window,
-    settle_seconds,
-    snapshot,
-    window_seconds,
-)
 from monitor.config import Config, parse_config
-from monitor.errors import UnknownModelError
-from monitor.outcomes import Outcome
-from monitor.profile import ModelLive, model_live
-from monitor.report import (
+from monitor.core.errors import UnknownModelError
+from monitor.core.outcomes import Outcome
+from monitor.core.profile import ModelLive, model_live
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import window_start
+from monitor.reports import (
     CSV_COLUMNS,
     Report,
     build_report,
@@ -46,8 +40,14 @@ from monitor.report import (
     window_is_known,
     write_window_report,
 )
-from monitor.result import ProbeResult
-from monitor.rollup import window_start
+from monitor.service.aggregator import (
+    Aggregator,
+    last_complete_window,
+    roll_window,
+    settle_seconds,
+    snapshot,
+    window_seconds,
+)
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe
 
@@ -770,7 +770,7 @@ _AWKWARD_CELLS = [
 def test_tables_print_exactly_as_rich_prints_them_unaided(width: int, terminal: bool) -> None:
     from rich.table import Table
 
-    from monitor.report import _fill, _rich_table
+    from monitor.reports import _fill, _rich_table
 
     headers = ("endpoint", "via", "uptime", "probes", "TTFT p50", "window", "failures")
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.outcomes import Outcome
-from monitor.rollup import (
+from monitor.core.outcomes import Outcome
+from monitor.core.rollup import (
     Distribution,
     EndpointIdentity,
     ProbeRow,

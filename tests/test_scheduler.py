@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from monitor.config import Config, Endpoint, parse_config
-from monitor.outcomes import Outcome, SkipReason
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
-from monitor.scheduler import BACKOFF_MAX_SECONDS, ProbeScheduler, backoff_runs
+from monitor.core.outcomes import Outcome, SkipReason
+from monitor.core.result import ProbeResult
+from monitor.probing.runner import ProbeRunner
+from monitor.service.scheduler import BACKOFF_MAX_SECONDS, ProbeScheduler, backoff_runs
 from monitor.simulator import Simulator, SimulatorConfig
 
 from .canned_http import KEY as CANNED_KEY

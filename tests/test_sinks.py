@@ -14,12 +14,12 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
-from monitor.errors import StoreError
-from monitor.logs import configure_logging
+from monitor.core.errors import StoreError
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
 from monitor.metrics import ProbeMetrics
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.sinks import ResultSink
+from monitor.service.logs import configure_logging
+from monitor.service.sinks import ResultSink
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe
 

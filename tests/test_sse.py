@@ -1,4 +1,4 @@
-"""Tests for the incremental SSE decoder in monitor.sse."""
+"""Tests for the incremental SSE decoder in monitor.probing.sse."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.sse import SSEDecoder, SSEEvent, SSEProtocolError
+from monitor.probing.sse import SSEDecoder, SSEEvent, SSEProtocolError
 
 
 def decode(pieces: Iterable[bytes], **limits: int) -> list[SSEEvent]:

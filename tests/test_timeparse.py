@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.timeparse import (
+from monitor.core.timeparse import (
     FIRST_MOMENT,
     LAST_MOMENT,
     RangeError,

@@ -14,7 +14,7 @@ from time import perf_counter_ns
 import httpx
 import pytest
 
-from monitor.transport import StampingTransport, wire_timing
+from monitor.probing.transport import StampingTransport, wire_timing
 
 MS = 1_000_000
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.durations import Duration
+from monitor.core.durations import Duration
 
 
 class Behaviour(StrEnum):

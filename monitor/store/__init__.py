@@ -2,7 +2,8 @@
 
 ``open_store(url)`` gives a ``Store`` (the interface, ``monitor.store.base``); ``SQLStore``
 (``monitor.store.sql``) implements it with SQLAlchemy Core, the tables are in
-``monitor.store.schema`` and the schema changes are Alembic migrations in ``monitor/migrations``.
+``monitor.store.schema`` and the schema changes are Alembic migrations in
+``monitor/store/migrations``.
 """
 
 from __future__ import annotations

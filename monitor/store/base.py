@@ -3,7 +3,7 @@
 Every method is synchronous and safe to call from several threads at once; the daemon calls
 them from worker threads, never on its event loop. Time ranges are half-open, ``[since, until)``,
 and every datetime given or returned is an aware UTC datetime. Database failures raise
-``monitor.errors.StoreError``.
+``monitor.core.errors.StoreError``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from monitor.result import ProbeResult
-from monitor.rollup import EndpointRollup, ProbeRow
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import EndpointRollup, ProbeRow
 
 
 class Store(Protocol):

@@ -3,7 +3,7 @@ and the entries of a JSON object.
 
 Timestamps are microseconds since the epoch on SQLite and ``timestamptz`` on PostgreSQL (see
 ``monitor.store.schema.UTCDateTime``), so window bucketing is integer arithmetic on one and
-``date_bin`` on the other; both give exactly ``monitor.rollup.window_start``.
+``date_bin`` on the other; both give exactly ``monitor.core.rollup.window_start``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def upsert(dialect: str, table: Table, key: Sequence[str]) -> Insert:
 
 
 def window_start(dialect: str, moment: ColumnElement[Any], seconds: int) -> ColumnElement[Any]:
-    """SQL for ``monitor.rollup.window_start`` of a timestamp expression."""
+    """SQL for ``monitor.core.rollup.window_start`` of a timestamp expression."""
     start: ColumnElement[Any]
     if dialect == "postgresql":
         start = func.date_bin(_interval(seconds), moment, literal(EPOCH, UTCDateTime()))

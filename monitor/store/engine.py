@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from monitor.errors import StoreError
+from monitor.core.errors import StoreError
 
 #: Execution option that marks a connection whose transaction will write.
 WRITE_OPTION = "llm_monitor_write"

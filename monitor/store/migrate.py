@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
 
-from monitor.errors import StoreError
+from monitor.core.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: The newest revision in ``MIGRATIONS_DIR``; a new migration must update it (a test checks).
 HEAD_REVISION = "0002"

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.rollup import Distribution, EndpointRollup
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import Distribution, EndpointRollup
 from monitor.store.schema import DISTRIBUTION_STATS, DISTRIBUTIONS
 
 PROBE_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(ProbeResult))

@@ -1,6 +1,6 @@
 """The store's tables (SQLAlchemy Core) and the UTC timestamp column type they share.
 
-The migrations in ``monitor/migrations`` create exactly these tables; a test compares the
+The migrations in ``monitor/store/migrations`` create exactly these tables; a test compares the
 migrated database with this metadata, so the two cannot drift apart.
 
 Timestamps are ``UTCDateTime``: aware UTC datetimes in Python, ``TIMESTAMP WITH TIME ZONE`` on

@@ -25,9 +25,9 @@ from sqlalchemy import (
     true,
 )
 
-from monitor.errors import StoreError
-from monitor.result import ProbeResult
-from monitor.rollup import EndpointRollup, ProbeRow
+from monitor.core.errors import StoreError
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import EndpointRollup, ProbeRow
 from monitor.store import dialects, migrate
 from monitor.store.engine import (
     WRITE_OPTION,

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from monitor.config import parse_config
-from monitor.runner import ProbeRunner
+from monitor.probing.runner import ProbeRunner
 
 MODEL = "gpt-4.1-nano"
 

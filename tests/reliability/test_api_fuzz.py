@@ -20,10 +20,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.api import create_app
+from monitor.api.app import create_app
 from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.outcomes import Outcome
+from monitor.core.outcomes import Outcome
+from monitor.service.daemon import Daemon
 from monitor.store import open_store
 from tests.store.factories import bare_probe, make_probe
 

@@ -29,13 +29,13 @@ import pytest_asyncio
 import structlog
 import yaml
 
-import monitor.scheduler
+import monitor.service.scheduler
 from monitor.config import Config, parse_config
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.rollup import window_start
-from monitor.runner import ProbeRunner
-from monitor.scheduler import ProbeScheduler
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import window_start
+from monitor.probing.runner import ProbeRunner
+from monitor.service.scheduler import ProbeScheduler
 from monitor.simulator import Simulator
 from monitor.store import open_store
 
@@ -114,7 +114,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> ControlledClock:
     for reader in (
         "apscheduler.schedulers.base",
         "apscheduler.executors.base",
-        "monitor.scheduler",
+        "monitor.service.scheduler",
     ):
         monkeypatch.setattr(f"{reader}.datetime", shifted)
     return controlled
@@ -210,7 +210,7 @@ async def test_a_forward_jump_is_not_counted_as_missed_runs(
     # The race made certain: the jump happens right after a lag tick and the next tick is
     # 3 s away, so APScheduler runs a due probe (1 s interval) under the new clock before the
     # jump is seen. In production the lag tick is 0.25 s: with many endpoints, likely anyway.
-    monkeypatch.setattr(monitor.scheduler, "LAG_TICK_SECONDS", 3.0)
+    monkeypatch.setattr(monitor.service.scheduler, "LAG_TICK_SECONDS", 3.0)
     ticks = itertools.count()
 
     def jump_after_the_first_tick(seconds: float) -> None:

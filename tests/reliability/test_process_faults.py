@@ -17,9 +17,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.rollup import window_start
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import window_start
 from monitor.simulator import Simulator
 from monitor.store import open_store
 from tests.store.factories import make_probe

@@ -10,7 +10,7 @@ import itertools
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.outcomes import Outcome
+from monitor.core.outcomes import Outcome
 from monitor.simulator import Simulator
 from monitor.store import open_store
 

@@ -24,9 +24,9 @@ import pytest_asyncio
 import yaml
 
 from monitor.config import parse_config
-from monitor.errors import ConfigError
-from monitor.outcomes import Outcome
-from monitor.runner import ProbeRunner
+from monitor.core.errors import ConfigError
+from monitor.core.outcomes import Outcome
+from monitor.probing.runner import ProbeRunner
 from monitor.simulator import Simulator
 from monitor.simulator.routes import mask_key
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.result import ProbeResult
+from monitor.core.result import ProbeResult
 from monitor.simulator import Simulator
 from monitor.store import open_store
 from monitor.store.sql import SQLStore

@@ -17,9 +17,9 @@ import pytest_asyncio
 import yaml
 
 from monitor.config import parse_config
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.probing.runner import ProbeRunner
 from monitor.simulator import Simulator
 
 from .harness import KEY, MODEL, monitored, sim_config, sim_endpoint

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.rollup import Distribution, EndpointRollup
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import Distribution, EndpointRollup
 
 #: A window start (30 min) with no microseconds, and a moment inside it that has some.
 WINDOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

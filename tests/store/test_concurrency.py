@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.result import ProbeResult
+from monitor.core.result import ProbeResult
 from monitor.store import SQLStore, open_store
 
 from .factories import T0, WINDOW, make_probe, make_rollup

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import StoreError
+from monitor.core.errors import StoreError
 from monitor.store import SQLStore, open_store
 
 from .factories import make_probe

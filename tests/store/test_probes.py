@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monitor.outcomes import Outcome
-from monitor.rollup import ProbeRow, window_start
+from monitor.core.outcomes import Outcome
+from monitor.core.rollup import ProbeRow, window_start
 from monitor.store import SQLStore
 
 from .factories import T0, WINDOW, bare_probe, make_probe

@@ -7,7 +7,7 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import Engine, insert
 
-from monitor.rollup import Distribution, EndpointIdentity, EndpointRollup, compute_rollup
+from monitor.core.rollup import Distribution, EndpointIdentity, EndpointRollup, compute_rollup
 from monitor.store import SQLStore
 from monitor.store.rows import rollup_to_row
 from monitor.store.schema import rollups as rollups_table

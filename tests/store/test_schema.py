@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from monitor.errors import StoreError
+from monitor.core.errors import StoreError
 from monitor.store import SQLStore, migrate, open_store
 from monitor.store.migrate import alembic_config
 from monitor.store.rows import probe_to_row

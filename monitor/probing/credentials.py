@@ -6,7 +6,7 @@ import time
 from typing import Any, Protocol
 
 from monitor.config import Endpoint
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 #: The scope of Azure OpenAI (Cognitive Services) access tokens.
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"

@@ -8,7 +8,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
-from monitor.result import ProbeResult
+from monitor.core.result import ProbeResult
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}  # fmt: skip

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.result import ProbeResult
+from monitor.core.result import ProbeResult
 
 
 def json_lines(results: Iterable[ProbeResult], out: IO[str]) -> None:

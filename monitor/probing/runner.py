@@ -18,7 +18,11 @@ from typing import cast
 
 import httpx
 
-from monitor.classify import (
+from monitor.config import Endpoint
+from monitor.core.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.probing.classify import (
     http_error_text,
     outcome_for_status,
     parse_error_body,
@@ -26,20 +30,16 @@ from monitor.classify import (
     request_id,
     short_error,
 )
-from monitor.config import Endpoint
-from monitor.credentials import Credentials
-from monitor.interpret import (
+from monitor.probing.credentials import Credentials
+from monitor.probing.interpret import (
     ChatCompletionsInterpreter,
     ResponsesInterpreter,
     StreamInterpreter,
     StreamState,
 )
-from monitor.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
-from monitor.outcomes import Outcome
-from monitor.providers import PROVIDERS, probe_prompt
-from monitor.result import ProbeResult
-from monitor.sse import SSEDecoder, SSEProtocolError
-from monitor.transport import StampingTransport, WireTiming, wire_timing
+from monitor.probing.providers import PROVIDERS, probe_prompt
+from monitor.probing.sse import SSEDecoder, SSEProtocolError
+from monitor.probing.transport import StampingTransport, WireTiming, wire_timing
 
 #: Most bytes of an error body read to learn its code and message.
 MAX_ERROR_BODY_BYTES = 64 * 1024

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, get_args, get_type_hints
 
 from monitor.config import ModelSpec
-from monitor.outcomes import Outcome
-from monitor.result import ProbeResult
-from monitor.timeparse import TIME_SCHEMA, WINDOW_PATTERN
+from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
+from monitor.core.timeparse import TIME_SCHEMA, WINDOW_PATTERN
 
 _REF = "#/components/schemas/"
 _TIME = {"type": "string", "format": "date-time"}

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.outcomes import Outcome
+from monitor.core.outcomes import Outcome
 
 
 @dataclass(frozen=True, slots=True)

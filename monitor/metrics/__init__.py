@@ -38,10 +38,10 @@ from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.config import Endpoint, ModelSpec
-from monitor.outcomes import Outcome, SkipReason
-from monitor.profile import ModelLive
-from monitor.result import ProbeResult
-from monitor.rollup import EndpointRollup
+from monitor.core.outcomes import Outcome, SkipReason
+from monitor.core.profile import ModelLive
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import EndpointRollup
 
 ENDPOINT_LABELS = ("endpoint", "provider", "model")
 

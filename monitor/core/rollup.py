@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from monitor.outcomes import Outcome, uptime_ratio
+from monitor.core.outcomes import Outcome, uptime_ratio
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

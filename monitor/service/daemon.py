@@ -3,7 +3,7 @@
 Threads and what runs on them:
 
 - ``llm-monitor-probes``: the measuring event loop (APScheduler's AsyncIOScheduler and the probes,
-  nothing else), see ``monitor.scheduler``;
+  nothing else), see ``monitor.service.scheduler``;
 - ``llm-monitor-sink``: each result's log line, metrics and batched store writes;
 - APScheduler's ``BackgroundScheduler`` pool: the window job (rollups, profiles, reports), the
   retention job and the store health check;
@@ -29,15 +29,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
-from monitor.aggregator import Aggregator, Snapshot, settle_seconds
 from monitor.config import Config
-from monitor.errors import MonitorError, StoreError
+from monitor.core.errors import MonitorError, StoreError
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import window_start
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, prepare_exposition
-from monitor.result import ProbeResult
-from monitor.rollup import window_start
-from monitor.runner import ProbeRunner
-from monitor.scheduler import ProbeScheduler
-from monitor.sinks import ResultSink
+from monitor.probing.runner import ProbeRunner
+from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
+from monitor.service.scheduler import ProbeScheduler
+from monitor.service.sinks import ResultSink
 from monitor.store import Store, open_store
 
 #: How often the store's reachability is checked for /readyz.
@@ -221,7 +221,7 @@ class Daemon:
     def reload_from_file(self) -> bool:
         """Re-read the config file (SIGHUP); keep the running config if the new one is bad."""
         from monitor.config import load_config
-        from monitor.errors import ConfigError
+        from monitor.core.errors import ConfigError
 
         source = self._config.source
         if source is None:
@@ -354,7 +354,7 @@ async def serve(
     on_ready: Callable[[str], Any] | None = None,
 ) -> None:
     """Serve HTTP on ``sock`` and run ``daemon`` until SIGTERM/SIGINT (or ``stop`` is set)."""
-    from monitor.api import create_app
+    from monitor.api.app import create_app
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -406,7 +406,7 @@ async def serve(
 
 def run(config: Config) -> int:
     """``llm-monitor run``: the daemon until SIGTERM/SIGINT; returns the exit code."""
-    from monitor.logs import configure_logging
+    from monitor.service.logs import configure_logging
 
     settings = config.schema
     configure_logging(settings.logging.level, settings.logging.format)
@@ -414,7 +414,7 @@ def run(config: Config) -> int:
     report_writer: Callable[[Snapshot], None] | None = None
     daemon: Daemon
     if settings.reports.directory is not None:
-        from monitor.report import write_window_report
+        from monitor.reports import write_window_report
 
         directory = settings.reports.directory
 

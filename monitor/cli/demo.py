@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from monitor.config import Config, Endpoint, parse_config
-from monitor.errors import MonitorError
-from monitor.profile import ModelLive
-from monitor.result import ProbeResult
+from monitor.core.errors import MonitorError
+from monitor.core.profile import ModelLive
+from monitor.core.result import ProbeResult
 from monitor.simulator import Simulator, SimulatorConfig
 
 if TYPE_CHECKING:
-    from monitor.runner import ProbeRunner
+    from monitor.probing.runner import ProbeRunner
 
 #: The demo's made-up credential, shared by the simulator and the monitor through the environment.
 DEMO_KEY_ENV = "LLM_MONITOR_DEMO_KEY"
@@ -135,7 +135,7 @@ class SimulatorThread:
 
 def profile_line(live: ModelLive, window_seconds: int) -> str:
     """The live card in one line, as ``report`` and ``profile`` show it."""
-    from monitor.report import card_line
+    from monitor.reports import card_line
 
     stamp = live.refreshed_at.strftime("%H:%M:%S")
     return f"[{stamp}] profile  {live.model}: {card_line(live, window_seconds)}"
@@ -230,7 +230,7 @@ class DemoFeed:
 def watched_runner(feed: DemoFeed) -> ProbeRunner:
     """A probe runner that tells ``feed`` when each probe starts and ends (cheaply: it runs on
     the measuring loop)."""
-    from monitor.runner import ProbeRunner  # httpx loads only for the commands that probe
+    from monitor.probing.runner import ProbeRunner  # httpx loads only for the commands that probe
 
     class WatchedRunner(ProbeRunner):
         async def probe(self, endpoint: Endpoint) -> ProbeResult:
@@ -254,10 +254,10 @@ def run_demo(
 ) -> int:
     """Run the simulator and the daemon with the bundled config until Ctrl-C (or
     ``duration`` seconds); return the exit code."""
-    from monitor.aggregator import settle_seconds, window_seconds
-    from monitor.daemon import Daemon, listen, serve
-    from monitor.logs import configure_logging
-    from monitor.report import card_line
+    from monitor.reports import card_line
+    from monitor.service.aggregator import settle_seconds, window_seconds
+    from monitor.service.daemon import Daemon, listen, serve
+    from monitor.service.logs import configure_logging
 
     configure_logging("error")  # the demo prints its own lines; errors still show
     env = demo_environment()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from monitor.config import Endpoint
-from monitor.providers.base import ProbeRequest, common_headers, request_body
+from monitor.probing.providers.base import ProbeRequest, common_headers, request_body
 
 #: The first GA api-version that accepts ``stream_options`` (older ones reject it with a 400).
 FIRST_VERSION_WITH_STREAM_USAGE = "2024-09-01"

@@ -48,7 +48,20 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from monitor.aggregator import (
+from monitor.config import PROVIDER_DISPLAY_NAMES, Config, Endpoint, ModelSpec
+from monitor.core.errors import UnknownModelError
+from monitor.core.outcomes import Outcome, uptime_ratio
+from monitor.core.profile import ModelLive, model_live
+from monitor.core.result import format_utc
+from monitor.core.rollup import (
+    EndpointIdentity,
+    EndpointRollup,
+    ProbeRow,
+    compute_rollup,
+    window_start,
+)
+from monitor.core.timeparse import describe_window, iso_utc
+from monitor.service.aggregator import (
     Snapshot,
     counts_of_model,
     last_complete_window,
@@ -56,21 +69,8 @@ from monitor.aggregator import (
     settle_seconds,
     window_seconds,
 )
-from monitor.aggregator import snapshot as compute_snapshot
-from monitor.config import PROVIDER_DISPLAY_NAMES, Config, Endpoint, ModelSpec
-from monitor.errors import UnknownModelError
-from monitor.outcomes import Outcome, uptime_ratio
-from monitor.profile import ModelLive, model_live
-from monitor.result import format_utc
-from monitor.rollup import (
-    EndpointIdentity,
-    EndpointRollup,
-    ProbeRow,
-    compute_rollup,
-    window_start,
-)
+from monitor.service.aggregator import snapshot as compute_snapshot
 from monitor.store import Store
-from monitor.timeparse import describe_window, iso_utc
 
 #: Version of the JSON structure of ``report_json``; bumped on any incompatible change.
 REPORT_VERSION = 1

@@ -53,9 +53,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Endpoint
-from monitor.outcomes import Outcome, SkipReason
-from monitor.result import ProbeResult
-from monitor.runner import ProbeRunner
+from monitor.core.outcomes import Outcome, SkipReason
+from monitor.core.result import ProbeResult
+from monitor.probing.runner import ProbeRunner
 
 #: How often the loop's lag is sampled, and over how long the reported maximum is taken.
 LAG_TICK_SECONDS = 0.25

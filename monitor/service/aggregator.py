@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config
-from monitor.profile import ModelLive, model_live
-from monitor.result import ProbeResult
-from monitor.rollup import (
+from monitor.core.profile import ModelLive, model_live
+from monitor.core.result import ProbeResult
+from monitor.core.rollup import (
     EndpointIdentity,
     EndpointRollup,
     compute_rollup,

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from monitor.classify import error_fields
-from monitor.outcomes import Outcome
-from monitor.sse import SSEEvent
+from monitor.core.outcomes import Outcome
+from monitor.probing.classify import error_fields
+from monitor.probing.sse import SSEEvent
 
 #: Characters of answer text kept for a token estimate when the stream carries no usage.
 MAX_TEXT_CHARS = 64_000

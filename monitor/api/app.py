@@ -28,26 +28,26 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor import __version__
-from monitor.aggregator import profile_json, window_seconds
+from monitor.api.openapi import openapi_document as build_openapi
 from monitor.config import Config, Endpoint
-from monitor.errors import StoreError
-from monitor.metrics import exposition
-from monitor.openapi import openapi_document as build_openapi
-from monitor.outcomes import Outcome, counts_as_down
-from monitor.profile import ModelLive, endpoint_status, model_live
-from monitor.report import build_report, report_json, rollup_json, unknown_model_message
-from monitor.report import window_is_known as _window_is_known
-from monitor.result import ProbeResult, format_utc
-from monitor.rollup import EndpointRollup
-from monitor.store import Store
-from monitor.timeparse import (
+from monitor.core.errors import StoreError
+from monitor.core.outcomes import Outcome, counts_as_down
+from monitor.core.profile import ModelLive, endpoint_status, model_live
+from monitor.core.result import ProbeResult, format_utc
+from monitor.core.rollup import EndpointRollup
+from monitor.core.timeparse import (
     RangeError,
     describe_window,
     iso_utc,
     parse_range,
     parse_window,
 )
-from monitor.view import MonitorView
+from monitor.metrics import exposition
+from monitor.reports import build_report, report_json, rollup_json, unknown_model_message
+from monitor.reports import window_is_known as _window_is_known
+from monitor.service.aggregator import profile_json, window_seconds
+from monitor.service.view import MonitorView
+from monitor.store import Store
 
 #: Most rollup rows one ``/api/v1/rollups`` response holds; the rest is left for a next page.
 MAX_ROLLUP_ROWS = 10_000
@@ -492,5 +492,5 @@ def endpoint_json(
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI document of this API (see ``monitor.openapi``)."""
+    """The OpenAPI document of this API (see ``monitor.api.openapi``)."""
     return build_openapi(version, max_rollup_rows=MAX_ROLLUP_ROWS)

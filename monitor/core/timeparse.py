@@ -24,7 +24,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 
 _UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 #: A duration before now (the regexes use [0-9]: ``\d`` would take any Unicode digit).

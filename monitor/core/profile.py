@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.config import PROVIDER_DISPLAY_NAMES, Endpoint, ModelSpec
-from monitor.outcomes import Outcome, uptime_ratio
-from monitor.result import format_utc
-from monitor.rollup import EndpointRollup
+from monitor.core.outcomes import Outcome, uptime_ratio
+from monitor.core.result import format_utc
+from monitor.core.rollup import EndpointRollup
 
 
 @dataclass(frozen=True, slots=True)

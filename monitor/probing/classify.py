@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from monitor.outcomes import Outcome
+from monitor.core.outcomes import Outcome
 
 #: Longest error text kept on a result; enough to say what went wrong, never a whole body.
 MAX_ERROR_CHARS = 200

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from monitor.providers.azure import AzureProvider
-from monitor.providers.base import ProbeRequest, Provider, probe_prompt
-from monitor.providers.openai import OpenAIProvider
+from monitor.probing.providers.azure import AzureProvider
+from monitor.probing.providers.base import ProbeRequest, Provider, probe_prompt
+from monitor.probing.providers.openai import OpenAIProvider
 
 PROVIDERS: dict[str, Provider] = {
     "openai": OpenAIProvider(),

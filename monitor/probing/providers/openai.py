@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.config import Endpoint
-from monitor.providers.base import ProbeRequest, common_headers, request_body
+from monitor.probing.providers.base import ProbeRequest, common_headers, request_body
 
 
 class OpenAIProvider:

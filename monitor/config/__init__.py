@@ -31,8 +31,8 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.durations import Duration
-from monitor.errors import ConfigError
+from monitor.core.durations import Duration
+from monitor.core.errors import ConfigError
 from monitor.simulator.config import SimulatorConfig
 
 ProviderName = Literal["openai", "azure", "openai_compatible"]

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 import click
 
 from monitor import __version__
-from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.core.errors import ConfigError, MonitorError, StoreError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from monitor.config import Config, Endpoint
-    from monitor.result import ProbeResult
+    from monitor.core.result import ProbeResult
     from monitor.simulator import SimulatorConfig
     from monitor.store import Store
 
@@ -115,7 +115,7 @@ def probe(config_path: Path | None, endpoint_ids: Sequence[str], output_format: 
 
     from rich.console import Console
 
-    from monitor.render import json_lines, probe_table
+    from monitor.cli.render import json_lines, probe_table
 
     config = _load(config_path)
     endpoints = _select(config, endpoint_ids)
@@ -146,7 +146,7 @@ async def probe_once(endpoints: Sequence[Endpoint]) -> list[ProbeResult]:
     """Probe each endpoint once, all at the same time."""
     import asyncio
 
-    from monitor.runner import ProbeRunner
+    from monitor.probing.runner import ProbeRunner
 
     runner = ProbeRunner()
     try:
@@ -214,7 +214,7 @@ async def run_simulator(config: SimulatorConfig, out: Callable[[str], None]) -> 
 @_config_option
 def run(config_path: Path | None) -> None:
     """The daemon: scheduled probes, rollups, metrics and the HTTP API, until SIGTERM/SIGINT."""
-    from monitor.daemon import run as run_daemon
+    from monitor.service.daemon import run as run_daemon
 
     sys.exit(run_daemon(_load(config_path)))
 
@@ -244,7 +244,7 @@ def run(config_path: Path | None) -> None:
 def demo(port: int, duration: float | None, store_url: str | None) -> None:
     """The whole product with no API key: simulated OpenAI and Azure endpoints for gpt-4.1-nano,
     and the daemon probing them every 5 s with 1-minute windows."""
-    from monitor.demo import run_demo
+    from monitor.cli.demo import run_demo
 
     sys.exit(run_demo(port=port, duration=duration, store_url=store_url, out=click.echo))
 
@@ -326,7 +326,7 @@ def _reading_config(config_path: Path | None, store_url: str | None) -> tuple[Co
     # A $LLM_MONITOR_CONFIG naming a missing file is an error (from _load), not "no config".
     explicit = config_path is not None or os.environ.get(CONFIG_ENV_VAR, "").strip()
     if not explicit and not default_config_path().exists():
-        from monitor.demo import demo_reading_config
+        from monitor.cli.demo import demo_reading_config
 
         return demo_reading_config(store_url), True
     config = _load(config_path, resolve_secrets=False)
@@ -378,7 +378,7 @@ def _reading_console() -> Console:
 
 
 def _time_option(text: str | None, option: str, now: datetime) -> datetime | None:
-    from monitor.timeparse import parse_time
+    from monitor.core.timeparse import parse_time
 
     if text is None:
         return None
@@ -434,8 +434,8 @@ def report(
 
     Exit 0, or 2 for an unknown model, a bad time or window, or a store that cannot be read.
     """
-    from monitor.aggregator import window_seconds
-    from monitor.report import (
+    from monitor.core.timeparse import describe_window, parse_window
+    from monitor.reports import (
         build_report,
         render_csv,
         render_json,
@@ -444,7 +444,7 @@ def report(
         unknown_model_message,
         window_is_known,
     )
-    from monitor.timeparse import describe_window, parse_window
+    from monitor.service.aggregator import window_seconds
 
     config, demo_config = _reading_config(config_path, store_url)
     now = datetime.now(UTC)
@@ -501,8 +501,8 @@ def profile(
 ) -> None:
     """The aggregated profile of MODEL: its facts and live numbers (the API's document as
     JSON). Exit 0, or 2 for an unknown model or a store that cannot be read."""
-    from monitor.aggregator import profile_json, window_seconds
-    from monitor.report import model_profile, render_profile, unknown_model_message
+    from monitor.reports import model_profile, render_profile, unknown_model_message
+    from monitor.service.aggregator import profile_json, window_seconds
 
     config, demo_config = _reading_config(config_path, store_url)
     spec = config.model(model_id)

@@ -7,9 +7,9 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
-from monitor.aggregator import Snapshot
 from monitor.config import Config
-from monitor.result import ProbeResult
+from monitor.core.result import ProbeResult
+from monitor.service.aggregator import Snapshot
 from monitor.store import Store
 
 

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from monitor.logs import log_probe
+from monitor.core.result import ProbeResult
 from monitor.metrics import ProbeMetrics
-from monitor.result import ProbeResult
+from monitor.service.logs import log_probe
 
 
 class ProbeWriter(Protocol):
