@@ -32,12 +32,13 @@ import yaml
 
 from bench.common import cpu_seconds, peak_rss_mb, rss_mb
 from bench.simproc import free_port, pid_of
+from monitor.api.server import listen, serve
 from monitor.config import Config, Endpoint, parse_config
 from monitor.core.result import ProbeResult
 from monitor.probing.interpret import StreamState
 from monitor.probing.runner import ProbeRunner
 from monitor.probing.transport import WireTiming
-from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon, listen, serve
+from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon
 from monitor.service.logs import configure_logging
 from monitor.service.scheduler import ProbeScheduler
 

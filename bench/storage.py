@@ -64,7 +64,8 @@ from monitor.config import Config
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
-from monitor.reports import build_report, model_profile, render_profile, render_table
+from monitor.reports.build import build_report, model_profile
+from monitor.reports.terminal import render_profile, render_table
 from monitor.service.aggregator import Aggregator, roll_window, snapshot
 from monitor.service.daemon import Daemon
 from monitor.store import open_store

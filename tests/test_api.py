@@ -27,12 +27,13 @@ from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-import monitor.api.app
-from monitor.api.app import create_app, endpoint_state
+from monitor.api.app import create_app
+from monitor.api.openapi import openapi_document
 from monitor.config import Config, parse_config
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointIdentity, EndpointRollup, ProbeRow, compute_rollup
+from monitor.core.status import endpoint_state
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics
 from monitor.service.aggregator import Aggregator, Snapshot, roll_window, snapshot
 from monitor.store import Store, open_store
@@ -191,7 +192,7 @@ async def client(view: FakeView) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def openapi() -> dict[str, Any]:
-    return monitor.api.app.openapi_document("test")
+    return openapi_document("test")
 
 
 def _conforms(openapi: dict[str, Any], schema: str, body: Any) -> None:
@@ -504,15 +505,16 @@ async def test_rollups_reach_back_to_the_first_moment_in_few_queries(
     assert sum(name == "rollups" for name, _ in recording.threads) < 40
 
 
-async def test_rollups_are_capped_and_page_on_window_boundaries(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(monitor.api.app, "MAX_ROLLUP_ROWS", 2)
-    first = (await client.get("/api/v1/rollups")).json()
+async def test_rollups_are_capped_and_page_on_window_boundaries(view: FakeView) -> None:
+    app = create_app(view, clock=lambda: NOW, max_rollup_rows=2)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        first = (await client.get("/api/v1/rollups")).json()
+        second_page = await client.get("/api/v1/rollups", params={"since": first["next_since"]})
     # 1 row at 11:30, 2 at 12:00: a page of 2 would split the second window, so it stops at 1.
     assert (first["count"], first["limit"], first["truncated"]) == (1, 2, True)
     assert first["next_since"] == "2025-06-01T12:00:00.000000Z"
-    second = (await client.get("/api/v1/rollups", params={"since": first["next_since"]})).json()
+    second = second_page.json()
     assert (second["count"], second["truncated"], second["next_since"]) == (2, False, None)
     seen = [(r["window_start"], r["endpoint"]) for r in first["rollups"] + second["rollups"]]
     assert len(seen) == len(set(seen)) == 3

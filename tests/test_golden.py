@@ -32,7 +32,9 @@ from monitor.api.app import create_app
 from monitor.config import Config, parse_config
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
-from monitor.reports import build_report, render_csv, render_json, render_markdown, render_table
+from monitor.reports.build import build_report
+from monitor.reports.formats import render_csv, render_json, render_markdown
+from monitor.reports.terminal import render_table
 from monitor.service.aggregator import Aggregator, Snapshot, snapshot
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe

@@ -18,28 +18,19 @@ import pytest
 import yaml
 from rich.console import Console
 
-from monitor.config import Config, parse_config
+from monitor.config import Config, ModelSpec, parse_config
 from monitor.core.errors import UnknownModelError
 from monitor.core.outcomes import Outcome
 from monitor.core.profile import ModelLive, model_live
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
-from monitor.reports import (
-    CSV_COLUMNS,
-    Report,
-    build_report,
-    card_line,
-    model_profile,
-    percent,
-    render_csv,
-    render_json,
-    render_markdown,
-    render_profile,
-    render_table,
-    report_basename,
-    window_is_known,
-    write_window_report,
-)
+from monitor.core.shape import dump
+from monitor.reports.build import build_report, model_profile
+from monitor.reports.files import report_basename, write_window_report
+from monitor.reports.formats import CSV_COLUMNS, render_csv, render_json, render_markdown
+from monitor.reports.model import EndpointSummary, Report, ReportModel
+from monitor.reports.terminal import render_profile, render_table
+from monitor.reports.text import card_line, percent
 from monitor.service.aggregator import (
     Aggregator,
     last_complete_window,
@@ -48,6 +39,7 @@ from monitor.service.aggregator import (
     snapshot,
     window_seconds,
 )
+from monitor.service.queries import window_is_known
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe
 
@@ -159,7 +151,8 @@ def filled(store: Store, config: Config) -> Store:
 
 def _summary(report: Report, endpoint: str) -> dict[str, object]:
     found = next(s for s in report.endpoints if s.endpoint == endpoint)
-    return found.to_json_dict()
+    data: dict[str, object] = dump(found)
+    return data
 
 
 # --- the numbers -------------------------------------------------------------------------------
@@ -756,34 +749,52 @@ def test_profile_command_exits_2_for_an_unknown_model(live_store: Path) -> None:
     )
 
 
-_AWKWARD_CELLS = [
-    ["openai", "OpenAI", "99.9%", "1,234", "—", "", "timeout 2, server_error 1"],
-    ["[bold]markup[/bold]", "Azure :smile: eu", "a:b:c", "漢字の幅", "x\ny", "12:30",
-     "06-01 12:00"],
-    ["a-very-long-endpoint-identifier-that-needs-room", "Azure westeurope", "0.0%", "7", "—",
-     "ünïcödé", "rate_limited 1"],
-]  # fmt: skip
+def _awkward_report() -> Report:
+    """A report whose cells are hard to lay out: rich markup and emoji codes that must print as
+    they are, double-width characters, a very long name, an empty region."""
+    names = [
+        ("openai", "openai", None),
+        ("[bold]markup[/bold]", "azure", ":smile: a:b:c"),
+        ("漢字の幅-endpoint", "azure", "ünïcödé"),
+        ("a-very-long-endpoint-identifier-that-needs-room", "azure", "westeurope"),
+    ]
+    summaries = tuple(
+        EndpointSummary(
+            endpoint=name, model="gpt-4.1-nano", provider=provider, region=region,
+            probes=1234 * index, successes=1200 * index, uptime_ratio=0.999 if index else None,
+            ttft_p50_seconds=0.5, ttft_p95_seconds=None, output_tokens_per_second_p50=111.0,
+            failures_by_outcome={"timeout": 2, "server_error": 1} if index % 2 else {},
+            output_tokens=10, input_tokens=5, cost_usd=0.0001, source="probes",
+        )
+        for index, (name, provider, region) in enumerate(names)
+    )  # fmt: skip
+    spec = ModelSpec(id="gpt-4.1-nano", name="[i]not italic[/i]")
+    live = model_live(spec, [], [], last_window_start=None, uptime_since=W, refreshed_at=NOW)
+    model = ReportModel(spec=spec, live=live, summaries=summaries, window_seconds=1800)
+    return Report(
+        generated_at=NOW, since=W, until=W + timedelta(minutes=30), window_seconds=1800,
+        models=(model,), windows=(),
+    )  # fmt: skip
 
 
-@pytest.mark.parametrize("width", [20, 40, 60, 80, 100, 120, 200])
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 200])
 @pytest.mark.parametrize("terminal", [False, True])
-def test_tables_print_exactly_as_rich_prints_them_unaided(width: int, terminal: bool) -> None:
-    from rich.table import Table
+def test_tables_keep_every_cell_literal_whole_and_aligned_at_any_width(
+    width: int, terminal: bool
+) -> None:
+    from rich.cells import cell_len
+    from rich.text import Text
 
-    from monitor.reports import _fill, _rich_table
-
-    headers = ("endpoint", "via", "uptime", "probes", "TTFT p50", "window", "failures")
-
-    def printed(fill: bool) -> str:
-        out = io.StringIO()
-        console = Console(file=out, width=width, force_terminal=terminal)
-        table: Table = _rich_table(headers, title="Windows")
-        if fill:
-            _fill(table, _AWKWARD_CELLS, console.width)
-        else:
-            for row in _AWKWARD_CELLS:
-                table.add_row(*row)
-        console.print(table)
-        return out.getvalue()
-
-    assert printed(fill=True) == printed(fill=False)
+    out = io.StringIO()
+    render_table(_awkward_report(), Console(file=out, width=width, force_terminal=terminal))
+    text = Text.from_ansi(out.getvalue()).plain
+    table = [line for line in text.splitlines() if line and line[0] in "┏┃┡│└"]
+    # Every row of the table is as wide as its top border: no cell pushed a column out of line.
+    assert len({cell_len(line) for line in table}) == 1, "\n".join(table)
+    assert cell_len(table[0]) <= width
+    # Markup and emoji codes print as they are, never as styles or emoji.
+    assert "[bold]" in text and "😄" not in text
+    if width >= 200:  # room for every name on one line, each whole
+        for name in ("[bold]markup[/bold]", ":smile: a:b:c", "漢字の幅-endpoint", "ünïcödé",
+                     "a-very-long-endpoint-identifier-that-needs-room"):  # fmt: skip
+            assert any(name in line for line in table), name

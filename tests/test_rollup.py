@@ -119,7 +119,7 @@ def test_rollup_counts_outcomes_and_excludes_our_own_errors_from_uptime() -> Non
     assert rollup.ttft.p50 == pytest.approx(0.6) and rollup.ttft.count == 3
     assert rollup.output_tokens == 120 and rollup.input_tokens == 30
     assert rollup.cost_usd == pytest.approx(0.003)
-    assert rollup.failures == {"auth_error": 1, "rate_limited": 1, "server_error": 1}
+    assert rollup.failures_by_outcome == {"auth_error": 1, "rate_limited": 1, "server_error": 1}
     assert rollup.window_end == start + timedelta(minutes=30)
 
     lenient = compute_rollup(

@@ -1,13 +1,14 @@
-"""The HTTP API of a running daemon (DESIGN section 4): metrics, health, endpoints, model
-profiles, rollups, the latest report and the OpenAPI document that describes them all.
+"""The HTTP API of a running daemon: metrics, health, endpoints, model profiles, rollups, the
+latest report and the OpenAPI document that describes them all (README "HTTP API").
 
 ``create_app(view)`` builds a Starlette app over a read-only ``MonitorView``. The store is
 synchronous, so every handler that reads it does so on a worker thread; so does rendering the
 metrics exposition, which takes tens of milliseconds for a thousand endpoints. Every error is
 JSON, ``{"error": {"code", "message"[, "parameter"]}}``: 404 (unknown route, model or endpoint),
 405 (wrong method), 422 (a query parameter that cannot be used), 503 (the store is unavailable),
-500. Secrets never leave: responses are built field by field from ids, facts and results,
-never by serialising a configured endpoint (which holds its key).
+500. Every body is one of the shapes of ``monitor.service.shapes`` and ``monitor.api.shapes``,
+which the OpenAPI document is made from. Secrets never leave: an endpoint's shape is copied
+field by field from its configuration, which holds its key.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,31 +28,28 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor import __version__
-from monitor.api.openapi import openapi_document as build_openapi
-from monitor.config import Config, Endpoint
-from monitor.core.errors import StoreError
-from monitor.core.outcomes import Outcome, counts_as_down
-from monitor.core.profile import ModelLive, endpoint_status, model_live
-from monitor.core.result import ProbeResult, format_utc
-from monitor.core.rollup import EndpointRollup
-from monitor.core.timeparse import (
-    RangeError,
-    describe_window,
-    iso_utc,
-    parse_range,
-    parse_window,
+from monitor.api.openapi import openapi_document
+from monitor.api.shapes import (
+    EndpointList,
+    ErrorBody,
+    ErrorCode,
+    ErrorDetail,
+    Health,
+    ModelList,
+    Readiness,
+    RollupPage,
 )
+from monitor.config import Config
+from monitor.core.errors import StoreError, UnknownWindowError
+from monitor.core.profile import ModelLive, model_live
+from monitor.core.shape import dump, dump_json
+from monitor.core.timeparse import RangeError, describe_window, parse_range, parse_window
 from monitor.metrics import exposition
-from monitor.reports import build_report, report_json, rollup_json, unknown_model_message
-from monitor.reports import window_is_known as _window_is_known
-from monitor.service.aggregator import profile_json, window_seconds
+from monitor.reports.build import build_report
+from monitor.service.aggregator import profile_document, window_seconds
+from monitor.service.queries import MAX_ROLLUP_ROWS, rollup_page, unknown_model_message
+from monitor.service.shapes import EndpointState, ModelEntry
 from monitor.service.view import MonitorView
-from monitor.store import Store
-
-#: Most rollup rows one ``/api/v1/rollups`` response holds; the rest is left for a next page.
-MAX_ROLLUP_ROWS = 10_000
-#: A last probe older than this many probe intervals no longer speaks for an endpoint's state.
-FRESH_PROBE_INTERVALS = 3
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -61,7 +58,7 @@ class ApiError(Exception):
     """An error response: HTTP status, machine-readable code, message, offending parameter."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, parameter: str | None = None
+        self, status: int, code: ErrorCode, message: str, *, parameter: str | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -70,17 +67,26 @@ class ApiError(Exception):
         self.parameter = parameter
 
 
-def error_body(code: str, message: str, parameter: str | None = None) -> dict[str, Any]:
-    """The JSON body of every error response."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if parameter is not None:
-        error["parameter"] = parameter
-    return {"error": error}
+def error_body(code: ErrorCode, message: str, parameter: str | None = None) -> dict[str, Any]:
+    """The JSON body of every error response (``ErrorBody``)."""
+    body: dict[str, Any] = dump(ErrorBody(ErrorDetail(code, message, parameter)))
+    return body
 
 
-def create_app(view: MonitorView, *, clock: Callable[[], datetime] | None = None) -> Starlette:
-    """The HTTP app over ``view``; ``clock`` (default: the wall clock) gives "now" in UTC."""
-    api = _Api(view, clock or (lambda: datetime.now(UTC)))
+def json_response(value: Any, status_code: int = 200) -> Response:
+    """A shape (or a tuple of one) as a JSON response, serialised by pydantic straight to bytes."""
+    return Response(dump_json(value), status_code=status_code, media_type="application/json")
+
+
+def create_app(
+    view: MonitorView,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    max_rollup_rows: int = MAX_ROLLUP_ROWS,
+) -> Starlette:
+    """The HTTP app over ``view``; ``clock`` (default: the wall clock) gives "now" in UTC, and
+    ``/api/v1/rollups`` answers pages of at most ``max_rollup_rows`` rows."""
+    api = _Api(view, clock or (lambda: datetime.now(UTC)), max_rollup_rows)
     routes = [
         Route("/metrics", api.metrics, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -140,7 +146,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(exc.code, exc.message, exc.parameter), status_code=exc.status)
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES: dict[int, ErrorCode] = {404: "not_found", 405: "method_not_allowed"}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -152,7 +158,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"method {request.method} not allowed on {request.url.path}; allowed: {allowed}"
     else:
         message = str(exc.detail)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    code: ErrorCode = _HTTP_CODES.get(exc.status_code, "http_error")
     return JSONResponse(
         error_body(code, message), status_code=exc.status_code, headers=dict(exc.headers or {})
     )
@@ -174,10 +180,13 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 class _Api:
     """The route handlers, sharing the view and the clock."""
 
-    def __init__(self, view: MonitorView, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, view: MonitorView, clock: Callable[[], datetime], max_rollup_rows: int
+    ) -> None:
         self.view = view
         self.clock = clock
-        self._openapi: dict[str, Any] | None = None
+        self.max_rollup_rows = max_rollup_rows
+        self._openapi: bytes | None = None
 
     async def metrics(self, request: Request) -> Response:
         """The Prometheus exposition, OpenMetrics when the scraper asks for it."""
@@ -188,14 +197,14 @@ class _Api:
 
     async def healthz(self, request: Request) -> Response:
         """200 while the process can answer at all."""
-        return JSONResponse({"status": "ok"})
+        return json_response(Health())
 
     async def readyz(self, request: Request) -> Response:
         """200 when ready, 503 listing the problems."""
         problems = list(self.view.problems())
         if problems:
-            return JSONResponse({"status": "not_ready", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ok", "problems": []})
+            return json_response(Readiness("not_ready", problems), status_code=503)
+        return json_response(Readiness("ok", []))
 
     async def endpoints(self, request: Request) -> Response:
         """Each configured endpoint's settings, last probe, last window and state."""
@@ -205,71 +214,56 @@ class _Api:
         rollups = {r.endpoint: r for r in snapshot.rollups} if snapshot else {}
         now = self.clock()
         rate_limited_is_down = config.schema.rollup.rate_limited_is_down
-        return JSONResponse(
-            {
-                "endpoints": [
-                    endpoint_json(
-                        e,
-                        last.get(e.id),
-                        rollups.get(e.id),
-                        now=now,
-                        rate_limited_is_down=rate_limited_is_down,
-                    )
-                    for e in config.endpoints
-                ]
-            }
+        states = tuple(
+            EndpointState.of(
+                e,
+                last.get(e.id),
+                rollups.get(e.id),
+                now=now,
+                rate_limited_is_down=rate_limited_is_down,
+            )
+            for e in config.endpoints
         )
+        return json_response(EndpointList(states))
 
     async def models(self, request: Request) -> Response:
         """Each model's facts, endpoints and the link to its profile."""
         config = self.view.config
-        return JSONResponse(
-            {
-                "models": [
-                    {
-                        **model.model_dump(mode="json"),
-                        "endpoints": [e.id for e in config.endpoints if e.model.id == model.id],
-                        "profile_url": f"/api/v1/models/{quote(model.id, safe='')}/profile",
-                    }
-                    for model in config.models
-                ]
-            }
+        entries = tuple(
+            ModelEntry.of(model, [e.id for e in config.endpoints if e.model.id == model.id])
+            for model in config.models
         )
+        return json_response(ModelList(entries))
 
     async def profile(self, request: Request) -> Response:
         """The model's profile document; its live numbers are null before the first rollup."""
         config = self.view.config
         model_id = request.path_params["model_id"]
-        model = config.model(model_id)
-        if model is None:
+        if config.model(model_id) is None:
             raise ApiError(404, "not_found", unknown_model_message(config, model_id))
         snapshot = self.view.snapshot()
         live = snapshot.profiles.get(model_id) if snapshot else None
         if live is None:
-            document = profile_json(config, self._empty_live(config, model_id))
-            document["live"]["refreshed_at"] = None
-        else:
-            document = profile_json(config, live)
-        return JSONResponse(document)
+            live = self._empty_live(config, model_id)
+        return json_response(profile_document(config, live))
 
     def _empty_live(self, config: Config, model_id: str) -> ModelLive:
         model = config.model(model_id)
         assert model is not None
-        now = self.clock()
         last = {k: v.started_at for k, v in self.view.last_probes().items()}
         return model_live(
             model,
             config.endpoints,
             (),
             last_window_start=None,
-            uptime_since=now,
-            refreshed_at=now,
+            uptime_since=self.clock(),
+            refreshed_at=None,
             last_probe_at=last,
             rate_limited_is_down=config.schema.rollup.rate_limited_is_down,
         )
 
     async def rollups(self, request: Request) -> Response:
-        """Stored rollups of a time range, oldest first, at most ``MAX_ROLLUP_ROWS``."""
+        """Stored rollups of a time range, oldest first, a page of at most ``max_rollup_rows``."""
         config = self.view.config
         query = request.query_params
         model = _optional(query, "model")
@@ -278,7 +272,7 @@ class _Api:
             raise ApiError(
                 404, "not_found", unknown_model_message(config, model), parameter="model"
             )
-        known = {e.id: e for e in config.endpoints}
+        known = [e.id for e in config.endpoints]
         if endpoint is not None and endpoint not in known:
             raise ApiError(
                 404,
@@ -304,51 +298,48 @@ class _Api:
             )
         except RangeError as exc:
             raise ApiError(422, "invalid_parameter", str(exc), parameter=exc.parameter) from None
-        if endpoint is not None:
-            per_window = 1
-        else:
-            per_window = sum(1 for e in known.values() if model is None or e.model.id == model)
-        page = await run_in_threadpool(
-            _read_rollups,
-            config,
-            self.view.store,
-            window,
-            since,
-            until,
+        try:
+            rows, next_since = await run_in_threadpool(
+                lambda: rollup_page(
+                    config,
+                    self.view.store,
+                    window,
+                    since,
+                    until,
+                    model=model,
+                    endpoint=endpoint,
+                    limit=self.max_rollup_rows,
+                )
+            )
+        except UnknownWindowError as exc:
+            raise ApiError(404, "not_found", str(exc), parameter="window") from None
+        page = RollupPage(
+            window_seconds=window,
+            window=describe_window(window),
+            since=since,
+            until=until,
             model=model,
             endpoint=endpoint,
-            per_window=per_window,
+            limit=self.max_rollup_rows,
+            next_since=next_since,
+            rollups=tuple(rows),
         )
-        rows, next_since = page
-        return JSONResponse(
-            {
-                "window_seconds": window,
-                "window": describe_window(window),
-                "since": iso_utc(since),
-                "until": iso_utc(until),
-                "model": model,
-                "endpoint": endpoint,
-                "count": len(rows),
-                "limit": MAX_ROLLUP_ROWS,
-                "truncated": next_since is not None,
-                "next_since": iso_utc(next_since) if next_since is not None else None,
-                "rollups": [rollup_json(r) for r in rows],
-            }
-        )
+        return await run_in_threadpool(json_response, page)
 
     async def latest_report(self, request: Request) -> Response:
-        """The report of the last complete window (the structure of ``report_json``)."""
+        """The report of the last complete window."""
         config = self.view.config
         report = await run_in_threadpool(
             lambda: build_report(config, self.view.store, now=self.clock())
         )
-        return JSONResponse(report_json(report))
+        return json_response(report)
 
     async def openapi(self, request: Request) -> Response:
         """The OpenAPI 3.1 document of this API."""
         if self._openapi is None:
-            self._openapi = openapi_document(__version__)
-        return JSONResponse(self._openapi)
+            document = openapi_document(__version__, max_rollup_rows=self.max_rollup_rows)
+            self._openapi = dump_json(document)
+        return Response(self._openapi, media_type="application/json")
 
 
 def _optional(query: Mapping[str, str], name: str) -> str | None:
@@ -356,141 +347,3 @@ def _optional(query: Mapping[str, str], name: str) -> str | None:
     malformed instead, so those are read as given)."""
     value = query.get(name)
     return value if value else None
-
-
-def _read_rollups(
-    config: Config,
-    store: Store,
-    window: int,
-    since: datetime,
-    until: datetime,
-    *,
-    model: str | None,
-    endpoint: str | None,
-    per_window: int,
-) -> tuple[list[EndpointRollup], datetime | None]:
-    """Up to ``MAX_ROLLUP_ROWS`` rollups of [since, until) and where the next page starts.
-
-    The range is read in slices sized to about one page, so a long range over many endpoints
-    never loads more than a page or so; an empty slice doubles the next one, so a sparse range
-    takes few queries.
-    """
-    if not _window_is_known(config, store, window):
-        raise ApiError(
-            404,
-            "not_found",
-            f"no rollups of {describe_window(window)} windows: the configured rollup window is "
-            f"{describe_window(window_seconds(config))} and no rollups of that size are stored",
-            parameter="window",
-        )
-    limit = MAX_ROLLUP_ROWS
-    base = timedelta(seconds=window) * max(1, limit // max(1, per_window))
-    step = base
-    rows: list[EndpointRollup] = []
-    start = since
-    while start < until and len(rows) <= limit:
-        end = until if until - start <= step else start + step
-        chunk = store.rollups(
-            window_seconds=window, since=start, until=end, model=model, endpoint=endpoint
-        )
-        rows.extend(chunk)
-        step = base if chunk else min(step * 2, until - since)
-        start = end
-    if len(rows) <= limit:
-        return rows, None
-    # End the page at a window boundary so the next page (since=next_since) repeats no row.
-    first_left = rows[limit].window_start
-    kept = [r for r in rows[:limit] if r.window_start < first_left]
-    if kept:
-        return kept, first_left
-    # One window holds more rows than a page: show a page of it and move on past it.
-    return rows[:limit], first_left + timedelta(seconds=window)
-
-
-# --- JSON of an endpoint -----------------------------------------------------------------------
-
-
-def endpoint_state(
-    rollup: EndpointRollup | None,
-    last_probe: ProbeResult | None,
-    *,
-    now: datetime,
-    interval: float,
-    rate_limited_is_down: bool = True,
-) -> str:
-    """``up``/``degraded``/``down``/``unknown`` from the last window's rollup and a fresh last
-    probe (one started within ``FRESH_PROBE_INTERVALS`` intervals of ``now``).
-
-    Where the two agree, or one of them knows nothing, that is the state; where they disagree
-    (an endpoint that was up and just failed, or one that was down and just answered), the
-    state is ``degraded``.
-    """
-    window = endpoint_status(rollup)
-    probe: str | None = None
-    fresh = last_probe is not None and last_probe.started_at >= now - timedelta(
-        seconds=FRESH_PROBE_INTERVALS * interval
-    )
-    if fresh and last_probe is not None:
-        if last_probe.outcome is Outcome.SUCCESS:
-            probe = "up"
-        elif counts_as_down(last_probe.outcome, rate_limited_is_down=rate_limited_is_down):
-            probe = "down"
-    if probe is None or probe == window:
-        return window
-    if window == "unknown":
-        return probe
-    return "degraded"
-
-
-def _last_window_json(rollup: EndpointRollup | None) -> dict[str, Any] | None:
-    if rollup is None:
-        return None
-    return {
-        "window_start": format_utc(rollup.window_start),
-        "window_end": format_utc(rollup.window_end),
-        "probes": rollup.probes,
-        "successes": rollup.successes,
-        "uptime_ratio": rollup.uptime_ratio,
-        "ttft_p50_seconds": rollup.ttft.p50,
-        "ttft_p95_seconds": rollup.ttft.p95,
-        "output_tokens_per_second_p50": rollup.speed.p50,
-        "failures_by_outcome": rollup.failures,
-        "status": endpoint_status(rollup),
-    }
-
-
-def endpoint_json(
-    endpoint: Endpoint,
-    last_probe: ProbeResult | None,
-    rollup: EndpointRollup | None,
-    *,
-    now: datetime,
-    rate_limited_is_down: bool = True,
-) -> dict[str, Any]:
-    """One endpoint of ``/api/v1/endpoints`` (field by field: the endpoint holds its key)."""
-    return {
-        "id": endpoint.id,
-        "model": endpoint.model.id,
-        "provider": endpoint.provider,
-        "provider_name": endpoint.provider_display_name,
-        "api": endpoint.api,
-        "region": endpoint.region,
-        "deployment": endpoint.deployment,
-        "api_version": endpoint.api_version,
-        "interval_seconds": endpoint.probe.interval,
-        "timeout_seconds": endpoint.probe.timeout,
-        "state": endpoint_state(
-            rollup,
-            last_probe,
-            now=now,
-            interval=endpoint.probe.interval,
-            rate_limited_is_down=rate_limited_is_down,
-        ),
-        "last_probe": last_probe.to_json_dict() if last_probe is not None else None,
-        "last_window": _last_window_json(rollup),
-    }
-
-
-def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI document of this API (see ``monitor.api.openapi``)."""
-    return build_openapi(version, max_rollup_rows=MAX_ROLLUP_ROWS)

@@ -1,347 +1,62 @@
 """The OpenAPI 3.1 document of the HTTP API (``GET /openapi.json``).
 
-Written by hand from the same field lists the handlers use, so that it says exactly what the
-responses hold (``additionalProperties: false`` wherever the shape is fixed): a test validates
-every response against it, and the reliability tests fuzz every route from it.
+The schemas are made from the same classes that serialise the responses (``monitor.core.shape``):
+what the document says a response holds is what it holds, field for field, with
+``additionalProperties: false`` and every field required. Only the routes, their parameters and
+their status codes are written here. A test validates every response against the document, and
+the reliability tests fuzz every route from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import fields
-from datetime import datetime
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
-from monitor.config import ModelSpec
-from monitor.core.outcomes import Outcome
-from monitor.core.result import ProbeResult
+from monitor.api.shapes import EndpointList, ErrorBody, Health, ModelList, Readiness, RollupPage
+from monitor.core.shape import schemas
 from monitor.core.timeparse import TIME_SCHEMA, WINDOW_PATTERN
+from monitor.reports.model import Report
+from monitor.service.queries import MAX_ROLLUP_ROWS
+from monitor.service.shapes import ModelProfile
 
 _REF = "#/components/schemas/"
-_TIME = {"type": "string", "format": "date-time"}
-_OUTCOME_NAMES = [o.value for o in Outcome]
-_COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
-_STATES = ["up", "degraded", "down", "unknown"]
-_PROVIDERS = ["openai", "azure", "openai_compatible"]
-_ERROR_CODES = (
-    "not_found", "method_not_allowed", "invalid_parameter", "store_unavailable",
-    "internal_error", "http_error", "unauthorized",
-)  # fmt: skip
+#: The names the document has always given some shapes, kept for clients generated from it.
+_COMPONENT_NAMES = {
+    "ErrorBody": "Error",
+    "EndpointState": "Endpoint",
+    "ModelEntry": "Model",
+    "ModelLive": "Live",
+    "ModelProfile": "Profile",
+    "EndpointRollup": "Rollup",
+    "RollupPage": "RollupList",
+    "EndpointSummary": "ReportEndpoint",
+}
+
+
+def component_schemas() -> dict[str, Any]:
+    """The schema of every response body and of every shape inside one, by component name."""
+    found = schemas(
+        [ErrorBody, Health, Readiness, EndpointList, ModelList, ModelProfile, RollupPage, Report],
+        ref_template=_REF + "{model}",
+    )
+    renamed = {_COMPONENT_NAMES.get(name, name): schema for name, schema in found.items()}
+    result: dict[str, Any] = _with_refs_renamed(renamed)
+    return result
+
+
+def _with_refs_renamed(value: Any) -> Any:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            name = ref.removeprefix(_REF)
+            value = {**value, "$ref": _REF + _COMPONENT_NAMES.get(name, name)}
+        return {key: _with_refs_renamed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_refs_renamed(item) for item in value]
+    return value
 
 
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": _REF + name}
-
-
-def _null(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` or null."""
-    if "$ref" in schema:
-        return {"anyOf": [schema, {"type": "null"}]}
-    kind = schema["type"]
-    return {**schema, "type": [kind, "null"]}
-
-
-def _object(properties: dict[str, Any], *, optional: Sequence[str] = ()) -> dict[str, Any]:
-    """A fixed-shape object whose properties are all required unless named in ``optional``."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [k for k in properties if k not in optional],
-        "additionalProperties": False,
-    }
-
-
-def _json_schema_of(annotation: Any) -> dict[str, Any]:
-    """The JSON schema of one ``ProbeResult`` field type (str, int, float, bool, datetime,
-    Outcome, each optionally ``| None``)."""
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    nullable = bool(get_args(annotation)) and len(args) < len(get_args(annotation))
-    base = args[0] if nullable else annotation
-    simple: dict[Any, dict[str, Any]] = {
-        str: {"type": "string"},
-        int: {"type": "integer"},
-        float: {"type": "number"},
-        bool: {"type": "boolean"},
-        datetime: dict(_TIME),
-        Outcome: {"type": "string", "enum": _OUTCOME_NAMES},
-    }
-    schema = dict(simple[base])
-    return _null(schema) if nullable else schema
-
-
-#: What the two durations of a probe mean; a reader could take either for the other.
-_PROBE_FIELD_DESCRIPTIONS = {
-    "total_seconds": (
-        "End-to-end latency: from the request's first byte written to the end of the stream;"
-        " null when the stream had no end (timeout, failed connection)."
-    ),
-    "duration_seconds": (
-        "How long the probe ran, whatever its outcome: from the moment it was started (before"
-        " the credential, the connection and the request) to the moment its result was made,"
-        " on the monotonic clock. A timed-out probe's duration is about its timeout. Null for"
-        " probes stored before this field existed."
-    ),
-}
-
-
-def _probe_result_schema() -> dict[str, Any]:
-    hints = get_type_hints(ProbeResult)
-    properties = {f.name: _json_schema_of(hints[f.name]) for f in fields(ProbeResult)}
-    for name, description in _PROBE_FIELD_DESCRIPTIONS.items():
-        properties[name]["description"] = description
-    properties["ok"] = {"type": "boolean"}
-    return _object(properties)
-
-
-def _model_fact_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The properties of a model's facts and the schemas they refer to (from the config)."""
-    schema = ModelSpec.model_json_schema(mode="serialization", ref_template=_REF + "{model}")
-    definitions: dict[str, Any] = schema.get("$defs", {})
-    # model_dump writes every field, so each one is always present.
-    return dict(schema["properties"]), definitions
-
-
-def _distribution_schema() -> dict[str, Any]:
-    number = _null({"type": "number"})
-    return _object(
-        {
-            "count": {"type": "integer", "minimum": 0},
-            **dict.fromkeys(("p50", "p90", "p95", "p99", "min", "max", "mean"), number),
-        }
-    )
-
-
-def _schemas() -> dict[str, Any]:
-    facts, definitions = _model_fact_schemas()
-    number = _null({"type": "number"})
-    text = _null({"type": "string"})
-    endpoint_live = _object(
-        {
-            "endpoint": {"type": "string"},
-            "provider": {"type": "string", "enum": _PROVIDERS},
-            "region": text,
-            "uptime_ratio": number,
-            "ttft_p50_seconds": number,
-            "ttft_p95_seconds": number,
-            "output_tokens_per_second_p50": number,
-            # null: no probe was stored in the last complete window (no data, not 0 probes)
-            "probes": _null({"type": "integer", "minimum": 0}),
-            "failures_by_outcome": _COUNTS,
-            "last_probe_at": _null(_TIME),
-            "status": {"type": "string", "enum": _STATES},
-        }
-    )
-    live = _object(
-        {
-            "window_start": _null(_TIME),
-            "window_end": _null(_TIME),
-            "refreshed_at": _null(_TIME),
-            "avg_uptime_ratio": number,
-            "best_ttft_seconds": number,
-            "best_output_tokens_per_second": number,
-            "active_endpoints": {"type": "integer", "minimum": 0},
-            "total_endpoints": {"type": "integer", "minimum": 0},
-            "available_via": {"type": "array", "items": {"type": "string"}},
-            "endpoints": {"type": "array", "items": _ref("EndpointLive")},
-        }
-    )
-    last_window = _object(
-        {
-            "window_start": _TIME,
-            "window_end": _TIME,
-            "probes": {"type": "integer", "minimum": 0},
-            "successes": {"type": "integer", "minimum": 0},
-            "uptime_ratio": number,
-            "ttft_p50_seconds": number,
-            "ttft_p95_seconds": number,
-            "output_tokens_per_second_p50": number,
-            "failures_by_outcome": _COUNTS,
-            "status": {"type": "string", "enum": _STATES},
-        }
-    )
-    endpoint = _object(
-        {
-            "id": {"type": "string"},
-            "model": {"type": "string"},
-            "provider": {"type": "string", "enum": _PROVIDERS},
-            "provider_name": {"type": "string"},
-            "api": {"type": "string", "enum": ["chat_completions", "responses"]},
-            "region": text,
-            "deployment": text,
-            "api_version": text,
-            "interval_seconds": {"type": "number"},
-            "timeout_seconds": {"type": "number"},
-            "state": {
-                "type": "string",
-                "enum": _STATES,
-                "description": "From the last window's rollup and a fresh last probe: where "
-                "they disagree, degraded.",
-            },
-            "last_probe": _null(_ref("ProbeResult")),
-            "last_window": _null(_ref("LastWindow")),
-        }
-    )
-    rollup = _object(
-        {
-            "endpoint": {"type": "string"},
-            "model": {"type": "string"},
-            "provider": {"type": "string"},
-            "region": text,
-            "window_start": _TIME,
-            "window_end": _TIME,
-            "window_seconds": {"type": "integer", "minimum": 1},
-            "probes": {"type": "integer", "minimum": 0},
-            "successes": {"type": "integer", "minimum": 0},
-            "outcomes": _COUNTS,
-            "failures_by_outcome": _COUNTS,
-            "uptime_ratio": number,
-            "ttft_seconds": _ref("Distribution"),
-            "output_tokens_per_second": _ref("Distribution"),
-            "total_seconds": _ref("Distribution"),
-            "output_tokens": {"type": "integer", "minimum": 0},
-            "input_tokens": {"type": "integer", "minimum": 0},
-            "cost_usd": {"type": "number"},
-            "computed_at": _TIME,
-        }
-    )
-    report_endpoint = _object(
-        {
-            "endpoint": {"type": "string"},
-            "model": {"type": "string"},
-            "provider": {"type": "string", "enum": _PROVIDERS},
-            "region": text,
-            "probes": {"type": "integer", "minimum": 0},
-            "successes": {"type": "integer", "minimum": 0},
-            "uptime_ratio": number,
-            "ttft_p50_seconds": number,
-            "ttft_p95_seconds": number,
-            "output_tokens_per_second_p50": number,
-            "failures_by_outcome": _COUNTS,
-            "output_tokens": {"type": "integer", "minimum": 0},
-            "input_tokens": {"type": "integer", "minimum": 0},
-            "cost_usd": {"type": "number"},
-            "source": {
-                "type": "string",
-                "enum": ["probes", "rollups"],
-                "description": "probes: exact over the range; rollups: raw probes are gone, "
-                "counts summed from rollups, percentiles null.",
-            },
-        }
-    )
-    error = _object(
-        {
-            "error": _object(
-                {
-                    "code": {
-                        "type": "string",
-                        "enum": list(_ERROR_CODES),
-                    },
-                    "message": {"type": "string"},
-                    "parameter": {"type": "string"},
-                },
-                optional=("parameter",),
-            )
-        }
-    )
-    return {
-        **definitions,
-        "Error": error,
-        "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
-        "Readiness": _object(
-            {
-                "status": {"type": "string", "enum": ["ok", "not_ready"]},
-                "problems": {"type": "array", "items": {"type": "string"}},
-            }
-        ),
-        "ProbeResult": _probe_result_schema(),
-        "LastWindow": last_window,
-        "Endpoint": endpoint,
-        "EndpointList": _object({"endpoints": {"type": "array", "items": _ref("Endpoint")}}),
-        "Model": _object(
-            {
-                **facts,
-                "endpoints": {"type": "array", "items": {"type": "string"}},
-                "profile_url": {"type": "string"},
-            }
-        ),
-        "ModelList": _object({"models": {"type": "array", "items": _ref("Model")}}),
-        "EndpointLive": endpoint_live,
-        "Live": live,
-        "Profile": _object(
-            {
-                **facts,
-                "refresh_interval_seconds": {"type": "integer", "minimum": 1},
-                "live": _ref("Live"),
-            }
-        ),
-        "Distribution": _distribution_schema(),
-        "Rollup": rollup,
-        "RollupList": _object(
-            {
-                "window_seconds": {"type": "integer", "minimum": 1},
-                "window": {"type": "string"},
-                "since": _TIME,
-                "until": _TIME,
-                "model": text,
-                "endpoint": text,
-                "count": {"type": "integer", "minimum": 0},
-                "limit": {"type": "integer", "minimum": 1},
-                "truncated": {"type": "boolean"},
-                "next_since": _null(_TIME),
-                "rollups": {"type": "array", "items": _ref("Rollup")},
-            }
-        ),
-        "ReportEndpoint": report_endpoint,
-        "ReportModel": _object(
-            {
-                "model": {"type": "string"},
-                "name": text,
-                "pricing": _null(_ref("Pricing")),
-                "card": {"type": "string"},
-                "live": _ref("Live"),
-                "endpoints": {
-                    "type": "array",
-                    "items": _ref("ReportEndpoint"),
-                    "description": "The model's endpoints with a probe in the range.",
-                },
-                "no_data": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "The model's endpoints with no probe in the range (no data).",
-                },
-            }
-        ),
-        "ReportWindow": _object(
-            {
-                "window_start": _TIME,
-                "window_end": _TIME,
-                "endpoints": {
-                    "type": "array",
-                    "items": _ref("Rollup"),
-                    "description": "The stored rollups of the window.",
-                },
-                "no_data": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "The reported endpoints with no rollup in the window: no "
-                    "probe of theirs is stored in it (no data, not 0 probes).",
-                },
-            }
-        ),
-        "Report": _object(
-            {
-                "report_version": {"type": "integer", "enum": [1]},
-                "generated_at": _TIME,
-                "since": _TIME,
-                "until": _TIME,
-                "window_seconds": {"type": "integer", "minimum": 1},
-                "window": {"type": "string"},
-                "has_data": {"type": "boolean"},
-                "models": {"type": "array", "items": _ref("ReportModel")},
-                "windows": {"type": "array", "items": _ref("ReportWindow")},
-            }
-        ),
-    }
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
@@ -367,7 +82,7 @@ def _get(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any
     return {"get": {"summary": summary, "responses": responses, **extra}}
 
 
-def openapi_document(version: str, *, max_rollup_rows: int) -> dict[str, Any]:
+def openapi_document(version: str, *, max_rollup_rows: int = MAX_ROLLUP_ROWS) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, parameter and response."""
     document = _openapi_document(version, max_rollup_rows)
     for path, item in document["paths"].items():
@@ -479,7 +194,7 @@ def _openapi_document(version: str, max_rollup_rows: int) -> dict[str, Any]:
             ),
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": component_schemas(),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -214,7 +214,7 @@ async def run_simulator(config: SimulatorConfig, out: Callable[[str], None]) -> 
 @_config_option
 def run(config_path: Path | None) -> None:
     """The daemon: scheduled probes, rollups, metrics and the HTTP API, until SIGTERM/SIGINT."""
-    from monitor.service.daemon import run as run_daemon
+    from monitor.api.server import run as run_daemon
 
     sys.exit(run_daemon(_load(config_path)))
 
@@ -435,16 +435,11 @@ def report(
     Exit 0, or 2 for an unknown model, a bad time or window, or a store that cannot be read.
     """
     from monitor.core.timeparse import describe_window, parse_window
-    from monitor.reports import (
-        build_report,
-        render_csv,
-        render_json,
-        render_markdown,
-        render_table,
-        unknown_model_message,
-        window_is_known,
-    )
+    from monitor.reports.build import build_report
+    from monitor.reports.formats import render_csv, render_json, render_markdown
+    from monitor.reports.terminal import render_table
     from monitor.service.aggregator import window_seconds
+    from monitor.service.queries import unknown_model_message, window_is_known
 
     config, demo_config = _reading_config(config_path, store_url)
     now = datetime.now(UTC)
@@ -501,8 +496,10 @@ def profile(
 ) -> None:
     """The aggregated profile of MODEL: its facts and live numbers (the API's document as
     JSON). Exit 0, or 2 for an unknown model or a store that cannot be read."""
-    from monitor.reports import model_profile, render_profile, unknown_model_message
+    from monitor.reports.build import model_profile
+    from monitor.reports.terminal import render_profile
     from monitor.service.aggregator import profile_json, window_seconds
+    from monitor.service.queries import unknown_model_message
 
     config, demo_config = _reading_config(config_path, store_url)
     spec = config.model(model_id)

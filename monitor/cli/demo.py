@@ -135,9 +135,9 @@ class SimulatorThread:
 
 def profile_line(live: ModelLive, window_seconds: int) -> str:
     """The live card in one line, as ``report`` and ``profile`` show it."""
-    from monitor.reports import card_line
+    from monitor.reports.text import card_line
 
-    stamp = live.refreshed_at.strftime("%H:%M:%S")
+    stamp = (live.refreshed_at or datetime.now(UTC)).strftime("%H:%M:%S")
     return f"[{stamp}] profile  {live.model}: {card_line(live, window_seconds)}"
 
 
@@ -199,7 +199,7 @@ class DemoFeed:
     def add_profile(self, live: ModelLive, window_seconds: int) -> None:
         """A profile card's line, at the card's refresh time."""
         with self._lock:
-            self._push(live.refreshed_at, profile_line(live, window_seconds))
+            self._push(live.refreshed_at or datetime.now(UTC), profile_line(live, window_seconds))
 
     def ready(self, now: datetime) -> list[str]:
         """The lines that no running probe can precede any more, in order."""
@@ -254,9 +254,10 @@ def run_demo(
 ) -> int:
     """Run the simulator and the daemon with the bundled config until Ctrl-C (or
     ``duration`` seconds); return the exit code."""
-    from monitor.reports import card_line
+    from monitor.api.server import listen, serve
+    from monitor.reports.text import card_line
     from monitor.service.aggregator import settle_seconds, window_seconds
-    from monitor.service.daemon import Daemon, listen, serve
+    from monitor.service.daemon import Daemon
     from monitor.service.logs import configure_logging
 
     configure_logging("error")  # the demo prints its own lines; errors still show

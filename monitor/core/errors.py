@@ -5,7 +5,8 @@
     MonitorError                  base of everything the monitor raises on purpose
     ├── ConfigError               the configuration is invalid (holds every problem)
     ├── StoreError                the store cannot be used (unreachable, newer schema, ...)
-    └── UnknownModelError         a model id that the configuration does not define
+    ├── UnknownModelError         a model id that the configuration does not define
+    └── UnknownWindowError        a rollup window size that is neither configured nor stored
 
 Failures while probing never escape as exceptions: the runner turns each one into an
 ``Outcome`` on the ``ProbeResult``.
@@ -34,3 +35,7 @@ class StoreError(MonitorError):
 
 class UnknownModelError(MonitorError):
     """A model id that the configuration does not define."""
+
+
+class UnknownWindowError(MonitorError):
+    """A rollup window size that is neither the configured one nor one the store holds."""

@@ -1,11 +1,22 @@
-"""Speed, latency, token and cost arithmetic of DESIGN section 2 (pure functions)."""
+"""Speed, latency, token and cost arithmetic (pure functions; docs/design.md#definitions)."""
 
 from __future__ import annotations
 
 import math
 import re
+from typing import Protocol
 
-from monitor.config import Pricing
+
+class Prices(Protocol):
+    """A model's prices per million tokens, in USD (the config's ``pricing``)."""
+
+    @property
+    def input_per_million(self) -> float: ...
+    @property
+    def output_per_million(self) -> float: ...
+    @property
+    def cached_input_per_million(self) -> float | None: ...
+
 
 _NS = 1_000_000_000
 # Roughly how OpenAI's BPE tokenizers (cl100k_base, o200k_base) cut English and numbers: a
@@ -46,7 +57,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def probe_cost(
-    pricing: Pricing | None,
+    pricing: Prices | None,
     input_tokens: int | None,
     output_tokens: int | None,
     cached_input_tokens: int | None = None,

@@ -1,7 +1,8 @@
-"""The outcome of a probe (DESIGN section 3) and what each one means for uptime."""
+"""The outcome of a probe and what each one means for uptime (docs/design.md#outcomes)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -36,14 +37,14 @@ class SkipReason(StrEnum):
 
 
 #: Outcomes that describe our own configuration (or our own shutdown, ``cancelled``), not the
-#: provider: left out of uptime. ``cancelled`` extends DESIGN section 3 for probes cut by SIGTERM.
+#: provider: left out of uptime. ``cancelled`` is a probe cut short by SIGTERM.
 EXCLUDED_FROM_UPTIME: frozenset[Outcome] = frozenset(
     {Outcome.AUTH_ERROR, Outcome.NOT_FOUND, Outcome.BAD_REQUEST, Outcome.CANCELLED}
 )
 
 
 def counts_as_down(outcome: Outcome, *, rate_limited_is_down: bool = True) -> bool:
-    """Whether an outcome lowers uptime (DESIGN section 3)."""
+    """Whether an outcome lowers uptime."""
     if outcome is Outcome.SUCCESS or outcome in EXCLUDED_FROM_UPTIME:
         return False
     if outcome is Outcome.RATE_LIMITED:
@@ -52,7 +53,7 @@ def counts_as_down(outcome: Outcome, *, rate_limited_is_down: bool = True) -> bo
 
 
 def uptime_ratio(counts: dict[Outcome, int], *, rate_limited_is_down: bool = True) -> float | None:
-    """Successes over probes that count, or None when no probe counts (DESIGN section 2)."""
+    """Successes over probes that count, or None when no probe counts (docs/design.md#uptime)."""
     up = counts.get(Outcome.SUCCESS, 0)
     down = sum(
         n
@@ -62,3 +63,14 @@ def uptime_ratio(counts: dict[Outcome, int], *, rate_limited_is_down: bool = Tru
     # With rate_limited_is_down off, a 429 is neither up nor down: it leaves the denominator.
     total = up + down
     return None if total == 0 else up / total
+
+
+def known_outcomes(counts: Mapping[str, int]) -> dict[Outcome, int]:
+    """Stored outcome counts (by value) as outcomes; a value this version does not know (written
+    by a newer one) is left out, since it cannot be judged up or down."""
+    return {Outcome(k): v for k, v in counts.items() if k in Outcome._value2member_map_}
+
+
+def failures_of(counts: Mapping[str, int]) -> dict[str, int]:
+    """The counts of every outcome but success, in order of outcome value, zeros left out."""
+    return {k: v for k, v in sorted(counts.items()) if k != Outcome.SUCCESS.value and v}

@@ -1,4 +1,4 @@
-"""The aggregated model profile: a model's configured facts joined with its live numbers (pure).
+"""The live part of a model's profile, from its endpoints' rollups (pure; docs/design.md#profile).
 
 For one model, from the rollups of its endpoints:
 
@@ -20,97 +20,88 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Protocol
 
-from monitor.config import PROVIDER_DISPLAY_NAMES, Endpoint, ModelSpec
-from monitor.core.outcomes import Outcome, uptime_ratio
-from monitor.core.result import format_utc
-from monitor.core.rollup import EndpointRollup
+from pydantic import Field
+
+from monitor.config import PROVIDER_DISPLAY_NAMES
+from monitor.core.outcomes import Outcome, known_outcomes, uptime_ratio
+from monitor.core.rollup import Count, EndpointRollup
+from monitor.core.shape import Shape, UtcTime
+from monitor.core.status import Status, window_status
+
+
+class _Model(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class _Endpoint(Protocol):
+    """What the profile reads of a configured endpoint."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def model(self) -> _Model: ...
 
 
 @dataclass(frozen=True, slots=True)
-class EndpointLive:
+class EndpointLive(Shape):
     """One endpoint's line in a model profile."""
 
     endpoint: str
     provider: str
     region: str | None
-    uptime_ratio: float | None
+    uptime_ratio: Annotated[
+        float | None, Field(description="Uptime over the profile's uptime window.")
+    ]
     ttft_p50_seconds: float | None
     ttft_p95_seconds: float | None
     output_tokens_per_second_p50: float | None
-    #: Probes in the last complete window; None when the endpoint has no data there.
-    probes: int | None
-    failures_by_outcome: Mapping[str, int]
-    last_probe_at: datetime | None
-    status: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON object of DESIGN section 4."""
-        return {
-            "endpoint": self.endpoint,
-            "provider": self.provider,
-            "region": self.region,
-            "uptime_ratio": self.uptime_ratio,
-            "ttft_p50_seconds": self.ttft_p50_seconds,
-            "ttft_p95_seconds": self.ttft_p95_seconds,
-            "output_tokens_per_second_p50": self.output_tokens_per_second_p50,
-            "probes": self.probes,
-            "failures_by_outcome": dict(self.failures_by_outcome),
-            "last_probe_at": format_utc(self.last_probe_at) if self.last_probe_at else None,
-            "status": self.status,
-        }
+    probes: Annotated[
+        Count | None,
+        Field(
+            description="Probes in the last complete window; null when none of this endpoint's"
+            " is stored there (no data, not 0 probes)."
+        ),
+    ]
+    failures_by_outcome: Mapping[str, Count]
+    last_probe_at: UtcTime | None
+    status: Status
 
 
 @dataclass(frozen=True, slots=True)
-class ModelLive:
-    """The live numbers of one model's profile."""
+class ModelLive(Shape):
+    """The live numbers of one model's profile: its ``live`` object."""
 
-    model: str
-    window_start: datetime | None
-    window_end: datetime | None
-    refreshed_at: datetime
+    #: The model's id (the profile around ``live`` says it; not part of ``live`` itself).
+    model: Annotated[str, Field(exclude=True)]
+    window_start: UtcTime | None
+    window_end: UtcTime | None
+    refreshed_at: Annotated[
+        UtcTime | None, Field(description="When these numbers were computed; null before then.")
+    ]
     avg_uptime_ratio: float | None
     best_ttft_seconds: float | None
     best_output_tokens_per_second: float | None
-    active_endpoints: int
-    total_endpoints: int
+    active_endpoints: Count
+    total_endpoints: Count
     available_via: tuple[str, ...]
     endpoints: tuple[EndpointLive, ...]
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The ``live`` object of the profile JSON (DESIGN section 4)."""
-        return {
-            "window_start": format_utc(self.window_start) if self.window_start else None,
-            "window_end": format_utc(self.window_end) if self.window_end else None,
-            "refreshed_at": format_utc(self.refreshed_at),
-            "avg_uptime_ratio": self.avg_uptime_ratio,
-            "best_ttft_seconds": self.best_ttft_seconds,
-            "best_output_tokens_per_second": self.best_output_tokens_per_second,
-            "active_endpoints": self.active_endpoints,
-            "total_endpoints": self.total_endpoints,
-            "available_via": list(self.available_via),
-            "endpoints": [e.to_json_dict() for e in self.endpoints],
-        }
-
-
-def endpoint_status(rollup: EndpointRollup | None) -> str:
-    """``up`` (all counted probes succeeded), ``degraded``, ``down`` or ``unknown``."""
-    if rollup is None or rollup.uptime_ratio is None:
-        return "unknown"
-    if rollup.successes == 0:
-        return "down"
-    return "up" if rollup.uptime_ratio >= 1.0 else "degraded"
-
 
 def model_live(
-    model: ModelSpec,
-    endpoints: Sequence[Endpoint],
+    model: _Model,
+    endpoints: Sequence[_Endpoint],
     rollups: Sequence[EndpointRollup],
     *,
     last_window_start: datetime | None,
     uptime_since: datetime,
-    refreshed_at: datetime,
+    refreshed_at: datetime | None,
     last_probe_at: Mapping[str, datetime] | None = None,
     rate_limited_is_down: bool = True,
     uptime_counts: Mapping[str, Mapping[str, int]] | None = None,
@@ -129,12 +120,12 @@ def model_live(
     window_seconds: int | None = None
     if uptime_counts is not None:
         for endpoint_id, outcomes in uptime_counts.items():
-            counts[endpoint_id].update(_known_outcomes(outcomes))
+            counts[endpoint_id].update(known_outcomes(outcomes))
     for rollup in rollups:
         if rollup.model != model.id:
             continue
         if uptime_counts is None and rollup.window_start >= uptime_since:
-            counts[rollup.endpoint].update(_known_outcomes(rollup.outcomes))
+            counts[rollup.endpoint].update(known_outcomes(rollup.outcomes))
         if rollup.window_start == last_window_start:
             last[rollup.endpoint] = rollup
             window_seconds = rollup.window_seconds
@@ -156,9 +147,9 @@ def model_live(
                 ttft_p95_seconds=latest.ttft.p95 if latest else None,
                 output_tokens_per_second_p50=latest.speed.p50 if latest else None,
                 probes=latest.probes if latest else None,
-                failures_by_outcome=latest.failures if latest else {},
+                failures_by_outcome=latest.failures_by_outcome if latest else {},
                 last_probe_at=(last_probe_at or {}).get(endpoint.id),
-                status=endpoint_status(latest),
+                status=window_status(latest),
             )
         )
     active = [line for line in lines if (r := last.get(line.endpoint)) and r.successes > 0]
@@ -185,13 +176,3 @@ def model_live(
         available_via=tuple(via),
         endpoints=tuple(lines),
     )
-
-
-def _known_outcomes(outcomes: Mapping[str, int]) -> dict[Outcome, int]:
-    # An outcome this version does not know (written by a newer one) cannot be judged.
-    return {Outcome(k): v for k, v in outcomes.items() if k in Outcome._value2member_map_}
-
-
-def model_facts(model: ModelSpec) -> dict[str, Any]:
-    """The configured facts of a model as the profile JSON shows them."""
-    return model.model_dump(mode="json")

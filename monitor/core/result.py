@@ -1,16 +1,22 @@
-"""The one value handed from probing to everything else: a frozen ``ProbeResult``."""
+"""The one value handed from probing to everything else: a frozen ``ProbeResult``.
+
+It is also the JSON object of ``probe --format json`` and of the API's ``last_probe``, and its
+OpenAPI schema (see ``monitor.core.shape``); what each field means is in docs/design.md.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field, computed_field
 
 from monitor.core.outcomes import Outcome
+from monitor.core.shape import Shape, UtcTime
 
 
 @dataclass(frozen=True, slots=True)
-class ProbeResult:
+class ProbeResult(Shape):
     """Everything one probe measured; unknown values are ``None``, never 0.
 
     ``total_seconds`` is end-to-end latency, from the request's first byte written to the end
@@ -28,10 +34,22 @@ class ProbeResult:
     api: str
     region: str | None
     outcome: Outcome
-    started_at: datetime
+    started_at: Annotated[
+        UtcTime,
+        Field(
+            description="When the request's first byte was written (when none was, when the"
+            " probe started)."
+        ),
+    ]
     http_status: int | None = None
     ttft_seconds: float | None = None
-    total_seconds: float | None = None
+    total_seconds: Annotated[
+        float | None,
+        Field(
+            description="End-to-end latency: from the request's first byte written to the end of"
+            " the stream; null when the stream had no end (timeout, failed connection)."
+        ),
+    ] = None
     first_byte_seconds: float | None = None
     output_tokens: int | None = None
     input_tokens: int | None = None
@@ -50,22 +68,18 @@ class ProbeResult:
     cost_usd: float | None = None
     error: str | None = None
     # Last, like its column (added by a later migration than the others).
-    duration_seconds: float | None = None
+    duration_seconds: Annotated[
+        float | None,
+        Field(
+            description="How long the probe ran, whatever its outcome: from the moment it was"
+            " started (before the credential, the connection and the request) to the moment its"
+            " result was made, on the monotonic clock. A timed-out probe's duration is about its"
+            " timeout. Null for probes stored before this field existed."
+        ),
+    ] = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         """Whether the probe succeeded."""
         return self.outcome is Outcome.SUCCESS
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON object of ``probe --format json`` (DESIGN section 4)."""
-        data = asdict(self)
-        data["outcome"] = self.outcome.value
-        data["ok"] = self.ok
-        data["started_at"] = format_utc(self.started_at)
-        return data
-
-
-def format_utc(moment: datetime) -> str:
-    """ISO 8601 with a ``Z`` suffix, to the microsecond."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -12,8 +12,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from monitor.core.outcomes import Outcome, uptime_ratio
+from pydantic import Field, computed_field
+
+from monitor.core.outcomes import Outcome, failures_of, uptime_ratio
+from monitor.core.shape import Shape, UtcTime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -51,10 +55,10 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Distribution:
-    """Summary statistics of one quantity in one window."""
+class Distribution(Shape):
+    """Summary statistics of one quantity in one window (of successful probes)."""
 
-    count: int = 0
+    count: Annotated[int, Field(ge=0)] = 0
     p50: float | None = None
     p90: float | None = None
     p95: float | None = None
@@ -95,37 +99,47 @@ class ProbeRow:
     cost_usd: float | None
 
 
+#: A count of probes, tokens or outcomes.
+Count = Annotated[int, Field(ge=0)]
+#: Outcome (its value, e.g. ``server_error``) -> probes.
+OutcomeCounts = Annotated[Mapping[str, Count], Field(description="Probes by outcome.")]
+
+
 @dataclass(frozen=True, slots=True)
-class EndpointRollup:
-    """One endpoint's statistics over one window."""
+class EndpointRollup(Shape):
+    """One endpoint's statistics over one window: a row of ``/api/v1/rollups`` and of a
+    report's windows. The three distributions keep short attribute names; their JSON names
+    say the unit (``ttft_seconds``, ``output_tokens_per_second``, ``total_seconds``)."""
 
     endpoint: str
     model: str
     provider: str
     region: str | None
-    window_start: datetime
-    window_seconds: int
-    probes: int
-    successes: int
-    outcomes: Mapping[str, int]
+    window_start: UtcTime
+    window_seconds: Annotated[int, Field(ge=1)]
+    probes: Count
+    successes: Count
+    outcomes: OutcomeCounts
     uptime_ratio: float | None
-    ttft: Distribution
-    speed: Distribution
-    latency: Distribution
-    output_tokens: int
-    input_tokens: int
+    ttft: Annotated[Distribution, Field(serialization_alias="ttft_seconds")]
+    speed: Annotated[Distribution, Field(serialization_alias="output_tokens_per_second")]
+    latency: Annotated[Distribution, Field(serialization_alias="total_seconds")]
+    output_tokens: Count
+    input_tokens: Count
     cost_usd: float
-    computed_at: datetime = field(compare=False)
+    computed_at: UtcTime = field(compare=False)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def window_end(self) -> datetime:
+    def window_end(self) -> UtcTime:
         """End of the window (exclusive)."""
         return self.window_start + timedelta(seconds=self.window_seconds)
 
+    @computed_field(description="Probes by outcome, every outcome but success.")  # type: ignore[prop-decorator]
     @property
-    def failures(self) -> dict[str, int]:
+    def failures_by_outcome(self) -> dict[str, Count]:
         """Counts of every outcome but success."""
-        return {k: v for k, v in self.outcomes.items() if k != Outcome.SUCCESS.value and v}
+        return failures_of(self.outcomes)
 
 
 @dataclass(frozen=True, slots=True)

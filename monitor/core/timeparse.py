@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from monitor.core.durations import format_duration
+from monitor.core.shape import utc_text
 
 _UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 #: A duration before now (the regexes use [0-9]: ``\d`` would take any Unicode digit).
@@ -122,7 +123,9 @@ def parse_range(
         start = FIRST_MOMENT
     if start >= end and not allow_empty:
         raise RangeError(
-            "since", f"{_iso(start)} is not before until ({_iso(end)}); the range would be empty"
+            "since",
+            f"{utc_text(start, micros=False)} is not before until "
+            f"({utc_text(end, micros=False)}); the range would be empty",
         )
     return start, end
 
@@ -151,14 +154,3 @@ class RangeError(ValueError):
         self.parameter = parameter
         self.message = message
         super().__init__(f"{parameter}: {message}")
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``, to the microsecond, the year always in four digits (unlike
-    ``strftime("%Y")``, which writes year 879 as ``879``)."""
-    utc = moment.astimezone(UTC)
-    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

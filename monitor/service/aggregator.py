@@ -33,6 +33,7 @@ from monitor.core.rollup import (
     window_start,
     windows_between,
 )
+from monitor.service.shapes import ModelProfile
 from monitor.store import Store
 
 
@@ -45,13 +46,6 @@ class Snapshot:
     rollups: tuple[EndpointRollup, ...]
     profiles: Mapping[str, ModelLive]
     refreshed_at: datetime
-
-    @property
-    def last_window_end(self) -> datetime | None:
-        """End of the last complete window."""
-        if self.last_window_start is None:
-            return None
-        return self.last_window_start + timedelta(seconds=self.window_seconds)
 
 
 def window_seconds(config: Config) -> int:
@@ -254,12 +248,14 @@ class Aggregator:
         return current
 
 
+def profile_document(config: Config, live: ModelLive) -> ModelProfile:
+    """The profile document of a configured model: its facts plus ``live``."""
+    spec = config.model(live.model)
+    if spec is None:
+        raise ValueError(f"{live.model!r} is not a configured model")
+    return ModelProfile.of(spec, live, window_seconds(config))
+
+
 def profile_json(config: Config, live: ModelLive) -> dict[str, Any]:
-    """The profile document of DESIGN section 4: the model's facts plus ``live``."""
-    model = config.model(live.model)
-    facts: dict[str, Any] = (
-        model.model_dump(mode="json") if model is not None else {"id": live.model}
-    )
-    facts["refresh_interval_seconds"] = window_seconds(config)
-    facts["live"] = live.to_json_dict()
-    return facts
+    """The profile document as JSON-ready data."""
+    return profile_document(config, live).to_json_dict()

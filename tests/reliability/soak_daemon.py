@@ -1,7 +1,7 @@
 """``llm-monitor run``, plus the final metrics: after the clean stop, the registry is written out.
 
 ``python -m tests.reliability.soak_daemon CONFIG METRICS_FILE`` runs the daemon exactly as
-``monitor.service.daemon.run`` does (same logging, socket, switch interval, ``serve``), and once
+``monitor.api.server.run`` does (same logging, socket, switch interval, ``serve``), and once
 SIGTERM stopped it (every probe finished, written and rolled up) writes the Prometheus exposition of
 its registry to METRICS_FILE, so a test can compare the final counters with the store.
 """
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from monitor.api.server import listen, serve
 from monitor.config import load_config
-from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon, listen, serve
+from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon
 from monitor.service.logs import configure_logging
 
 

@@ -1,0 +1,101 @@
+"""The API's own envelopes around the shapes it serves, and its error body, each defined once
+(the OpenAPI document's schemas are made from these classes; see ``monitor.core.shape``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, computed_field
+
+from monitor.core.rollup import Count, EndpointRollup
+from monitor.core.shape import Shape, UtcTime
+from monitor.service.shapes import EndpointState, ModelEntry
+
+#: Every ``error.code`` the API answers with.
+ErrorCode = Literal[
+    "not_found",
+    "method_not_allowed",
+    "invalid_parameter",
+    "store_unavailable",
+    "internal_error",
+    "http_error",
+    "unauthorized",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail(Shape):
+    """What went wrong: a machine-readable code, a message, the query parameter at fault."""
+
+    # ``parameter`` is left out when no parameter is at fault: not required in the schema.
+    __pydantic_config__: ClassVar[Any] = ConfigDict(extra="forbid")
+
+    code: ErrorCode
+    message: str
+    parameter: Annotated[str | None, Field(exclude_if=lambda value: value is None)] = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody(Shape):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+@dataclass(frozen=True, slots=True)
+class Health(Shape):
+    """``/healthz``: the process answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness(Shape):
+    """``/readyz``: ready, or the problems that keep it from being ready."""
+
+    status: Literal["ok", "not_ready"]
+    problems: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointList(Shape):
+    """``/api/v1/endpoints``: the endpoints, in configuration order."""
+
+    endpoints: tuple[EndpointState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelList(Shape):
+    """``/api/v1/models``: the models, in configuration order."""
+
+    models: tuple[ModelEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RollupPage(Shape):
+    """``/api/v1/rollups``: stored rollups of a range, oldest first, a page at a time."""
+
+    window_seconds: Annotated[int, Field(ge=1)]
+    window: str
+    since: UtcTime
+    until: UtcTime
+    model: str | None
+    endpoint: str | None
+    limit: Annotated[int, Field(ge=1)]
+    next_since: Annotated[
+        UtcTime | None, Field(description="Where the next page starts (null: no more).")
+    ]
+    rollups: tuple[EndpointRollup, ...]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def count(self) -> Count:
+        """Rollups on this page."""
+        return len(self.rollups)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def truncated(self) -> bool:
+        """Whether more rollups of the range are left for a next page."""
+        return self.next_since is not None

@@ -1,0 +1,100 @@
+"""The tables of a report as people read them, cell by cell: the headers, each column's
+alignment, and the cells of an endpoint's summary and of a window's row. The terminal and the
+Markdown renderers (and the web pages) draw the same cells."""
+
+from __future__ import annotations
+
+from monitor.core.rollup import EndpointRollup
+from monitor.core.shape import utc_text
+from monitor.core.timeparse import describe_window
+from monitor.reports.model import EndpointSummary, Report, ReportWindow
+from monitor.reports.text import NO_DATA, failures_text, millis, percent, span_text, usd, where
+
+
+def title(report: Report) -> str:
+    return f"Rollup report · {span_text(report.since, report.until)}"
+
+
+def subtitle(report: Report) -> str:
+    return (
+        f"{describe_window(report.window_seconds)} windows · "
+        f"{len(report.windows)} window(s) with rollups · "
+        f"generated {utc_text(report.generated_at, micros=False)}"
+    )
+
+
+NO_DATA_LINE = "No data yet: no probe is stored in this range."
+
+
+NONE = "—"
+
+
+FROM_ROLLUPS = (
+    "* raw probes of the range are no longer stored (retention): counts are summed from the "
+    "rollups and percentiles over the range are unknown."
+)
+
+
+#: Column name → (right-aligned, may wrap): numbers stay whole, text gives way on a narrow screen.
+COLUMNS: dict[str, tuple[bool, bool]] = {
+    "endpoint": (False, False), "window": (False, True), "via": (False, True),
+    "status": (False, False), "uptime": (True, False), "probes": (True, False),
+    "TTFT p50": (True, False), "TTFT p95": (True, False), "tok/s p50": (True, False),
+    "failures": (False, True), "cost": (True, False), "last probe": (False, True),
+}  # fmt: skip
+
+
+SUMMARY_HEADERS = (
+    "endpoint", "via", "uptime", "probes", "TTFT p50", "TTFT p95", "tok/s p50",
+    "failures", "cost",
+)  # fmt: skip
+
+
+WINDOW_HEADERS = (
+    "window", "endpoint", "probes", "uptime", "TTFT p50", "TTFT p95", "tok/s p50", "failures",
+)  # fmt: skip
+
+
+def speed_cell(value: float | None) -> str:
+    # The unit is in the header: the column stays narrow.
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def summary_cells(s: EndpointSummary) -> list[str]:
+    if not s.has_data:
+        via = where(s.provider, s.region)
+        return [s.endpoint, via, NONE, NO_DATA, NONE, NONE, NONE, NONE, NONE]
+    return [
+        s.endpoint + ("*" if s.source == "rollups" else ""),
+        where(s.provider, s.region),
+        percent(s.uptime_ratio),
+        f"{s.probes:,}",
+        millis(s.ttft_p50_seconds),
+        millis(s.ttft_p95_seconds),
+        speed_cell(s.output_tokens_per_second_p50),
+        failures_text(s.failures_by_outcome),
+        usd(s.cost_usd),
+    ]
+
+
+def window_cells(
+    w: ReportWindow, endpoint: str, r: EndpointRollup | None, *, short: bool = False
+) -> list[str]:
+    # A terminal shows the start only (the size is in the subtitle); Markdown the whole span.
+    when = (
+        w.window_start.strftime("%m-%d %H:%M" + (":%S" if w.window_start.second else ""))
+        if short
+        else span_text(w.window_start, w.window_end).removesuffix(" UTC")
+    )
+    if r is None:
+        return [when, endpoint, NO_DATA, NONE, NONE, NONE, NONE, NONE]
+    return [
+        when,
+        r.endpoint,
+        f"{r.probes:,}",
+        percent(r.uptime_ratio),
+        millis(r.ttft.p50),
+        millis(r.ttft.p95),
+        speed_cell(r.speed.p50),
+        failures_text(r.failures_by_outcome),
+    ]
