@@ -21,12 +21,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "scale": ("bench.scale", "endpoints one daemon keeps on schedule on one core"),
     "scrape": ("bench.scrape", "GET /metrics time and size by number of endpoints"),
     "storage": ("bench.storage", "insert, rollup, report and profile on 30 days of probes"),
+    "api": ("bench.api", "each API route and report format on the store bench storage kept"),
     "store_ops": ("bench.store_ops", "store method timings (was tests/store/benchmark_store.py)"),
     "hotpath": ("bench.hotpath", "per-probe CPU of the runner's parsing path, in-process"),
     "daemon_load": ("bench.daemon_load", "CPU/RSS of `llm-monitor run` as a separate process"),
 }
-#: What ``all`` skips: covered by ``scale`` (the same daemon, measured in-process).
-NOT_IN_ALL = {"daemon_load"}
+#: What ``all`` skips: ``daemon_load`` is covered by ``scale`` (the same daemon, measured
+#: in-process); ``api`` needs the databases that ``storage --keep DIR`` leaves.
+NOT_IN_ALL = {"daemon_load", "api"}
 
 
 def _usage() -> str:
