@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from monitor.cli import cli
 from monitor.config import load_config, parse_config
 from monitor.core.errors import ConfigError
 
@@ -20,14 +24,18 @@ def _expected(path: Path) -> str:
     return first.removeprefix("# expect: ")
 
 
+def _check_config(path: Path) -> tuple[int, list[str]]:
+    """``llm-monitor check-config PATH``: the exit code and the lines it printed."""
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=KEYS)
+    return result.exit_code, result.output.splitlines()
+
+
 @pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
-def test_each_invalid_file_is_rejected_with_a_located_message(path: Path) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(path, environ=KEYS)
+def test_check_config_rejects_each_invalid_file_with_a_located_message(path: Path) -> None:
+    code, lines = _check_config(path)
     expected = _expected(path)
-    assert any(expected in problem for problem in caught.value.problems), (
-        f"{expected!r} not in {caught.value.problems}"
-    )
+    assert code == 2
+    assert any(expected in line for line in lines), f"{expected!r} not in {lines}"
 
 
 def test_there_is_a_failing_file_for_many_rules() -> None:
@@ -160,3 +168,47 @@ endpoints:
         parse_config(text, environ={})
     (endpoint,) = parse_config(text, environ={}, resolve_secrets=False).endpoints
     assert endpoint.api_key is None
+
+
+def test_check_config_lists_the_simulator_sections_problems_after_the_others(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        """
+probe: {interval: soon}
+simulator:
+  endpoints:
+    - {id: sim, ttft: {median: 300ms, sprad: 0.2}}
+    - {id: az, flavor: azure}
+    - {id: sim, faults: {server_error: 0.7, reset: 0.6}, outages: [{every: 10s, duration: 20s}]}
+  prot: 5
+""",
+        encoding="utf-8",
+    )
+    code, lines = _check_config(path)
+    assert code == 2
+    assert lines == [
+        "probe.interval: expected a duration like 500ms, 30s, 5m, 24h or 30d, got 'soon'",
+        "simulator.endpoints[0] (sim).ttft.sprad: unknown key; did you mean `spread`?",
+        "simulator.endpoints[1] (az): an azure endpoint needs at least one deployment",
+        "simulator.endpoints[2] (sim).faults: fault probabilities add up to 1.3; they must be <= 1",
+        "simulator.endpoints[2] (sim).outages[0]: duration must be shorter than every"
+        " (otherwise it is a mode)",
+        "simulator.endpoints: Tuple should have at least 1 item after validation, not 0",
+        "simulator.prot: unknown key; did you mean `port`?",
+    ]
+
+
+def test_the_product_config_keeps_the_simulator_section_as_written() -> None:
+    # Only the simulator knows its keys: it validates them when it is used.
+    config = parse_config("simulator: {prot: 1, endpoints: [{id: a}]}", environ={})
+    assert config.schema.simulator == {"prot": 1, "endpoints": [{"id": "a"}]}
+
+
+def test_the_product_config_loads_without_the_simulator() -> None:
+    code = "import sys, monitor.config; print(sorted(m for m in sys.modules if 'simulator' in m))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -22,6 +22,7 @@ from monitor import __version__
 from monitor.core.errors import ConfigError, MonitorError, StoreError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from rich.console import Console
 
     from monitor.config import Config, Endpoint
@@ -47,17 +48,30 @@ def _fail_config(error: ConfigError) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def _load(path: Path | None, *, resolve_secrets: bool = True) -> Config:
-    """The config of ``--config``, else ``$LLM_MONITOR_CONFIG``, else ``./monitor.yaml``."""
+def _load(path: Path | None, *, resolve_secrets: bool = True, simulator: bool = False) -> Config:
+    """The config of ``--config``, else ``$LLM_MONITOR_CONFIG``, else ``./monitor.yaml``;
+    ``simulator``: its ``simulator:`` section checked too (the commands that use it)."""
     from monitor.config import default_config_path, load_config
 
     chosen = path or default_config_path()
     try:
-        return load_config(chosen, resolve_secrets=resolve_secrets)
+        return load_config(
+            chosen,
+            resolve_secrets=resolve_secrets,
+            section_models=_simulator_section() if simulator else None,
+        )
     except ConfigError as exc:
         missing = path is None and not chosen.exists()
         _fail_config(ConfigError([f"{chosen}: no such file ({_how_chosen()})"]) if missing else exc)
         raise  # unreachable: _fail_config exits
+
+
+def _simulator_section() -> dict[str, type[BaseModel]]:
+    """The model of the config's ``simulator:`` section, which the product config keeps as a
+    plain mapping: only the simulator knows its keys."""
+    from monitor.simulator.config import SimulatorConfig
+
+    return {"simulator": SimulatorConfig}
 
 
 def _how_chosen() -> str:
@@ -84,7 +98,7 @@ def cli() -> None:
 )
 def check_config(file: Path, no_secrets: bool) -> None:
     """Validate FILE: exit 0 if valid, 2 listing every problem as `location: message`."""
-    config = _load(file, resolve_secrets=not no_secrets)
+    config = _load(file, resolve_secrets=not no_secrets, simulator=True)
     click.echo(
         f"{file}: valid ({len(config.models)} model(s), {len(config.endpoints)} endpoint(s))"
     )
@@ -161,11 +175,14 @@ def simulate(config_path: Path | None) -> None:
     """Serve the simulated OpenAI and Azure endpoints of the config's `simulator:` section."""
     import asyncio
 
-    config = _load(config_path, resolve_secrets=False)
+    from monitor.simulator import SimulatorConfig
+
+    config = _load(config_path, resolve_secrets=False, simulator=True)
     if config.schema.simulator is None:
         raise click.UsageError(f"{config.source}: the config has no simulator: section")
+    simulator = SimulatorConfig.model_validate(config.schema.simulator)  # checked by _load
     with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(run_simulator(config.schema.simulator, click.echo)))
+        sys.exit(asyncio.run(run_simulator(simulator, click.echo)))
 
 
 async def run_simulator(config: SimulatorConfig, out: Callable[[str], None]) -> int:

@@ -34,8 +34,13 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
+    section_models: Mapping[str, type[BaseModel]] | None = None,
 ) -> Config:
-    """Read, validate and resolve a config file; raise ConfigError listing every problem."""
+    """Read, validate and resolve a config file; raise ConfigError listing every problem.
+
+    ``section_models`` validates sections that the config keeps as plain mappings (the
+    ``simulator:`` section, which the command line checks with the simulator's models); their
+    problems are listed with the others, under the section's name."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -43,7 +48,13 @@ def load_config(
         raise ConfigError([f"{path}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    return parse_config(text, source=path, environ=environ, resolve_secrets=resolve_secrets)
+    return parse_config(
+        text,
+        source=path,
+        environ=environ,
+        resolve_secrets=resolve_secrets,
+        section_models=section_models,
+    )
 
 
 def parse_config(
@@ -52,8 +63,10 @@ def parse_config(
     source: Path | None = None,
     environ: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
+    section_models: Mapping[str, type[BaseModel]] | None = None,
 ) -> Config:
-    """Validate YAML text and resolve it into a Config; raise ConfigError on any problem."""
+    """Validate YAML text and resolve it into a Config; raise ConfigError on any problem
+    (``section_models`` as for :func:`load_config`)."""
     where = str(source) if source else "<config>"
     try:
         raw = yaml.safe_load(text)
@@ -66,24 +79,52 @@ def parse_config(
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{where}: the top level must be a mapping of sections"])
-    try:
-        schema = ConfigSchema.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(flatten_errors(exc, raw)) from None
+    schema = _validate(raw, section_models or {})
     env = os.environ if environ is None else environ
     return resolve_config(schema, source=source, environ=env, resolve_secrets=resolve_secrets)
 
 
-def flatten_errors(exc: ValidationError, raw: Any) -> list[str]:
-    """Turn pydantic's errors into ``location: message`` lines, naming endpoints by id."""
+def _validate(raw: dict[Any, Any], section_models: Mapping[str, type[BaseModel]]) -> ConfigSchema:
+    """The file's schema; raise ConfigError listing the problems of the whole file, then those
+    of each section that ``section_models`` validates."""
+    problems: list[str] = []
+    schema: ConfigSchema | None = None
+    try:
+        schema = ConfigSchema.model_validate(raw)
+    except ValidationError as exc:
+        problems = flatten_errors(exc, raw)
+    for name, model in section_models.items():
+        section = raw.get(name)
+        if not isinstance(section, dict):
+            continue  # absent, or not a mapping: the schema has said so
+        try:
+            model.model_validate(section)
+        except ValidationError as exc:
+            problems += flatten_errors(exc, section, model=model, prefix=name)
+    if schema is None or problems:
+        raise ConfigError(problems)
+    return schema
+
+
+def flatten_errors(
+    exc: ValidationError,
+    raw: Any,
+    *,
+    model: type[BaseModel] = ConfigSchema,
+    prefix: str = "",
+) -> list[str]:
+    """Turn pydantic's errors into ``location: message`` lines, naming endpoints by id.
+
+    ``raw`` is what ``model`` validated; ``prefix`` is where it sits in the file (a section's
+    name), put in front of every location."""
     lines: list[str] = []
     for error in exc.errors(include_url=False):
-        location = _location(error["loc"], raw)
+        location = _location(error["loc"], raw, prefix)
         message = error["msg"]
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = _unknown_key_message(error["loc"])
+            message = _unknown_key_message(error["loc"], model)
         if "\n" in message and not location:
             lines.extend(message.splitlines())
             continue
@@ -91,8 +132,8 @@ def flatten_errors(exc: ValidationError, raw: Any) -> list[str]:
     return lines
 
 
-def _location(loc: tuple[int | str, ...], raw: Any) -> str:
-    parts: list[str] = []
+def _location(loc: tuple[int | str, ...], raw: Any, prefix: str) -> str:
+    parts: list[str] = [prefix] if prefix else []
     node = raw
     for item in loc:
         if isinstance(item, int):
@@ -113,19 +154,19 @@ def _location(loc: tuple[int | str, ...], raw: Any) -> str:
     return "".join(parts)
 
 
-def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
+def _unknown_key_message(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
     """What to say about an unknown key: the nearest key allowed in its place, if one is close."""
     key = loc[-1] if loc else None
-    known = sorted({name for model in _models_at(loc[:-1]) for name in model.model_fields})
+    known = sorted({name for model in _models_at(loc[:-1], root) for name in model.model_fields})
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6) if known else []
     if close:
         return f"unknown key; did you mean `{close[0]}`?"
     return "unknown key (not allowed here; check its spelling and section)"
 
 
-def _models_at(loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
-    """The schema models that may sit at ``loc`` (a pydantic error location) of the file."""
-    models: list[type[BaseModel]] = [ConfigSchema]
+def _models_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[type[BaseModel]]:
+    """The models that may sit at ``loc`` (a pydantic error location) inside ``root``."""
+    models: list[type[BaseModel]] = [root]
     for item in loc:
         if isinstance(item, int):
             continue  # an item of a list: its models were found with the list's field
