@@ -212,3 +212,32 @@ def test_the_product_config_loads_without_the_simulator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert loaded.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [
+        ("1500ms", 1.5),
+        ("30s", 30),
+        (" 30 s ", 30),
+        ("30", 30),
+        (30, 30),
+        (0.5, 0.5),
+        ("1.5m", 90),
+        ("2h", 7200),
+        ("1d", 86400),
+    ],
+)
+def test_config_durations_take_a_unit_or_seconds(written: object, seconds: float) -> None:
+    text = f"probe: {{jitter: {written!r}}}"  # a quoted string or a number in YAML
+    assert parse_config(text, environ={}).schema.probe.jitter == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("written", ["\u0663\u0660s", "\uff13\uff10s", "-5s", "5 seconds", "1e3s"])
+def test_config_durations_refuse_other_digits_signs_and_units(written: str) -> None:
+    # Only ASCII digits, as in --since/--window and the API's parameters: the one grammar.
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"probe: {{jitter: {written!r}}}", environ={})
+    assert caught.value.problems == [
+        f"probe.jitter: expected a duration like 500ms, 30s, 5m, 24h or 30d, got {written!r}"
+    ]
