@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.config import load_config, parse_config
 from monitor.core.errors import ConfigError
+from monitor.core.providers import PROVIDER_IDS
+from monitor.probing.providers import PROVIDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = sorted((ROOT / "tests" / "configs" / "invalid").glob("*.yaml"))
@@ -241,3 +244,19 @@ def test_config_durations_refuse_other_digits_signs_and_units(written: str) -> N
     assert caught.value.problems == [
         f"probe.jitter: expected a duration like 500ms, 30s, 5m, 24h or 30d, got {written!r}"
     ]
+
+
+def test_every_provider_id_is_accepted_named_and_has_a_probe() -> None:
+    # The ids live in monitor.core.providers; the config, the profile and the probes read them.
+    text = yaml.safe_dump({
+        "models": [{"id": "m"}],
+        "endpoints": [
+            {"id": provider, "model": "m", "provider": provider, "base_url": "https://h/v1",
+             "api_key_env": "K", **({"deployment": "d"} if provider == "azure" else {})}
+            for provider in PROVIDER_IDS
+        ],
+    })  # fmt: skip
+    endpoints = parse_config(text, environ={"K": "key"}).endpoints
+    assert [e.provider for e in endpoints] == list(PROVIDER_IDS)
+    assert [e.provider_display_name for e in endpoints] == ["OpenAI", "Azure", "OpenAI-compatible"]
+    assert set(PROVIDERS) == set(PROVIDER_IDS)

@@ -19,7 +19,6 @@ from monitor.config.loading import (
     parse_config,
 )
 from monitor.config.resolve import (
-    PROVIDER_DISPLAY_NAMES,
     Config,
     Endpoint,
     ProbeSettings,
@@ -51,6 +50,7 @@ from monitor.config.schema import (
 )
 from monitor.core.durations import Duration
 from monitor.core.errors import ConfigError
+from monitor.core.providers import PROVIDER_DISPLAY_NAMES
 
 __all__ = [
     "CONFIG_ENV_VAR",

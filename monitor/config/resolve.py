@@ -24,12 +24,7 @@ from monitor.config.schema import (
     ProviderName,
 )
 from monitor.core.errors import ConfigError
-
-PROVIDER_DISPLAY_NAMES: dict[str, str] = {
-    "openai": "OpenAI",
-    "azure": "Azure",
-    "openai_compatible": "OpenAI-compatible",
-}
+from monitor.core.providers import KEY_OPTIONAL, PROVIDER_DISPLAY_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +158,7 @@ def _resolve_endpoints(
 
 
 def _keyless(spec: EndpointSpec) -> bool:
-    return spec.provider == "openai_compatible" and not (spec.api_key_env or spec.api_key_file)
+    return spec.provider in KEY_OPTIONAL and not (spec.api_key_env or spec.api_key_file)
 
 
 def _read_secret(

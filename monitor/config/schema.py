@@ -20,8 +20,10 @@ from pydantic import (
 )
 
 from monitor.core.durations import Duration
+from monitor.core.providers import KEY_OPTIONAL, ProviderId
 
-ProviderName = Literal["openai", "azure", "openai_compatible"]
+#: A provider id (``monitor.core.providers`` lists them).
+ProviderName = ProviderId
 ApiName = Literal["chat_completions", "responses"]
 MaxTokensParam = Literal["auto", "max_tokens", "max_completion_tokens"]
 
@@ -181,7 +183,7 @@ class EndpointSpec(ProbeOverrides):
             raise ValueError("provider openai needs an API key")
         if self.auth == "none" and (self.api_key_env or self.api_key_file):
             raise ValueError("auth: none contradicts api_key_env/api_key_file")
-        keyed = self.auth in (None, "api_key") and self.provider != "openai_compatible"
+        keyed = self.auth in (None, "api_key") and self.provider not in KEY_OPTIONAL
         if keyed and not (self.api_key_env or self.api_key_file):
             raise ValueError("needs api_key_env (or api_key_file) naming where its key is")
         return self
