@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -260,3 +261,32 @@ def test_every_provider_id_is_accepted_named_and_has_a_probe() -> None:
     assert [e.provider for e in endpoints] == list(PROVIDER_IDS)
     assert [e.provider_display_name for e in endpoints] == ["OpenAI", "Azure", "OpenAI-compatible"]
     assert set(PROVIDERS) == set(PROVIDER_IDS)
+
+
+@pytest.mark.parametrize(
+    ("api_version", "newer", "path"),
+    [
+        (None, True, "/openai/deployments/dep/chat/completions?api-version=2024-10-21"),
+        ("2024-06-01", False, "/openai/deployments/dep/chat/completions?api-version=2024-06-01"),
+        ("2024-09-01-preview", True, "/openai/deployments/dep/chat/completions"),
+        ("2025-04-01-preview", True, "/openai/deployments/dep/chat/completions"),
+        ("preview", True, "/openai/deployments/dep/chat/completions?api-version=preview"),
+        ("v1", True, "/openai/v1/chat/completions"),
+    ],
+)
+def test_an_azure_api_version_decides_the_probes_url_and_parameters(
+    api_version: str | None, newer: bool, path: str
+) -> None:
+    # From 2024-09-01-preview on (and for the v1 API) Azure takes max_completion_tokens and
+    # stream_options; older versions reject both with a 400.
+    spec = {"id": "az", "model": "m", "provider": "azure", "base_url": "https://r.openai.azure.com",
+            "deployment": "dep", "api_key_env": "K"}  # fmt: skip
+    if api_version is not None:
+        spec["api_version"] = api_version
+    text = yaml.safe_dump({"models": [{"id": "m"}], "endpoints": [spec]})
+    (endpoint,) = parse_config(text, environ={"K": "key"}).endpoints
+    request = PROVIDERS["azure"].build_request(endpoint, prompt="hi", probe_id="p", credential="k")
+    body = json.loads(request.body)
+    assert path in request.url
+    assert ("max_completion_tokens" in body, "max_tokens" in body) == (newer, not newer)
+    assert ("stream_options" in body) is newer

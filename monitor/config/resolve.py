@@ -24,7 +24,13 @@ from monitor.config.schema import (
     ProviderName,
 )
 from monitor.core.errors import ConfigError
-from monitor.core.providers import KEY_OPTIONAL, PROVIDER_DISPLAY_NAMES
+from monitor.core.providers import (
+    AZURE_DEFAULT_API_VERSION,
+    AZURE_FIRST_VERSION_WITH_MAX_COMPLETION_TOKENS,
+    KEY_OPTIONAL,
+    PROVIDER_DISPLAY_NAMES,
+    azure_version_at_least,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +153,7 @@ def _resolve_endpoints(
                 auth=auth,
                 deployment=spec.deployment,
                 api_version=spec.api_version
-                or ("2024-10-21" if spec.provider == "azure" else None),
+                or (AZURE_DEFAULT_API_VERSION if spec.provider == "azure" else None),
                 region=spec.region,
                 probe=probe,
                 api_key=key,
@@ -223,7 +229,7 @@ def _auto_max_tokens_param(spec: EndpointSpec) -> Literal["max_tokens", "max_com
     if spec.provider == "openai":
         return "max_completion_tokens"
     if spec.provider == "azure":
-        version = spec.api_version or "2024-10-21"
-        if version == "v1" or version >= "2024-09-01":
+        version = spec.api_version or AZURE_DEFAULT_API_VERSION
+        if azure_version_at_least(version, AZURE_FIRST_VERSION_WITH_MAX_COMPLETION_TOKENS):
             return "max_completion_tokens"
     return "max_tokens"

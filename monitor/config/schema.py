@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from monitor.core.durations import Duration
-from monitor.core.providers import KEY_OPTIONAL, ProviderId
+from monitor.core.providers import AZURE_V1_API, KEY_OPTIONAL, ProviderId
 
 #: A provider id (``monitor.core.providers`` lists them).
 ProviderName = ProviderId
@@ -164,7 +164,7 @@ class EndpointSpec(ProbeOverrides):
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
         if self.provider == "azure":
-            v1 = self.api_version == "v1"
+            v1 = self.api_version == AZURE_V1_API
             if not v1 and not self.deployment:
                 raise ValueError(
                     "an azure endpoint needs deployment (or api_version: v1 for the v1 API)"
