@@ -37,7 +37,6 @@ try:  # the layout since issue 12
     from monitor.service.daemon import Daemon
 except ImportError:  # the flat layout before it, so that one command measures both
     from monitor.aggregator import snapshot  # type: ignore[no-redef]
-    from monitor.api import create_app  # type: ignore[no-redef]
     from monitor.daemon import Daemon  # type: ignore[no-redef]
     from monitor.report import (  # type: ignore[no-redef]
         build_report,
@@ -46,6 +45,8 @@ except ImportError:  # the flat layout before it, so that one command measures b
         render_markdown,
         render_table,
     )
+
+    from monitor.api import create_app  # type: ignore[no-redef]
 from monitor.store import open_store
 
 ENDPOINTS = 100

@@ -300,6 +300,17 @@ async def test_simulate_explains_a_port_in_use_and_a_missing_key(tmp_path: Path)
     assert code == 2 and "environment variable NO_SUCH_SIM_KEY is not set" in err
 
 
+async def test_simulate_lists_the_problems_of_its_section_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        yaml.safe_dump({"simulator": {"endpoints": [{"id": "a", "ttft": {"medain": "1s"}}]}})
+    )
+    code, out, err = await _run("simulate", "--config", str(path))
+    assert code == 2 and out == ""
+    assert "simulator.endpoints[0] (a).ttft.medain: unknown key; did you mean `median`?" in err
+    assert "Traceback" not in err
+
+
 def _store_with_probes(path: Path, *endpoints: str) -> str:
     """A SQLite store at ``path`` holding one successful probe, 3 minutes ago, per endpoint."""
     url = f"sqlite:///{path}"

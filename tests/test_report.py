@@ -22,6 +22,7 @@ from monitor.config import Config, ModelSpec, parse_config
 from monitor.core.errors import UnknownModelError
 from monitor.core.outcomes import Outcome
 from monitor.core.profile import ModelLive, model_live
+from monitor.core.providers import ProviderId
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
 from monitor.core.shape import dump
@@ -752,7 +753,7 @@ def test_profile_command_exits_2_for_an_unknown_model(live_store: Path) -> None:
 def _awkward_report() -> Report:
     """A report whose cells are hard to lay out: rich markup and emoji codes that must print as
     they are, double-width characters, a very long name, an empty region."""
-    names = [
+    names: list[tuple[str, ProviderId, str | None]] = [
         ("openai", "openai", None),
         ("[bold]markup[/bold]", "azure", ":smile: a:b:c"),
         ("漢字の幅-endpoint", "azure", "ünïcödé"),

@@ -70,23 +70,6 @@ def point_at(raw: dict[str, Any], simulator_url: str) -> dict[str, Any]:
     return raw
 
 
-async def start_demo_simulator(
-    raw: dict[str, Any], env: Mapping[str, str], *, port: int = 0
-) -> tuple[Simulator, Config]:
-    """Start the simulator of ``raw`` on ``port`` (0: any free port) and return it with the
-    validated config whose endpoints point at it."""
-    os.environ.setdefault(DEMO_KEY_ENV, env[DEMO_KEY_ENV])  # the simulator reads its key here
-    sim_raw = dict(raw["simulator"], port=port)
-    simulator = Simulator(SimulatorConfig.model_validate(sim_raw))
-    await simulator.start()
-    try:
-        config = parse_config(yaml.safe_dump(point_at(raw, simulator.base_url)), environ=env)
-    except BaseException:
-        await simulator.stop()
-        raise
-    return simulator, config
-
-
 class SimulatorThread:
     """A simulator on its own thread and event loop, so it shares no loop with the daemon."""
 

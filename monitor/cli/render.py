@@ -14,7 +14,7 @@ from monitor.core.result import ProbeResult
 
 
 def json_lines(results: Iterable[ProbeResult], out: IO[str]) -> None:
-    """One JSON object per probe (DESIGN section 4)."""
+    """One JSON object per probe (its fields: README, "Command line")."""
     for result in results:
         out.write(json.dumps(result.to_json_dict(), separators=(",", ":")) + "\n")
     out.flush()

@@ -24,8 +24,8 @@ from typing import Annotated, Protocol
 
 from pydantic import Field
 
-from monitor.config import PROVIDER_DISPLAY_NAMES
 from monitor.core.outcomes import Outcome, known_outcomes, uptime_ratio
+from monitor.core.providers import PROVIDER_DISPLAY_NAMES, ProviderId
 from monitor.core.rollup import Count, EndpointRollup
 from monitor.core.shape import Shape, UtcTime
 from monitor.core.status import Status, window_status
@@ -42,7 +42,7 @@ class _Endpoint(Protocol):
     @property
     def id(self) -> str: ...
     @property
-    def provider(self) -> str: ...
+    def provider(self) -> ProviderId: ...
     @property
     def region(self) -> str | None: ...
     @property
@@ -54,7 +54,7 @@ class EndpointLive(Shape):
     """One endpoint's line in a model profile."""
 
     endpoint: str
-    provider: str
+    provider: ProviderId
     region: str | None
     uptime_ratio: Annotated[
         float | None, Field(description="Uptime over the profile's uptime window.")

@@ -24,13 +24,13 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from monitor.core.durations import format_duration
+from monitor.core.durations import DURATION_PATTERN, duration_seconds, format_duration
 from monitor.core.shape import utc_text
 
-_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-#: A duration before now (the regexes use [0-9]: ``\d`` would take any Unicode digit).
-RELATIVE_PATTERN = r"-?[0-9]+(\.[0-9]+)?(ms|s|m|h|d)"
-#: A window size: a positive whole number of seconds, minutes, hours or days.
+#: A duration before now: the one duration grammar (ASCII digits), an optional minus in front.
+RELATIVE_PATTERN = "-?" + DURATION_PATTERN
+#: A window size: a positive whole number of seconds, minutes, hours or days (at most ten
+#: digits; the regexes use [0-9]: ``\d`` would take any Unicode digit).
 WINDOW_PATTERN = r"0*[1-9][0-9]{0,9}(s|m|h|d)?"
 _RELATIVE = re.compile(RELATIVE_PATTERN)
 _WINDOW = re.compile(WINDOW_PATTERN)
@@ -56,11 +56,8 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     now = now.astimezone(UTC)
     if text == "now":
         return now
-    relative = _RELATIVE.fullmatch(text)
-    if relative is not None:
-        unit = relative.group(2)
-        amount = float(text.lstrip("-").removesuffix(unit))
-        return _before(now, amount * _UNITS[unit])
+    if _RELATIVE.fullmatch(text):
+        return _before(now, duration_seconds(text.removeprefix("-")))
     if _DATE_ONLY.fullmatch(text):
         try:
             day = date.fromisoformat(text)
@@ -138,8 +135,7 @@ def parse_window(text: str) -> int:
             f"a window is a whole number of seconds, minutes, hours or days (1800, 30m, 1h), "
             f"got {text!r}"
         )
-    unit = match.group(1) or "s"
-    return int(text.removesuffix(unit) if match.group(1) else text) * int(_UNITS[unit])
+    return int(duration_seconds(text if match.group(1) else text + "s"))
 
 
 def describe_window(seconds: int) -> str:

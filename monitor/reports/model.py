@@ -23,6 +23,7 @@ from pydantic import Field, computed_field
 
 from monitor.config import ModelSpec, Pricing
 from monitor.core.profile import ModelLive
+from monitor.core.providers import ProviderId
 from monitor.core.rollup import Count, EndpointRollup
 from monitor.core.shape import Shape, UtcTime
 from monitor.core.timeparse import describe_window
@@ -38,7 +39,7 @@ class EndpointSummary(Shape):
 
     endpoint: str
     model: str
-    provider: str
+    provider: ProviderId
     region: str | None
     probes: Count
     successes: Count

@@ -9,8 +9,9 @@ import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from monitor.config import PROVIDER_DISPLAY_NAMES, ModelSpec
+from monitor.config import ModelSpec
 from monitor.core.profile import ModelLive
+from monitor.core.providers import PROVIDER_DISPLAY_NAMES
 from monitor.core.shape import utc_text
 from monitor.core.timeparse import describe_window
 

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, computed_field
 
 from monitor.config import Endpoint, ModelSpec
 from monitor.core.profile import ModelLive
+from monitor.core.providers import ProviderId
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import Count, EndpointRollup
 from monitor.core.shape import Shape, UtcTime
@@ -68,7 +69,7 @@ class EndpointState(Shape):
 
     id: str
     model: str
-    provider: str
+    provider: ProviderId
     provider_name: Annotated[str, Field(description='How people name it ("OpenAI", "Azure").')]
     api: Literal["chat_completions", "responses"]
     region: str | None

@@ -5,16 +5,18 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from monitor.config import Endpoint
+from monitor.core.providers import (
+    AZURE_FIRST_VERSION_WITH_STREAM_USAGE,
+    AZURE_V1_API,
+    azure_version_at_least,
+)
 from monitor.probing.providers.base import ProbeRequest, common_headers, request_body
-
-#: The first GA api-version that accepts ``stream_options`` (older ones reject it with a 400).
-FIRST_VERSION_WITH_STREAM_USAGE = "2024-09-01"
 
 
 def azure_url(endpoint: Endpoint) -> str:
     """The URL a probe posts to."""
     base = endpoint.base_url
-    if endpoint.api_version == "v1":
+    if endpoint.api_version == AZURE_V1_API:
         base = base.removesuffix("/openai/v1").removesuffix("/openai")
         path = "/responses" if endpoint.api == "responses" else "/chat/completions"
         return f"{base}/openai/v1{path}"
@@ -28,8 +30,7 @@ def supports_stream_usage(api_version: str | None) -> bool:
     """Whether this api-version takes ``stream_options: {include_usage: true}``."""
     if api_version is None:
         return False
-    # Date versions compare correctly as strings; "v1", "preview" and "latest" sort after digits.
-    return not api_version[:1].isdigit() or api_version >= FIRST_VERSION_WITH_STREAM_USAGE
+    return azure_version_at_least(api_version, AZURE_FIRST_VERSION_WITH_STREAM_USAGE)
 
 
 class AzureProvider:

@@ -1,0 +1,235 @@
+"""The resolved, frozen config values, and how the validated file becomes them.
+
+Per-endpoint probe settings override ``probe:`` key by key. Secrets never live in the file: an
+endpoint names the environment variable (``api_key_env``) or file (``api_key_file``) that holds
+its key, and the key is read here, when the config is resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from monitor.config.schema import (
+    ApiName,
+    ConfigSchema,
+    EndpointSpec,
+    MaxTokensParam,
+    ModelSpec,
+    ProbeDefaults,
+    ProviderName,
+)
+from monitor.core.errors import ConfigError
+from monitor.core.providers import (
+    AZURE_DEFAULT_API_VERSION,
+    AZURE_FIRST_VERSION_WITH_MAX_COMPLETION_TOKENS,
+    KEY_OPTIONAL,
+    PROVIDER_DISPLAY_NAMES,
+    azure_version_at_least,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """The effective probe settings of one endpoint (defaults merged with its overrides)."""
+
+    interval: float
+    timeout: float
+    connect_timeout: float
+    max_tokens: int
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"]
+    prompt: str
+    temperature: float | None
+    jitter: float
+    headers: Mapping[str, str]
+    verify_tls: bool
+    ca_bundle: Path | None
+    stream_usage: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """An endpoint ready to probe: settings resolved, secret loaded."""
+
+    id: str
+    model: ModelSpec
+    provider: ProviderName
+    base_url: str
+    api: ApiName
+    request_model: str
+    auth: Literal["api_key", "entra_id", "none"]
+    deployment: str | None
+    api_version: str | None
+    region: str | None
+    probe: ProbeSettings
+    api_key: SecretStr | None = field(default=None, repr=False)
+    api_key_source: str | None = None
+
+    @property
+    def provider_display_name(self) -> str:
+        """How people name the provider ("OpenAI", "Azure")."""
+        return PROVIDER_DISPLAY_NAMES[self.provider]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated configuration."""
+
+    schema: ConfigSchema
+    endpoints: tuple[Endpoint, ...]
+    source: Path | None = None
+    api_token: SecretStr | None = field(default=None, repr=False)
+
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        """The configured models."""
+        return self.schema.models
+
+    def model(self, model_id: str) -> ModelSpec | None:
+        """The model with this id, if configured."""
+        return next((m for m in self.schema.models if m.id == model_id), None)
+
+
+def resolve_config(
+    schema: ConfigSchema,
+    *,
+    source: Path | None,
+    environ: Mapping[str, str],
+    resolve_secrets: bool,
+) -> Config:
+    """The Config of a validated file: probe settings merged, secrets read (unless
+    ``resolve_secrets`` is false); raise ConfigError listing every problem."""
+    base_dir = source.parent if source else Path.cwd()
+    endpoints, problems = _resolve_endpoints(schema, environ, base_dir, resolve_secrets)
+    token: SecretStr | None = None
+    if resolve_secrets:
+        token, _source, problem = _read_secret(
+            schema.server.api_token_env, schema.server.api_token_file, environ, base_dir
+        )
+        if problem:
+            problems.append(f"server.{problem.replace('api_key', 'api_token')}")
+    if problems:
+        raise ConfigError(problems)
+    return Config(schema=schema, endpoints=endpoints, source=source, api_token=token)
+
+
+def _resolve_endpoints(
+    schema: ConfigSchema, env: Mapping[str, str], base_dir: Path, resolve_secrets: bool
+) -> tuple[tuple[Endpoint, ...], list[str]]:
+    models = {m.id: m for m in schema.models}
+    problems: list[str] = []
+    endpoints: list[Endpoint] = []
+    for index, spec in enumerate(schema.endpoints):
+        if not spec.enabled:
+            continue
+        where = f"endpoints[{index}] ({spec.id})"
+        auth = spec.auth or ("none" if _keyless(spec) else "api_key")
+        key: SecretStr | None = None
+        source: str | None = None
+        if auth == "api_key" and resolve_secrets:
+            key, source, problem = _read_secret(spec.api_key_env, spec.api_key_file, env, base_dir)
+            if problem:
+                problems.append(f"{where}.{problem}")
+        probe = _merge_probe(schema.probe, spec)
+        if probe.timeout > probe.interval:
+            problems.append(
+                f"{where}.timeout: {probe.timeout:g}s is longer than the interval"
+                f" {probe.interval:g}s; probes of one endpoint would overlap"
+            )
+        if spec.api == "responses" and probe.max_tokens < 16:
+            problems.append(f"{where}.max_tokens: the Responses API needs at least 16")
+        endpoints.append(
+            Endpoint(
+                id=spec.id,
+                model=models[spec.model],
+                provider=spec.provider,
+                base_url=spec.base_url,
+                api=spec.api,
+                request_model=spec.request_model or spec.deployment or spec.model,
+                auth=auth,
+                deployment=spec.deployment,
+                api_version=spec.api_version
+                or (AZURE_DEFAULT_API_VERSION if spec.provider == "azure" else None),
+                region=spec.region,
+                probe=probe,
+                api_key=key,
+                api_key_source=source,
+            )
+        )
+    return tuple(endpoints), problems
+
+
+def _keyless(spec: EndpointSpec) -> bool:
+    return spec.provider in KEY_OPTIONAL and not (spec.api_key_env or spec.api_key_file)
+
+
+def _read_secret(
+    env_name: str | None, file: Path | None, env: Mapping[str, str], base_dir: Path
+) -> tuple[SecretStr | None, str | None, str | None]:
+    if env_name:
+        value = env.get(env_name, "").strip()
+        if not value:
+            return None, None, f"api_key_env: environment variable {env_name} is not set"
+        if not _one_token(value):
+            return None, None, f"api_key_env: {env_name} {_NOT_ONE_TOKEN}"
+        return SecretStr(value), f"env:{env_name}", None
+    if file:
+        path = file if file.is_absolute() else base_dir / file
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return None, None, f"api_key_file: cannot read {path}: {exc.strerror or exc}"
+        if not value:
+            return None, None, f"api_key_file: {path} is empty"
+        if not _one_token(value):
+            return None, None, f"api_key_file: {path} {_NOT_ONE_TOKEN}"
+        return SecretStr(value), f"file:{path}", None
+    return None, None, None
+
+
+#: Why a key that is not one printable token is refused (the key itself is never shown).
+_NOT_ONE_TOKEN = "holds spaces, line breaks or control characters inside the key"
+
+
+def _one_token(value: str) -> bool:
+    """Whether a secret is one printable token (it is sent as a header value)."""
+    return value.isprintable() and not any(c.isspace() for c in value)
+
+
+def _merge_probe(defaults: ProbeDefaults, spec: EndpointSpec) -> ProbeSettings:
+    def pick(name: str) -> Any:
+        value = getattr(spec, name)
+        return getattr(defaults, name) if value is None else value
+
+    param: MaxTokensParam = pick("max_tokens_param")
+    return ProbeSettings(
+        interval=pick("interval"),
+        timeout=pick("timeout"),
+        connect_timeout=min(pick("connect_timeout"), pick("timeout")),
+        max_tokens=pick("max_tokens"),
+        max_tokens_param=_auto_max_tokens_param(spec) if param == "auto" else param,
+        prompt=pick("prompt"),
+        temperature=pick("temperature"),
+        jitter=pick("jitter"),
+        headers={**defaults.headers, **(spec.headers or {})},
+        verify_tls=pick("verify_tls"),
+        ca_bundle=pick("ca_bundle"),
+        stream_usage=pick("stream_usage"),
+    )
+
+
+def _auto_max_tokens_param(spec: EndpointSpec) -> Literal["max_tokens", "max_completion_tokens"]:
+    # OpenAI deprecated max_tokens and reasoning models reject it; Azure accepts
+    # max_completion_tokens from api-version 2024-09-01-preview on; gateways vary, and
+    # max_tokens is the one nearly all of them know.
+    if spec.provider == "openai":
+        return "max_completion_tokens"
+    if spec.provider == "azure":
+        version = spec.api_version or AZURE_DEFAULT_API_VERSION
+        if azure_version_at_least(version, AZURE_FIRST_VERSION_WITH_MAX_COMPLETION_TOKENS):
+            return "max_completion_tokens"
+    return "max_tokens"

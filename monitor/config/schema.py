@@ -1,0 +1,296 @@
+"""The config file's shape: pydantic models that validate each section at the edge.
+
+Defaults live in these models and nowhere else; every model is frozen and rejects unknown keys.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from monitor.core.durations import Duration
+from monitor.core.providers import AZURE_V1_API, KEY_OPTIONAL, ProviderId
+
+#: A provider id (``monitor.core.providers`` lists them).
+ProviderName = ProviderId
+ApiName = Literal["chat_completions", "responses"]
+MaxTokensParam = Literal["auto", "max_tokens", "max_completion_tokens"]
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECONDS_PER_DAY = 86_400
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _at_least_one_second(value: float) -> float:
+    if value < 1:
+        raise ValueError("must be at least 1s")
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _no_credential_headers(value: dict[str, str]) -> dict[str, str]:
+    # A key in a header would sit in the config file in clear and bypass secret handling.
+    for name in value:
+        if name.lower() in {"authorization", "api-key", "x-api-key"}:
+            raise ValueError(
+                f"header {name!r} carries a credential: use api_key_env or api_key_file"
+            )
+    return value
+
+
+Interval = Annotated[Duration, AfterValidator(_at_least_one_second)]
+Timeout = Annotated[Duration, AfterValidator(_positive)]
+Headers = Annotated[dict[str, str], AfterValidator(_no_credential_headers)]
+MaxTokens = Annotated[int, Field(ge=1, le=100_000)]
+Prompt = Annotated[str, Field(min_length=1, max_length=100_000)]
+Temperature = Annotated[float, Field(ge=0, le=2)]
+
+
+class ProbeOverrides(_Strict):
+    """Probe settings that an endpoint may override; ``None`` means "inherit"."""
+
+    interval: Interval | None = None
+    timeout: Timeout | None = None
+    connect_timeout: Timeout | None = None
+    max_tokens: MaxTokens | None = None
+    max_tokens_param: MaxTokensParam | None = None
+    prompt: Prompt | None = None
+    temperature: Temperature | None = None
+    jitter: Duration | None = None
+    headers: Headers | None = None
+    verify_tls: bool | None = None
+    ca_bundle: Path | None = None
+    stream_usage: bool | None = None
+
+
+class ProbeDefaults(_Strict):
+    """The ``probe:`` section: defaults for every endpoint."""
+
+    interval: Interval = 60.0
+    timeout: Timeout = 30.0
+    connect_timeout: Timeout = 10.0
+    max_tokens: MaxTokens = 96
+    max_tokens_param: MaxTokensParam = "auto"
+    prompt: Prompt = "Count from 1 to 40, separated by spaces."
+    temperature: Temperature | None = None
+    jitter: Duration = 1.0
+    headers: Headers = Field(default_factory=dict)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    stream_usage: bool = True
+
+
+class Pricing(_Strict):
+    """Price per million tokens, in USD."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+    cached_input_per_million: float | None = Field(default=None, ge=0)
+
+
+class ModelSpec(_Strict):
+    """A model's static facts, carried into its profile."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str | None = None
+    creator: str | None = None
+    release_date: date | None = None
+    description: str | None = None
+    pricing: Pricing | None = None
+    context_window: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    modality: str | None = None
+    capabilities: tuple[str, ...] = ()
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EndpointSpec(ProbeOverrides):
+    """One endpoint that serves a model."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    model: str
+    provider: ProviderName
+    base_url: str
+    api: ApiName = "chat_completions"
+    request_model: str | None = None
+    api_key_env: str | None = None
+    api_key_file: Path | None = None
+    auth: Literal["api_key", "entra_id", "none"] | None = None
+    deployment: str | None = None
+    api_version: str | None = None
+    region: str | None = None
+    enabled: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s?#]+", value):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        if "?" in value or "#" in value:
+            raise ValueError("must not contain a query or fragment")
+        if re.match(r"^https?://[^/@]*@", value):
+            raise ValueError("must not contain credentials; use api_key_env")
+        return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _provider_rules(self) -> EndpointSpec:
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("set api_key_env or api_key_file, not both")
+        if self.provider == "azure":
+            v1 = self.api_version == AZURE_V1_API
+            if not v1 and not self.deployment:
+                raise ValueError(
+                    "an azure endpoint needs deployment (or api_version: v1 for the v1 API)"
+                )
+            if self.api == "responses" and not v1:
+                raise ValueError("api: responses on azure needs api_version: v1")
+            if self.auth == "none":
+                raise ValueError("azure needs auth: api_key or entra_id")
+        else:
+            for key in ("deployment", "api_version"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to provider azure only")
+            if self.auth == "entra_id":
+                raise ValueError("auth: entra_id applies to provider azure only")
+        if self.provider == "openai" and self.auth == "none":
+            raise ValueError("provider openai needs an API key")
+        if self.auth == "none" and (self.api_key_env or self.api_key_file):
+            raise ValueError("auth: none contradicts api_key_env/api_key_file")
+        keyed = self.auth in (None, "api_key") and self.provider not in KEY_OPTIONAL
+        if keyed and not (self.api_key_env or self.api_key_file):
+            raise ValueError("needs api_key_env (or api_key_file) naming where its key is")
+        return self
+
+
+class StorageSettings(_Strict):
+    """Where probes and rollups are kept."""
+
+    url: str = "sqlite:///monitor.db"
+
+
+class ServerSettings(_Strict):
+    """The HTTP server (metrics, health, API); ``api_token_env``/``api_token_file`` name where
+    a bearer token is that the JSON API (``/api/...``) then requires."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+    api_token_env: str | None = None
+    api_token_file: Path | None = None
+
+    @field_validator("api_token_env")
+    @classmethod
+    def _token_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> ServerSettings:
+        if self.api_token_env and self.api_token_file:
+            raise ValueError("set api_token_env or api_token_file, not both")
+        return self
+
+
+class RollupSettings(_Strict):
+    """Rollup windows and raw-probe retention."""
+
+    window: Duration = 1800.0
+    raw_retention: Duration = 30 * SECONDS_PER_DAY
+    rate_limited_is_down: bool = True
+
+    @field_validator("window")
+    @classmethod
+    def _window_divides_day(cls, value: float) -> float:
+        if value < 5:
+            raise ValueError("must be at least 5s")
+        if value != int(value) or SECONDS_PER_DAY % int(value) != 0:
+            raise ValueError("must be a whole number of seconds that divides 24h")
+        return value
+
+
+class ProfileSettings(_Strict):
+    """How the model profile's live numbers are computed."""
+
+    uptime_window: Duration = float(SECONDS_PER_DAY)
+
+
+class ReportSettings(_Strict):
+    """Where finished windows' reports are written (``None``: not written)."""
+
+    directory: Path | None = None
+
+
+class LoggingSettings(_Strict):
+    """Log level and format (``auto``: readable on a terminal, JSON otherwise)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ConfigSchema(_Strict):
+    """The whole YAML file."""
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    probe: ProbeDefaults = Field(default_factory=ProbeDefaults)
+    rollup: RollupSettings = Field(default_factory=RollupSettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    models: tuple[ModelSpec, ...] = ()
+    endpoints: tuple[EndpointSpec, ...] = ()
+    #: The simulated endpoints of ``llm-monitor simulate``: kept as the file has it, since only
+    #: the simulator uses them; the simulator's own models validate it when it is used (and
+    #: ``llm-monitor check-config`` checks it with them, through ``section_models``).
+    simulator: dict[Any, Any] | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> ConfigSchema:
+        problems: list[str] = []
+        _unique("models", [m.id for m in self.models], problems)
+        _unique("endpoints", [e.id for e in self.endpoints], problems)
+        known = {m.id for m in self.models}
+        for index, endpoint in enumerate(self.endpoints):
+            if endpoint.model not in known:
+                problems.append(
+                    f"endpoints[{index}].model: unknown model {endpoint.model!r}"
+                    f" (models: {', '.join(sorted(known)) or 'none defined'})"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def _unique(section: str, ids: list[str], problems: list[str]) -> None:
+    seen: set[str] = set()
+    for index, item in enumerate(ids):
+        if item in seen:
+            problems.append(f"{section}[{index}].id: duplicate id {item!r}")
+        seen.add(item)
