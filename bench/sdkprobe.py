@@ -2,8 +2,9 @@
 
 ``obvious_probe`` is the code a careful reader of the SDK's README writes: time before
 ``create(stream=True)``, iterate the chunks, stop the TTFT clock at the first chunk whose
-``choices[0].delta.content`` is non-empty. The speed uses the product's definition (DESIGN §2)
-on the SDK's own arrival times, so a speed difference is a timing difference, not a definition.
+``choices[0].delta.content`` is non-empty. The speed uses the product's definition
+(docs/design.md#output-speed) on the SDK's own arrival times, so a speed difference is a timing
+difference, not a definition.
 
 To know the *true* TTFT of an SDK probe the bench needs the moment the SDK wrote its request on
 the socket. ``install_write_stamp`` patches the ``write`` of the network stream of the SDK's

@@ -1,4 +1,4 @@
-"""HTTP statuses, error bodies and retry-after headers to outcomes (DESIGN section 3)."""
+"""HTTP statuses, error bodies and retry-after headers to outcomes (docs/design.md#outcomes)."""
 
 from __future__ import annotations
 

@@ -218,7 +218,7 @@ async def test_the_daemon_measures_publishes_and_stops_cleanly(
             flaky = next(e for e in live["endpoints"] if e["endpoint"] == "flaky")
             assert flaky["status"] == "down" and flaky["failures_by_outcome"]["server_error"] > 0
 
-            # Every metric of DESIGN section 4, parsed by prometheus-client's own parser.
+            # Every metric of README's Metrics section, parsed by prometheus-client's own parser.
             text = (await client.get(f"{base}/metrics")).text
             families = {f.name: f for f in text_string_to_metric_families(text)}
             for name in (

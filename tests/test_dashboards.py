@@ -256,7 +256,7 @@ def test_every_metric_and_label_the_dashboards_and_rules_use_exists(
                 continue
             known = registry_labels[metric] | TARGET_LABELS
             assert label in known, f"{where}: {title}: {metric} has no label {label}"
-    # The dashboards show the whole DESIGN section 4 list, not a part of it.
+    # The dashboards show every metric of README's Metrics section, not a part of them.
     shown = {n for _, _, e in generate.all_queries() for n in _metric_names(e)}
     families = {re.sub(r"_(bucket|count|sum|total|created)$", "", n) for n in registry_labels}
     missing = {

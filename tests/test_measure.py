@@ -1,4 +1,4 @@
-"""Speed, latency, token and cost arithmetic (DESIGN section 2)."""
+"""Speed, latency, token and cost arithmetic (docs/design.md#output-speed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The model profile's live numbers from rollups (DESIGN section 4)."""
+"""The model profile's live numbers from rollups (docs/design.md#model-profile)."""
 
 from __future__ import annotations
 

@@ -194,7 +194,8 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
 
 
 def test_counted_and_failed_outcomes_follow_the_uptime_definition() -> None:
-    """The rules' outcome regexes are DESIGN section 2's, as monitor.core.outcomes implements it."""
+    """The rules' outcome regexes follow docs/design.md#counted-and-excluded-outcomes, as
+    monitor.core.outcomes implements it."""
     text = RULES.read_text(encoding="utf-8") + ALERTS.read_text(encoding="utf-8")
     known = {outcome.value for outcome in Outcome}
     excluded = {outcome.value for outcome in EXCLUDED_FROM_UPTIME}

@@ -1,4 +1,4 @@
-"""Window bucketing, percentiles and per-endpoint rollups (DESIGN section 2)."""
+"""Window bucketing, percentiles and per-endpoint rollups (docs/design.md#rollup-windows)."""
 
 from __future__ import annotations
 

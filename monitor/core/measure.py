@@ -1,4 +1,4 @@
-"""Speed, latency, token and cost arithmetic (pure functions; docs/design.md#definitions)."""
+"""Speed, latency, token and cost arithmetic (pure functions; docs/design.md#output-speed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The live part of a model's profile, from its endpoints' rollups (pure; docs/design.md#profile).
+"""The live part of a model's profile, from its endpoints' rollups (pure).
+
+The definitions are in docs/design.md#model-profile.
 
 For one model, from the rollups of its endpoints:
 

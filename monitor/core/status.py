@@ -1,7 +1,7 @@
 """Whether an endpoint is up: the verdict of one window, and the state that adds the last probe.
 
 Two rules, kept side by side because their names are close and their inputs differ
-(docs/design.md#endpoint-status-and-state):
+(docs/design.md#endpoint-status, #endpoint-state):
 
 - ``window_status`` judges one window's rollup alone: ``up`` when every counted probe
   succeeded, ``down`` when none did, ``degraded`` in between, ``unknown`` without counted

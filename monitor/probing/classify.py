@@ -54,7 +54,7 @@ def request_id(headers: Mapping[str, str]) -> str | None:
 
 
 def outcome_for_status(status: int, error_code: str | None = None) -> Outcome:
-    """The outcome of a response that is not a 2xx stream (DESIGN section 3)."""
+    """The outcome of a response that is not a 2xx stream (docs/design.md#outcomes)."""
     if status == 429:
         return Outcome.RATE_LIMITED
     if status in (401, 403):

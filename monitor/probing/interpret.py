@@ -1,7 +1,7 @@
 """Reading the meaning of a completion stream's events, with their arrival times (pure).
 
 An interpreter is fed each SSE event with the monotonic time its last byte arrived, and keeps
-what the measurement needs: when the first and last *content* chunks came (DESIGN section 2:
+what the measurement needs: when the first and last *content* chunks came (docs/design.md#ttft:
 non-empty text, reasoning or tool calls; never a role-only or filter-results chunk), how many
 there were, the usage, the finish reason and how the stream ended. It never raises on what a
 server sends: a problem is recorded as a ``failure`` with its outcome.

@@ -1,10 +1,10 @@
 """An httpx transport that stamps, on the monotonic clock, when bytes cross the socket.
 
-DESIGN section 2 starts TTFT when the request's first byte is written and times every
-arrival "when the bytes arrive, before any parsing". httpx parses HTTP framing (h11) before a
-body chunk reaches the caller, and builds, pools and connects before it writes, so times taken
-around ``client.stream()`` would include client-side work. Instead this module gives httpcore
-its own network backend, written on asyncio's transports and protocols:
+TTFT starts when the request's first byte is written and every arrival is timed when its bytes
+arrive, before any parsing (docs/design.md#request-start, #arrival-time). httpx parses HTTP framing
+(h11) before a body chunk reaches the caller, and builds, pools and connects before it writes, so
+times taken around ``client.stream()`` would include client-side work. Instead this module gives
+httpcore its own network backend, written on asyncio's transports and protocols:
 
 - a request starts when its first byte is handed to the socket (``transport.write`` sends at
   once when nothing is queued);

@@ -1,5 +1,5 @@
 """Building a report from the store: which windows it covers, the live card at its end, and
-each endpoint's summary over its range (docs/design.md#reports).
+each endpoint's summary over its range (docs/design.md#rollup-windows).
 
 A report covers whole, complete windows: the windows whose start lies in ``[since, until)``
 once ``since`` is aligned down and ``until`` up to window boundaries, never past the end of the

@@ -137,7 +137,7 @@ def _distribution_columns(prefix: str) -> list[Column[Any]]:
 
 
 # ``outcomes`` is a JSON object (outcome value -> count) rather than one column per outcome:
-# the set of outcomes is open (``cancelled`` already extends DESIGN section 3), a new one must
+# the set of outcomes is open (``cancelled`` was added after the first ones), a new one must
 # not need a migration, nothing filters or sums a single outcome in SQL, and plain JSON (not
 # JSONB) gives the mapping back exactly as written.
 rollups = Table(

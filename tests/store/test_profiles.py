@@ -13,7 +13,7 @@ HALF_HOUR = timedelta(minutes=30)
 
 
 def live_of(start_offset: int, **extra: Any) -> dict[str, Any]:
-    """A ``live`` object in the shape of DESIGN section 4."""
+    """A ``live`` object in the shape of the profile's (docs/design.md#model-profile)."""
     start = WINDOW + start_offset * HALF_HOUR
     return {
         "window_start": start.isoformat(),
