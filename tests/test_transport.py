@@ -214,9 +214,10 @@ async def test_bytes_that_wait_to_be_read_keep_the_stamp_of_their_arrival() -> N
                         assert timing.last_read_ns is not None
                         stamps.append(timing.last_read_ns)
     assert len(stamps) == 2
-    # Each piece is stamped when it arrived, not when the caller got to it 100-200 ms later.
+    # Each piece is stamped when it arrived, not when the caller got to it 100-200 ms later
+    # (one turn of the loop after it was sent; a loaded machine may take some ms for that turn).
     for stamp, at in zip(stamps, sent, strict=True):
-        assert 0 <= stamp - at < 5 * MS
+        assert 0 <= stamp - at < 50 * MS
         assert read_from - stamp > 100 * MS
     assert stamps[1] - stamps[0] >= 45 * MS
 

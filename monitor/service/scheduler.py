@@ -23,6 +23,10 @@ Timing rules:
   neither for nor against uptime;
 - a jump of the wall clock (which APScheduler plans on) reschedules every job; probe durations
   never depend on it, since they use the monotonic clock.
+
+Every clock the scheduler reads itself is injectable (``wall_clock``, ``monotonic``, and the
+measuring loop through ``loop_factory``), so tests can run it on virtual time; APScheduler
+reads ``datetime.now`` and the loop's own clock.
 """
 
 from __future__ import annotations
@@ -120,6 +124,7 @@ class ProbeScheduler:
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     ) -> None:
         self._runner_factory = runner_factory
         self._on_result = on_result
@@ -130,6 +135,7 @@ class ProbeScheduler:
         self._on_clock_jump = on_clock_jump
         self._wall_clock = wall_clock
         self._monotonic = monotonic
+        self._loop_factory = loop_factory
         self._rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -184,7 +190,7 @@ class ProbeScheduler:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = self._loop_factory()
         self._loop = loop
         asyncio.set_event_loop(loop)
         loop.run_until_complete(self._begin())
@@ -196,6 +202,9 @@ class ProbeScheduler:
             loop.close()
 
     # --- on the measuring loop ----------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._wall_clock(), UTC)
 
     async def _begin(self) -> None:
         self._runner = self._runner_factory()
@@ -222,7 +231,7 @@ class ProbeScheduler:
                 if endpoint_id not in wanted:  # a changed endpoint still owes the waits
                     self._not_before.pop(endpoint_id, None)
                     self._limited_in_a_row.pop(endpoint_id, None)
-        now = datetime.now(UTC)
+        now = self._now()
         new = [e for e in endpoints if e.id not in self._plans]
         for index, endpoint in enumerate(new):
             interval = endpoint.probe.interval
@@ -257,7 +266,7 @@ class ProbeScheduler:
                 self._on_skipped(endpoint_id, reason)
                 return
             del self._not_before[endpoint_id]
-        entered = datetime.now(UTC)
+        entered = self._now()
         self._on_delay(endpoint_id, (entered - self._planned_time(plan, entered)).total_seconds())
         task = asyncio.current_task()
         assert task is not None
@@ -271,14 +280,14 @@ class ProbeScheduler:
                 self._waiting.discard(task)
         if self._stopping.is_set():
             return
-        started = datetime.now(UTC)
-        began = time.perf_counter()
+        started = self._now()
+        began = self._monotonic()
         self._in_flight[task] = (endpoint, started)
         try:
             result = await runner.probe(endpoint)
         except asyncio.CancelledError:
             # Cut short by shutdown: record it, and end the job quietly (the task is ending).
-            result = cancelled_result(endpoint, started, time.perf_counter() - began)
+            result = cancelled_result(endpoint, started, self._monotonic() - began)
         finally:
             self._in_flight.pop(task, None)
         self._hold_off(endpoint, result, entered_monotonic)
@@ -322,7 +331,7 @@ class ProbeScheduler:
         if not run_times:
             return
         previous = self._last_submitted.get(event.job_id)
-        now = time.monotonic()
+        now = self._monotonic()
         self._last_submitted[event.job_id] = (run_times[-1], now)
         if previous is not None:
             interval = plan.endpoint.probe.interval
@@ -336,15 +345,15 @@ class ProbeScheduler:
 
     async def _watch_lag(self) -> None:
         samples: deque[float] = deque(maxlen=int(LAG_SPAN_SECONDS / LAG_TICK_SECONDS))
-        offset = self._wall_clock() - time.monotonic()
+        offset = self._wall_clock() - self._monotonic()
         while True:
-            before = time.perf_counter()
+            before = self._monotonic()
             await asyncio.sleep(LAG_TICK_SECONDS)
-            samples.append(max(time.perf_counter() - before - LAG_TICK_SECONDS, 0.0))
+            samples.append(max(self._monotonic() - before - LAG_TICK_SECONDS, 0.0))
             self._on_lag(max(samples))
             # APScheduler plans runs on the wall clock: after a jump (NTP step, VM resume,
             # manual change) its waits are wrong by the jump, so every job is planned anew.
-            current = self._wall_clock() - time.monotonic()
+            current = self._wall_clock() - self._monotonic()
             if abs(current - offset) > WALL_CLOCK_JUMP_SECONDS:
                 jump = current - offset
                 log.warning("wall clock jumped; rescheduling", seconds=round(jump, 3))

@@ -1,4 +1,5 @@
-"""Test helpers: a config factory, a byte-level HTTP client and an SSE splitter."""
+"""Test helpers: a config factory, a byte-level HTTP client, an SSE splitter, and a wait for
+the simulator's record of a request."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.simulator import SimulatorConfig
+from monitor.simulator import RequestTruth, Simulator, SimulatorConfig
 
 OPENAI_KEY = "sk-sim-openai-0123456789abcdef"
 AZURE_KEY = "azure-sim-key-0123456789"
@@ -277,3 +279,22 @@ def content_of(events: list[Event]) -> str:
         for choice in event.json().get("choices", []):
             text += choice.get("delta", {}).get("content") or ""
     return text
+
+
+async def newest_truth(
+    sim: Simulator,
+    ready: Callable[[RequestTruth], bool] = lambda truth: True,
+    *,
+    timeout: float = 30.0,
+) -> RequestTruth:
+    """The simulator's record of its newest request once ``ready`` holds for it (the request
+    has arrived, by default): what a test waits for instead of sleeping a fixed time, which a
+    loaded machine may outlast."""
+    deadline = time.monotonic() + timeout
+    while True:
+        recent = sim.recent(1)
+        if recent and ready(recent[0]):
+            return recent[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no such request record within {timeout} s: {recent}")
+        await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ from monitor.simulator import Behaviour, Simulator, serve
 from monitor.simulator.admin import admin_response, is_loopback
 from monitor.simulator.http11 import Request
 
-from .helpers import chat_body, make_config, openai_headers
+from .helpers import chat_body, make_config, newest_truth, openai_headers
 
 
 async def test_health_lists_every_endpoint_with_its_url(
@@ -149,7 +149,7 @@ async def test_stop_drops_hanging_connections(client: httpx.AsyncClient) -> None
             json=chat_body(),
         )
     )
-    await asyncio.sleep(0.05)
+    await newest_truth(sim)  # the request is in, and hangs
 
     await asyncio.wait_for(sim.stop(), timeout=2)
 

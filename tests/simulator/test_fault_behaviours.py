@@ -16,6 +16,7 @@ from .helpers import (
     content_of,
     encode_request,
     make_config,
+    newest_truth,
     openai_headers,
     raw_request,
     sse_events,
@@ -125,8 +126,7 @@ async def test_a_flood_waits_for_a_slow_reader_instead_of_buffering() -> None:
         assert connection.transport is not None
         buffered = connection.transport.get_write_buffer_size()
         await conn.close()
-        await asyncio.sleep(0.1)
-        truth = sim.recent(1)[0]
+        truth = await newest_truth(sim, lambda truth: truth.ending is not None)
 
     assert got > 0
     assert buffered < 2 << 20  # flow control: kernel buffers plus one write, not 50 MiB

@@ -20,6 +20,7 @@ from .helpers import (
     content_of,
     encode_request,
     make_config,
+    newest_truth,
     openai_headers,
     raw_request,
     sse_events,
@@ -295,8 +296,7 @@ async def test_client_leaving_mid_stream_stops_the_stream_and_is_recorded() -> N
         await reader.readuntil(b'"content":"3"')
         writer.close()
         await writer.wait_closed()
-        await asyncio.sleep(0.1)
-        truth = sim.recent(1)[0]
+        truth = await newest_truth(sim, lambda truth: truth.ending is not None)
         after = await raw_request(
             sim.port, "POST", "/openai/v1/chat/completions", openai_headers(), chat_body()
         )
