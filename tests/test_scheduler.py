@@ -243,11 +243,6 @@ async def test_runs_that_cannot_start_on_time_are_counted_as_missed(
     assert outcomes == [Outcome.SUCCESS, Outcome.SUCCESS, Outcome.CANCELLED]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="counted twice: once by APScheduler's max-instances event, once more as a gap "
-    "between the submitted runs before and after it",
-)
 async def test_each_run_that_found_its_probe_still_running_is_counted_once(
     sim: Simulator, clock: VirtualClock
 ) -> None:

@@ -323,16 +323,21 @@ class ProbeScheduler:
         plan = self._plans.get(event.job_id)
         if plan is None:
             return
+        run_times = getattr(event, "scheduled_run_times", None) or []
+        single = getattr(event, "scheduled_run_time", None)
+        if single is not None and not run_times:
+            run_times = [single]
+        previous = self._last_submitted.get(event.job_id)
+        now = self._monotonic()
+        if run_times:
+            # Every run accounted for, submitted or not: a gap is counted from the last of them.
+            self._last_submitted[event.job_id] = (run_times[-1], now)
         if event.code in (EVENT_JOB_MISSED, EVENT_JOB_MAX_INSTANCES):
             self._on_missed(event.job_id, 1)
             return
-        # Submitted: planned runs between the previous submission and this one were coalesced.
-        run_times = getattr(event, "scheduled_run_times", None) or []
+        # Submitted: planned runs between the previous accounted run and this one were coalesced.
         if not run_times:
             return
-        previous = self._last_submitted.get(event.job_id)
-        now = self._monotonic()
-        self._last_submitted[event.job_id] = (run_times[-1], now)
         if previous is not None:
             interval = plan.endpoint.probe.interval
             planned = round((run_times[-1] - previous[0]).total_seconds() / interval) - 1
