@@ -749,7 +749,7 @@ async def test_app_serves_over_a_real_socket(view: FakeView) -> None:
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        for _ in range(200):
+        for _ in range(3000):  # up to 30 s: a loaded machine starts uvicorn slowly
             if server.started:
                 break
             await asyncio.sleep(0.01)
