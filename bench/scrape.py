@@ -2,13 +2,15 @@
 
     python -m bench scrape [--quick] [--endpoints 100,1000,5000] [--prometheus-seconds S]
 
-The registry is the daemon's own (``ProbeMetrics`` + ``LiveCollector``, built as
-``monitor.service.daemon.Daemon`` builds it), with every endpoint declared, 20 probes of each
-endpoint observed (successes, plus one failure of each kind of outcome spread over the
-endpoints) and a published last window (a rollup per endpoint and the model profile). Timed:
+The registry is the daemon's own (a ``MetricsRegistry`` with ``ProbeMetrics`` and a
+``LiveCollector``, built as ``monitor.service.daemon.Daemon`` builds it), with every endpoint
+declared, 20 probes of each endpoint observed (successes, plus one failure of each kind of
+outcome spread over the endpoints) and a published last window (a rollup per endpoint and the
+model profile). Timed:
 
-- rendering alone, prometheus_client's writers against ``monitor.metrics.exposition`` (which
-  the daemon serves; the bench checks both give the same bytes), in both formats;
+- rendering alone, prometheus_client's writers (given the registry's ``collect()``) against
+  ``monitor.metrics.exposition`` (which the daemon serves; the bench checks both give the same
+  bytes), in both formats;
 - the whole request through the daemon's HTTP app (``monitor.api.app.create_app`` on uvicorn, on a
   real socket) as a client in another process sees it: ``curl``'s total time;
 - what Prometheus itself records: Debian's ``prometheus`` scrapes the app every 5 s for
@@ -32,7 +34,6 @@ from typing import Any
 import httpx
 import uvicorn
 import yaml
-from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as exposition_module
 from prometheus_client.openmetrics import exposition as openmetrics_module
 
@@ -45,19 +46,19 @@ from monitor.core.outcomes import Outcome
 from monitor.core.profile import model_live
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointIdentity, ProbeRow, compute_rollup, window_start
-from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
+from monitor.metrics import LiveCollector, LiveState, MetricsRegistry, ProbeMetrics, exposition
 from monitor.service.aggregator import Snapshot
 
 PROBES_PER_ENDPOINT = 20
 
 
-def generate_latest(registry: CollectorRegistry) -> bytes:
-    """prometheus_client's text exposition (what ``/metrics`` serves today)."""
+def generate_latest(registry: MetricsRegistry) -> bytes:
+    """prometheus_client's text exposition."""
     body: bytes = exposition_module.generate_latest(registry)
     return body
 
 
-def generate_openmetrics(registry: CollectorRegistry) -> bytes:
+def generate_openmetrics(registry: MetricsRegistry) -> bytes:
     """prometheus_client's OpenMetrics exposition."""
     body: bytes = openmetrics_module.generate_latest(registry)  # type: ignore[no-untyped-call]
     return body
@@ -66,7 +67,7 @@ def generate_openmetrics(registry: CollectorRegistry) -> bytes:
 class _View:
     """The part of the daemon the HTTP app reads (a ``MonitorView``)."""
 
-    def __init__(self, config: Config, registry: CollectorRegistry, snapshot: Snapshot) -> None:
+    def __init__(self, config: Config, registry: MetricsRegistry, snapshot: Snapshot) -> None:
         self.config = config
         self.registry = registry
         self._snapshot = snapshot
@@ -82,7 +83,7 @@ class _View:
         return []
 
 
-def build(count: int) -> tuple[Config, CollectorRegistry, Snapshot]:
+def build(count: int) -> tuple[Config, MetricsRegistry, Snapshot]:
     """A daemon's registry after a while with ``count`` endpoints."""
     config = load(
         config_text(
@@ -93,7 +94,7 @@ def build(count: int) -> tuple[Config, CollectorRegistry, Snapshot]:
             port=9464,
         )
     )
-    registry = CollectorRegistry()
+    registry = MetricsRegistry()
     metrics = ProbeMetrics(registry)
     collector = LiveCollector()
     registry.register(collector)
@@ -215,7 +216,7 @@ async def _prometheus_scrapes(url: str, seconds: float) -> list[float] | None:
 
 async def _served(
     config: Config,
-    registry: CollectorRegistry,
+    registry: MetricsRegistry,
     snapshot: Snapshot,
     runs: int,
     prometheus_seconds: float,

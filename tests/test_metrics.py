@@ -1,54 +1,121 @@
-"""The fast exposition writes exactly what prometheus_client writes, in both formats."""
+"""/metrics: the daemon's families, written byte for byte as prometheus_client writes them.
+
+Three references:
+
+- prometheus_client's own Counter/Gauge/Histogram (public API, ``_created`` series off as the
+  daemon has them) given the same operations as the monitor's families, in random order, with
+  label values and numbers that need escaping or special spelling;
+- prometheus_client's writers (``generate_latest``, OpenMetrics' ``generate_latest``) given the
+  registry's ``collect()``;
+- ``tests/golden/metrics*.txt`` (text format, OpenMetrics, and OpenMetrics with names escaped
+  by the "dots" scheme): what ``/metrics`` served for ``daemon_state`` before the monitor wrote
+  its exposition itself (with prometheus_client 0.26's metric objects). Only a deliberate change
+  of a metric's name, help text or labels may change them; then write them again from
+  ``daemon_state`` (``VERSION`` stands for the build version).
+"""
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import gc
+import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import prometheus_client
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import metrics as prometheus_metrics
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import (
+    CollectorRegistry,
+    disable_created_metrics,
+    enable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import metrics as metrics_module
+from monitor import __version__
 from monitor.config import Config, parse_config
 from monitor.core.outcomes import Outcome
 from monitor.core.profile import model_live
 from monitor.core.rollup import EndpointIdentity, ProbeRow, compute_rollup
-from monitor.metrics import LiveCollector, LiveState, ProbeMetrics, exposition
+from monitor.metrics import (
+    CounterFamily,
+    GaugeFamily,
+    HistogramFamily,
+    LiveCollector,
+    LiveState,
+    MetricsRegistry,
+    ProbeMetrics,
+    exposition,
+)
+from monitor.metrics.names import CONNECT_BUCKETS, LATENCY_BUCKETS, Spec
 from monitor.service.daemon import Daemon
 from tests.store.factories import bare_probe, make_probe
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 #: What Prometheus 2.x and 3.x send.
 PROMETHEUS = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-ACCEPTS = ["", "text/plain", "*/*", OPENMETRICS, PROMETHEUS, "application/openmetrics-text"]
+#: Every kind of Accept header prometheus_client's negotiation tells apart.
+ACCEPTS = [
+    "", "text/plain", "*/*", "application/json", OPENMETRICS, PROMETHEUS,
+    "application/openmetrics-text", "text/plain; version=0.0.4", "text/plain; version=1.0.0",
+    "text/plain; version=1.0.0; escaping=underscores",
+    "text/plain; version=1.0.0; escaping=allow-utf-8",
+    "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8",
+    "application/openmetrics-text; version=1.0.0; escaping=dots",
+    "application/openmetrics-text; version=2.0.0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_created_series() -> Iterator[None]:
+    # prometheus_client's reference metrics, like the daemon's, without `_created` series.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    yield
+    enable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def _config() -> Config:
     raw = {
-        "models": [{"id": "gpt-4.1-nano", "name": 'Nano "quoted" \\ back\nslash',
-                    "pricing": {"input_per_million": 0.1, "output_per_million": 0.4}}],
+        "models": [
+            {"id": "gpt-4.1-nano", "name": 'Nano "quoted" \\ back\nslash ✓ 東京',
+             "creator": "OpenAI", "release_date": "2025-04-14", "modality": "text",
+             "context_window": 1047576, "max_output_tokens": 32768,
+             "pricing": {"input_per_million": 0.1, "output_per_million": 0.4,
+                         "cached_input_per_million": 0.025}},
+            {"id": "gpt-4o-mini"},
+        ],
         "endpoints": [
             {"id": "openai", "model": "gpt-4.1-nano", "provider": "openai",
              "base_url": "https://api.openai.com/v1", "api_key_env": "K"},
             {"id": "azure-eastus", "model": "gpt-4.1-nano", "provider": "azure",
-             "base_url": "https://x.openai.azure.com", "deployment": "nano",
-             "region": "eastus", "api_key_env": "K"},
+             "base_url": "https://x.openai.azure.com", "deployment": 'nano "1" \\ x',
+             "region": "east\nus ✓", "api_key_env": "K"},
+            {"id": "gone", "model": "gpt-4o-mini", "provider": "openai",
+             "base_url": "https://api.openai.com/v1", "api_key_env": "K"},
         ],
     }  # fmt: skip
     return parse_config(yaml.safe_dump(raw), environ={"K": "secret-key-123456"})
 
 
-def _registry() -> CollectorRegistry:
+def daemon_state(registry: Any) -> tuple[ProbeMetrics, LiveCollector]:
+    """The daemon's families in ``registry`` after some probes, a removed endpoint and a
+    published window (the state of the golden files)."""
     config = _config()
-    registry = CollectorRegistry()
     metrics = ProbeMetrics(registry)
     metrics.declare_endpoints(config.endpoints)
     for n, seconds in enumerate([0.05, 0.3, 1.7, 1e-7, 123456789.0]):
@@ -59,85 +126,236 @@ def _registry() -> CollectorRegistry:
     metrics.observe(bare_probe(endpoint="azure-eastus", provider="azure", started_at=T0))
     metrics.observe(bare_probe(endpoint="azure-eastus", provider="azure",
                                outcome=Outcome.CANCELLED, started_at=T0))  # fmt: skip
+    metrics.observe(make_probe(endpoint="gone", provider="openai", model="gpt-4o-mini"))
+    metrics.forget_endpoint(config.endpoints[2])
     metrics.missed_runs.labels("openai").inc(3)
+    metrics.skipped.labels("azure-eastus", "backoff").inc()
     metrics.loop_lag.set(0.0123)
     metrics.storage_errors.inc()
+    metrics.scheduling_delay.observe(0.003)
+    metrics.scheduling_delay.observe(42.0)
+    metrics.config_reload_success.set(0)
     rows = [ProbeRow("openai", Outcome.SUCCESS, 0.3, 100.0, 0.7, 40, 20, 0.00002)] * 3
-    rollup = compute_rollup(
-        EndpointIdentity("openai", "gpt-4.1-nano", "openai", None), rows, T0, 1800
+    rollups = (
+        compute_rollup(EndpointIdentity("openai", "gpt-4.1-nano", "openai", None), rows, T0, 1800),
+        compute_rollup(
+            EndpointIdentity("azure-eastus", "gpt-4.1-nano", "azure", "east\nus ✓"),
+            [ProbeRow("azure-eastus", Outcome.TIMEOUT, None, None, 30.0, None, 20, None)],
+            T0,
+            1800,
+        ),
     )
-    live = LiveCollector()
     profiles = tuple(
-        model_live(
-            model,
-            config.endpoints,
-            [rollup],
-            last_window_start=T0,
-            uptime_since=T0,
-            refreshed_at=T0,
-            last_probe_at={},
-        )
+        model_live(model, config.endpoints, rollups, last_window_start=T0, uptime_since=T0,
+                   refreshed_at=T0, last_probe_at={})
         for model in config.models
-    )
-    live.publish(LiveState((rollup,), config.models, profiles))
+    )  # fmt: skip
+    live = LiveCollector()
+    live.publish(LiveState(rollups, config.models, profiles))
     registry.register(live)
-    # Metric objects of other kinds and label values that need escaping.
-    odd = Counter("odd_things", 'Help with "quotes", \\ and\nnewline.', ["path"],
-                  registry=registry)  # fmt: skip
-    odd.labels('a"b\\c\nd').inc(2.5)
-    Gauge("plain_gauge", "No labels.", registry=registry).set(float("inf"))
-    Gauge("callback_gauge", "From a function.", registry=registry).set_function(lambda: 7.0)
-    Histogram("plain_seconds", "No labels.", registry=registry).observe(0.2)
-    Counter("unit_bytes", "With a unit.", unit="bytes", registry=registry).inc()
-    return registry
+    return metrics, live
 
 
-@pytest.mark.parametrize("created", [False, True], ids=["no-created", "created"])
+def _golden(content_type: str) -> bytes:
+    name = "metrics.openmetrics.txt" if "openmetrics" in content_type else "metrics.txt"
+    if "escaping=dots" in content_type:  # names escaped: "_" is "__"
+        name = "metrics.openmetrics.dots.txt"
+    text = (GOLDEN / name).read_text(encoding="utf-8")
+    return text.replace('version="VERSION"', f'version="{__version__}"').encode()
+
+
 @pytest.mark.parametrize("accept", ACCEPTS)
-def test_exposition_is_byte_for_byte_prometheus_clients(
-    accept: str, created: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    registry = _registry()
-    # The daemon turns `_created` series off; the exposition must match both settings.
-    monkeypatch.setattr(prometheus_metrics, "_use_created", created)
+def test_metrics_are_what_they_were_for_the_same_state(accept: str) -> None:
+    registry = MetricsRegistry()
+    daemon_state(registry)
     encoder, content_type = choose_encoder(accept)
-    body, fast_type = exposition(registry, accept)
-    assert fast_type == content_type
-    assert body.decode() == encoder(registry).decode()
+    body, served_type = exposition(registry, accept)
+    assert served_type == content_type
+    assert body.decode() == _golden(content_type).decode()
+    # prometheus_client's writer, given the same families from collect(), writes the same.
+    assert body == encoder(registry)
 
 
-def test_the_daemons_registry_serves_no_created_series() -> None:
-    registry = _registry()
+def test_a_prometheus_client_registry_serves_the_same_metrics() -> None:
+    # The families can also be registered in prometheus_client's CollectorRegistry, which
+    # prometheus_client then writes.
+    ours, theirs = MetricsRegistry(), CollectorRegistry()
+    daemon_state(ours)
+    daemon_state(theirs)
     for accept in ACCEPTS:
-        body = exposition(registry, accept)[0].decode()
-        assert "llm_monitor_probes_total{" in body
-        assert "_created" not in body
+        assert exposition(theirs, accept) == exposition(ours, accept)
 
 
-def test_exposition_follows_series_added_and_removed_between_scrapes() -> None:
-    config = _config()
-    registry = CollectorRegistry()
-    metrics = ProbeMetrics(registry)
-    metrics.declare_endpoints(config.endpoints)
-    exposition(registry)
-    metrics.observe(make_probe(endpoint="openai", provider="openai", started_at=T0))
-    metrics.forget_endpoint(config.endpoints[1])
-    encoder, _type = choose_encoder("")
-    assert exposition(registry)[0] == encoder(registry)
+def test_an_empty_registry_serves_an_empty_exposition() -> None:
+    for accept in ACCEPTS:
+        encoder, _type = choose_encoder(accept)
+        assert exposition(MetricsRegistry(), accept)[0] == encoder(CollectorRegistry())
+    assert exposition(MetricsRegistry(), OPENMETRICS)[0] == b"# EOF\n"
 
 
-def test_exposition_leaves_escaping_schemes_to_prometheus_client() -> None:
-    registry = _registry()
-    accept = "text/plain; version=1.0.0; escaping=allow-utf-8"
-    encoder, content_type = choose_encoder(accept)
-    assert exposition(registry, accept) == (encoder(registry), content_type)
+# --- the families against prometheus_client's metric objects -----------------------------------
+
+#: Families of every kind, with and without labels, label names on both sides of "le", and a
+#: help text that needs escaping.
+SPECS = (
+    Spec("t_requests", 'Help with "quotes", \\ and\nnewline ✓.', "counter", ("endpoint", "zone")),
+    Spec("t_errors", "No labels.", "counter"),
+    Spec("t_level", "A gauge.", "gauge", ("a", "m")),
+    Spec("t_lag_seconds", "No labels.", "gauge"),
+    Spec("t_latency_seconds", "A histogram.", "histogram", ("endpoint", "zone"), LATENCY_BUCKETS),
+    Spec("t_connect_seconds", "No labels.", "histogram", (), CONNECT_BUCKETS),
+)
+_REFERENCE = {
+    "counter": prometheus_client.Counter,
+    "gauge": prometheus_client.Gauge,
+    "histogram": prometheus_client.Histogram,
+}
+_OURS: dict[str, type[CounterFamily | GaugeFamily | HistogramFamily]] = {
+    "counter": CounterFamily,
+    "gauge": GaugeFamily,
+    "histogram": HistogramFamily,
+}
+
+label_values = st.sampled_from(["", "x", 'a"b', "c\\d", "e\nf", "✓ 東京", "\\n"]) | st.text(
+    max_size=4
+)
+numbers = st.floats() | st.sampled_from([0.0, -0.0, 1e-7, 0.25, 12345678.0, 1e16, math.nan])
+operations = st.lists(
+    st.tuples(
+        st.integers(0, len(SPECS) - 1),
+        st.tuples(label_values, label_values),
+        st.sampled_from(["update", "update", "update", "remove"]),
+        numbers,
+    ),
+    max_size=40,
+)
+
+
+def _apply(ours: Any, reference: Any, spec: Spec, labels: tuple[str, str], action: str,
+           value: float) -> None:  # fmt: skip
+    values = labels[: len(spec.labels)]
+    if action == "remove":
+        if spec.labels:
+            ours.remove(*values)
+            with contextlib.suppress(KeyError):
+                reference.remove(*values)
+        return
+    if spec.labels:
+        ours, reference = ours.labels(*values), reference.labels(*values)
+    if spec.kind == "counter":
+        ours.inc(abs(value))
+        reference.inc(abs(value))
+    elif spec.kind == "gauge":
+        ours.set(value)
+        reference.set(value)
+    else:
+        ours.observe(value)
+        reference.observe(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operations)
+def test_families_write_what_prometheus_client_writes_for_the_same_operations(
+    ops: list[tuple[int, tuple[str, str], str, float]],
+) -> None:
+    registry, reference = MetricsRegistry(), CollectorRegistry()
+    pairs = []
+    for spec in SPECS:
+        family = _OURS[spec.kind](spec)
+        registry.register(family)
+        kwargs: dict[str, Any] = {"buckets": spec.buckets} if spec.buckets else {}
+        twin = _REFERENCE[spec.kind](spec.name, spec.help, spec.labels, registry=reference,
+                                     **kwargs)  # fmt: skip
+        pairs.append((family, twin))
+    for index, labels, action, value in ops:
+        _apply(*pairs[index], SPECS[index], labels, action, value)
+    for accept in ACCEPTS:
+        encoder, _type = choose_encoder(accept)
+        assert exposition(registry, accept)[0].decode() == encoder(reference).decode()
+
+
+def test_every_number_is_spelled_as_prometheus_client_spells_it() -> None:
+    values = [0.0, -0.0, 1.0, -1.0, 1e-7, 2e-05, 0.1, 0.3, 1 / 3, 123456.0, 1234567.0,
+              12345678.0, 123456789.5, 1e15, 9999999999999998.0, 1e16, 1.5e300, -12345678.0,
+              5e-324, math.inf, -math.inf, math.nan]  # fmt: skip
+    spec = Spec("t_value", "Values.", "gauge", ("n",))
+    ours, reference = MetricsRegistry(), CollectorRegistry()
+    family = GaugeFamily(spec)
+    ours.register(family)
+    twin = prometheus_client.Gauge(spec.name, spec.help, spec.labels, registry=reference)
+    for n, value in enumerate(values):
+        family.labels(str(n)).set(value)
+        twin.labels(str(n)).set(value)
+    assert exposition(ours)[0] == generate_latest(reference)
+    assert exposition(ours, OPENMETRICS)[0] == openmetrics_latest(reference)  # type: ignore[no-untyped-call]
+
+
+# --- registry behaviour -------------------------------------------------------------------------
+
+
+class _Other:
+    """A collector of another kind (prometheus_client's public family types)."""
+
+    def collect(self) -> list[Metric]:
+        return [GaugeMetricFamily("t_other", "Another collector.", value=2)]
+
+
+def test_a_registry_with_another_collector_serves_it_too() -> None:
+    ours, reference = MetricsRegistry(), CollectorRegistry()
+    daemon_state(ours)
+    daemon_state(reference)
+    ours.register(_Other())
+    reference.register(_Other())
+    for accept in ACCEPTS:
+        assert exposition(ours, accept) == exposition(reference, accept)
+    assert b"\nt_other 2.0\n" in exposition(ours)[0]
+    assert b"\nt_other 2.0\n# EOF\n" in exposition(ours, OPENMETRICS)[0]
+
+
+def test_a_family_name_cannot_be_registered_twice() -> None:
+    registry = MetricsRegistry()
+    ProbeMetrics(registry)
+    with pytest.raises(ValueError, match="llm_monitor_probes"):
+        registry.register(CounterFamily(Spec("llm_monitor_probes", "Again.", "counter")))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (Spec("t-dash", "Bad name.", "gauge"), "not a valid Prometheus metric name"),
+        (Spec("t_bad", "Label.", "gauge", ("a-b",)), "label name 'a-b'"),
+        (Spec("t_bad", "Label.", "gauge", ("__x",)), "label name '__x'"),
+        (Spec("t_bad", "le.", "histogram", ("le",), (1.0,)), "label name 'le'"),
+        (Spec("t_bad", "Twice.", "gauge", ("a", "a")), "repeat"),
+        (Spec("t_bad", "Order.", "histogram", (), (2.0, 1.0)), "buckets must be increasing"),
+        (Spec("t_bad", "None.", "histogram", ()), "buckets must be increasing"),
+        (Spec("t_bad", "Not one.", "gauge", (), (1.0,)), "only a histogram has buckets"),
+    ],
+)
+def test_a_family_the_writer_cannot_write_is_refused(spec: Spec, message: str) -> None:
+    family = {"gauge": GaugeFamily, "histogram": HistogramFamily}[spec.kind]
+    with pytest.raises(ValueError, match=message):
+        family(spec)
+
+
+def test_label_values_must_match_the_label_names() -> None:
+    family = CounterFamily(Spec("t_requests", "Requests.", "counter", ("endpoint", "zone")))
+    with pytest.raises(ValueError, match=r"t_requests takes label values for \('endpoint', "):
+        family.labels("only-one")
+    with pytest.raises(ValueError, match="has labels"):
+        family.inc()
+    with pytest.raises(ValueError, match="only goes up"):
+        family.labels("e", "z").inc(-1)
+
+
+# --- the daemon's families ----------------------------------------------------------------------
 
 
 def test_window_families_follow_each_published_window() -> None:
-    # The window and model families are rendered once per published state: a new window
+    # The window and model families are written once per published state: a new window
     # must show at the next scrape, in both formats.
-    registry = _registry()
-    live = next(c for c in registry._collector_to_names if isinstance(c, LiveCollector))
+    registry = MetricsRegistry()
+    _metrics, live = daemon_state(registry)
     for accept in ACCEPTS:
         exposition(registry, accept)
     config = _config()
@@ -151,9 +369,11 @@ def test_window_families_follow_each_published_window() -> None:
     live.publish(LiveState((later,), config.models, ()))
     for accept in ACCEPTS:
         encoder, _type = choose_encoder(accept)
+        assert exposition(registry, accept)[0] == encoder(registry)
+    for accept in ("", OPENMETRICS):
         body = exposition(registry, accept)[0]
-        assert body == encoder(registry)
         assert b'llm_monitor_window_probes{endpoint="openai",model="gpt-4.1-nano"' in body
+        assert b'llm_monitor_window_probes{endpoint="azure-eastus"' not in body
         assert b"} 5.0\n" in body
 
 
@@ -167,11 +387,11 @@ HISTOGRAMS = (
 
 def test_declared_endpoints_have_empty_histograms_and_no_last_probe_gauges() -> None:
     config = _config()
-    registry = CollectorRegistry()
+    registry = MetricsRegistry()
     ProbeMetrics(registry).declare_endpoints(config.endpoints)
     body = exposition(registry)[0].decode()
     for endpoint in config.endpoints:
-        model = 'model="gpt-4.1-nano"'
+        model = f'model="{endpoint.model.id}"'
         provider = f'provider="{endpoint.provider}"'
         labels = f'endpoint="{endpoint.id}",{model},{provider}'
         for name in HISTOGRAMS:
@@ -185,9 +405,21 @@ def test_declared_endpoints_have_empty_histograms_and_no_last_probe_gauges() -> 
     assert "llm_monitor_last_probe_timestamp_seconds{" not in body
 
 
+def test_a_removed_endpoint_leaves_no_series() -> None:
+    registry = MetricsRegistry()
+    daemon_state(registry)  # "gone" was declared, probed and forgotten
+    for accept in (OPENMETRICS, ""):
+        body = exposition(registry, accept)[0].decode()
+        families = text_string_to_metric_families(body.replace("# EOF\n", ""))
+        gone = [s for f in families for s in f.samples if s.labels.get("endpoint") == "gone"]
+        assert gone == []
+        assert 'endpoint="openai"' in body
+
+
 def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path) -> None:
-    # Frozen objects are left out of the collector's full scans (gc.get_objects() does not
-    # list them): the series of every endpoint must be among them before the first probe.
+    # The series of every declared endpoint exist before the daemon freezes its start-up
+    # objects, so the collector's full scans (whose pauses delay the measuring loop) do not
+    # walk them: gc.get_objects() leaves frozen objects out. A scrape finds the same series.
     raw = {
         "models": [{"id": "m"}],
         "endpoints": [
@@ -201,21 +433,22 @@ def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path)
     daemon = Daemon(config)
     daemon.start()
     try:
-        children = [
-            histogram.labels(endpoint.id, "openai", "m")
+        metrics = daemon.metrics
+        series: list[object] = [
+            family.labels(endpoint.id, "openai", "m")
             for endpoint in config.endpoints
-            for histogram in (daemon.metrics.ttft, daemon.metrics.duration)
+            for family in (*metrics.histograms, metrics.output_tokens, metrics.cost)
         ]
-        values = [bucket for child in children for bucket in child._buckets]
-        # ... and so must the text the exposition keeps for each series.
-        texts = [
-            series
-            for histogram in (daemon.metrics.ttft, daemon.metrics.duration)
-            for series in metrics_module._cache_of(histogram).series.values()
-        ]
-        assert len(texts) == len(children)
+        exposition(daemon.registry)
+        exposition(daemon.registry, OPENMETRICS)
         tracked = {id(obj) for obj in gc.get_objects()}
-        assert children and not any(id(obj) in tracked for obj in [*children, *values, *texts])
+        assert series and not any(id(obj) in tracked for obj in series)
+        again = [
+            family.labels(endpoint.id, "openai", "m")
+            for endpoint in config.endpoints
+            for family in (*metrics.histograms, metrics.output_tokens, metrics.cost)
+        ]
+        assert all(a is b for a, b in zip(again, series, strict=True))
     finally:
         daemon.stop()
         gc.unfreeze()
@@ -241,3 +474,50 @@ def test_skipped_runs_are_declared_and_forgotten_for_every_reason() -> None:
     for reason in ("retry_after", "backoff"):
         labels = {"endpoint": config.endpoints[1].id, "reason": reason}
         assert registry.get_sample_value("llm_monitor_probes_skipped_total", labels) is None
+
+
+# --- prometheus_client through its public API only ----------------------------------------------
+
+
+def _is_client(module: str) -> bool:
+    return module.split(".")[0] == "prometheus_client"
+
+
+def _private_uses(path: Path) -> list[str]:
+    """In a module that imports prometheus_client: imports of its underscore names, and
+    underscore attributes read from anything but ``self`` (which could be its objects)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = [
+        node
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.ImportFrom) and _is_client(node.module or ""))
+        or (isinstance(node, ast.Import) and any(_is_client(a.name) for a in node.names))
+    ]
+    if not imported:
+        return []
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: imports {name}"
+        for node in imported
+        for name in [
+            *((node.module or "").split(".") if isinstance(node, ast.ImportFrom) else []),
+            *(part for alias in node.names for part in alias.name.split(".")),
+        ]
+        if name.startswith("_")
+    ]
+    found += [
+        f"{path.relative_to(ROOT)}:{node.lineno}: reads .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    return found
+
+
+def test_the_monitor_uses_only_prometheus_clients_public_names() -> None:
+    # A private attribute renamed by a prometheus_client release must not break /metrics.
+    found = [
+        use for path in sorted((ROOT / "monitor").rglob("*.py")) for use in _private_uses(path)
+    ]
+    assert found == []

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry
-
 from monitor.config import Config
 from monitor.core.result import ProbeResult
+from monitor.metrics import Collector
 from monitor.service.aggregator import Snapshot
 from monitor.store import Store
 
@@ -27,8 +26,9 @@ class MonitorView(Protocol):
         ...
 
     @property
-    def registry(self) -> CollectorRegistry:
-        """The Prometheus registry to expose."""
+    def registry(self) -> Collector:
+        """The metrics to expose: a ``MetricsRegistry`` (or any prometheus_client collector,
+        which prometheus_client then writes)."""
         ...
 
     def snapshot(self) -> Snapshot | None:

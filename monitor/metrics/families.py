@@ -1,0 +1,296 @@
+"""Counter, gauge and histogram families: their series' values and their exposition text.
+
+A family holds one series per label set, made by ``labels(...)`` (the daemon makes every
+endpoint's series when it declares the endpoints, so their objects and text exist before it
+freezes its start-up objects). A series keeps its value (a histogram: bucket counts and sum)
+under its own lock, and the text that starts each of its sample lines, built once when the
+series is made: a scrape only formats numbers.
+
+Each family is also a prometheus_client collector (``collect()`` yields its public metric
+family types), so it can be registered in a ``prometheus_client.CollectorRegistry`` and read
+with prometheus_client's own tools.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from monitor.metrics.names import Spec
+from monitor.metrics.text import (
+    COUNT_TEXT,
+    check_spec,
+    headers,
+    label_text,
+    number_text,
+    split_label_text,
+)
+
+Number = Callable[[float], str]
+
+
+class Exposed(ABC):
+    """What a ``MetricsRegistry`` writes itself: families whose text it can render."""
+
+    @abstractmethod
+    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
+        """Append the exposition text to ``out`` (``number`` formats the values)."""
+
+    @abstractmethod
+    def collect(self) -> Iterable[Metric]:
+        """The same samples as prometheus_client metric families."""
+
+    @abstractmethod
+    def describe(self) -> Iterable[Metric]:
+        """The families without samples (names, for duplicate checks)."""
+
+
+class CounterSeries:
+    """One counter series: a value that only goes up."""
+
+    __slots__ = ("_mutex", "line", "value")
+
+    def __init__(self, line: str) -> None:
+        self._mutex = threading.Lock()
+        #: ``name_total{labels} `` (the sample line without its value).
+        self.line = line
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` (not negative)."""
+        if amount < 0:
+            raise ValueError(f"a counter only goes up: cannot add {amount}")
+        with self._mutex:
+            self.value += amount
+
+
+class GaugeSeries:
+    """One gauge series: a value that is set."""
+
+    __slots__ = ("_mutex", "line", "value")
+
+    def __init__(self, line: str) -> None:
+        self._mutex = threading.Lock()
+        self.line = line
+        self.value = 0.0
+
+    def set(self, value: float) -> None:
+        """Make the value ``value``."""
+        with self._mutex:
+            self.value = float(value)
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` (negative to take away)."""
+        with self._mutex:
+            self.value += amount
+
+
+class HistogramSeries:
+    """One histogram series: observation counts per bucket and their sum."""
+
+    __slots__ = ("_bounds", "_mutex", "after", "before", "count_line", "counts", "sum", "sum_line")
+
+    def __init__(self, bounds: list[float], name: str, pairs: list[tuple[str, str]]) -> None:
+        self._mutex = threading.Lock()
+        self._bounds = bounds
+        #: Observations per bucket (not cumulative), the last one ``+Inf``'s.
+        self.counts = [0] * len(bounds)
+        self.sum = 0.0
+        before, after = split_label_text(pairs, "le")
+        #: A bucket's line is before + bound + after + cumulative count.
+        self.before = f"{name}_bucket{before}"
+        self.after = f"{after} "
+        labels = label_text(pairs)
+        self.count_line = f"{name}_count{labels} "
+        self.sum_line = f"{name}_sum{labels} "
+
+    def observe(self, value: float) -> None:
+        """Count one observation of ``value`` (NaN adds to the sum alone, as in Prometheus's
+        clients: it is below no bound)."""
+        with self._mutex:
+            self.sum += value
+            if value == value:
+                self.counts[bisect.bisect_left(self._bounds, value)] += 1
+
+    def read(self) -> tuple[list[int], float]:
+        """The bucket counts and the sum, at one moment."""
+        with self._mutex:
+            return list(self.counts), self.sum
+
+
+S = TypeVar("S", CounterSeries, GaugeSeries, HistogramSeries)
+
+
+class _Family(Exposed, Generic[S]):
+    """Series by label values, in the order they were made."""
+
+    def __init__(self, spec: Spec) -> None:
+        check_spec(spec)
+        self.spec = spec
+        self.name = spec.name
+        self._mutex = threading.Lock()
+        self._series: dict[tuple[str, ...], S] = {}
+        self._headers = headers(spec)
+        if not spec.labels:
+            self._series[()] = self._make(())
+
+    @abstractmethod
+    def _make(self, label_values: tuple[str, ...]) -> S:
+        """A new series of these label values."""
+
+    def labels(self, *label_values: str) -> S:
+        """The series of these label values (in the order of the spec's label names), made
+        on first use."""
+        series = self._series.get(label_values)
+        if series is not None:
+            return series
+        values = tuple(str(value) for value in label_values)
+        if len(values) != len(self.spec.labels):
+            raise ValueError(
+                f"{self.name} takes label values for {self.spec.labels}, got {label_values}"
+            )
+        with self._mutex:
+            series = self._series.get(values)
+            if series is None:
+                series = self._series[values] = self._make(values)
+        return series
+
+    def remove(self, *label_values: str) -> None:
+        """Drop the series of these label values (nothing happens if there is none)."""
+        if self.spec.labels:
+            with self._mutex:
+                self._series.pop(tuple(str(value) for value in label_values), None)
+
+    def _unlabelled(self) -> S:
+        if self.spec.labels:
+            raise ValueError(f"{self.name} has labels {self.spec.labels}: use labels(...)")
+        return self._series[()]
+
+    def _items(self) -> list[tuple[tuple[str, ...], S]]:
+        with self._mutex:
+            return list(self._series.items())
+
+    def _all(self) -> list[S]:
+        with self._mutex:
+            return list(self._series.values())
+
+    def _pairs(self, label_values: tuple[str, ...]) -> list[tuple[str, str]]:
+        return list(zip(self.spec.labels, label_values, strict=True))
+
+    def describe(self) -> Iterable[Metric]:
+        """The family without samples."""
+        return [self._family()]
+
+    @abstractmethod
+    def _family(self) -> Metric:
+        """The prometheus_client family, without samples."""
+
+
+class CounterFamily(_Family[CounterSeries]):
+    """A counter family (samples ``name_total``)."""
+
+    def _make(self, label_values: tuple[str, ...]) -> CounterSeries:
+        return CounterSeries(f"{self.name}_total{label_text(self._pairs(label_values))} ")
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` to the series of a family without labels."""
+        self._unlabelled().inc(amount)
+
+    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
+        """Append the family's text."""
+        out.append(self._headers[openmetrics])
+        out.extend([f"{series.line}{number(series.value)}\n" for series in self._all()])
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.spec.help, labels=self.spec.labels)
+
+    def collect(self) -> Iterable[Metric]:
+        """A prometheus_client ``CounterMetricFamily``."""
+        family = self._family()
+        for label_values, series in self._items():
+            family.add_metric(label_values, series.value)
+        return [family]
+
+
+class GaugeFamily(_Family[GaugeSeries]):
+    """A gauge family."""
+
+    def _make(self, label_values: tuple[str, ...]) -> GaugeSeries:
+        return GaugeSeries(f"{self.name}{label_text(self._pairs(label_values))} ")
+
+    def set(self, value: float) -> None:
+        """Set the series of a family without labels."""
+        self._unlabelled().set(value)
+
+    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
+        """Append the family's text."""
+        out.append(self._headers[openmetrics])
+        out.extend([f"{series.line}{number(series.value)}\n" for series in self._all()])
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.spec.help, labels=self.spec.labels)
+
+    def collect(self) -> Iterable[Metric]:
+        """A prometheus_client ``GaugeMetricFamily``."""
+        family = self._family()
+        for label_values, series in self._items():
+            family.add_metric(label_values, series.value)
+        return [family]
+
+
+class HistogramFamily(_Family[HistogramSeries]):
+    """A histogram family (samples ``_bucket`` by ``le``, ``_count``, ``_sum``)."""
+
+    def __init__(self, spec: Spec) -> None:
+        self._bounds = [*spec.buckets, float("inf")]
+        self._bound_texts = [number_text(bound) for bound in self._bounds]
+        super().__init__(spec)
+
+    def _make(self, label_values: tuple[str, ...]) -> HistogramSeries:
+        return HistogramSeries(self._bounds, self.name, self._pairs(label_values))
+
+    def observe(self, value: float) -> None:
+        """Observe ``value`` in the series of a family without labels."""
+        self._unlabelled().observe(value)
+
+    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
+        """Append the family's text."""
+        append = out.append
+        append(self._headers[openmetrics])
+        bounds = self._bound_texts
+        count_text = COUNT_TEXT
+        for series in self._all():
+            counts, total_sum = series.read()
+            before, after = series.before, series.after
+            total = 0
+            for bound, count in zip(bounds, counts, strict=True):
+                total += count
+                append(f"{before}{bound}{after}{count_text[total]}\n")
+            append(f"{series.count_line}{count_text[total]}\n")
+            append(f"{series.sum_line}{number(total_sum)}\n")
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, self.spec.help, labels=self.spec.labels)
+
+    def collect(self) -> Iterable[Metric]:
+        """A prometheus_client ``HistogramMetricFamily``."""
+        family = self._family()
+        for label_values, series in self._items():
+            counts, total_sum = series.read()
+            cumulative: list[tuple[str, float]] = []
+            total = 0
+            for bound, count in zip(self._bound_texts, counts, strict=True):
+                total += count
+                cumulative.append((bound, float(total)))
+            family.add_metric(label_values, cumulative, total_sum)
+        return [family]

@@ -1,0 +1,99 @@
+"""The registry of the daemon's metric families and the ``/metrics`` body it serves.
+
+``MetricsRegistry`` keeps families in the order they were registered and writes their
+exposition text itself (see ``monitor.metrics.families``): prometheus_client's writers build a
+sample object and a label dict per sample and escape every label set again on each scrape,
+about a second of work (holding the GIL, so the measuring loop's timestamps are late) at a
+thousand endpoints. prometheus_client still decides the format from the ``Accept`` header
+(``choose_encoder``), and writes the formats this package does not (an escaping scheme other
+than underscores, OpenMetrics other than 1.0.0) from the registry's ``collect()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable
+
+from prometheus_client.core import Metric
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector
+
+from monitor.metrics.families import Exposed
+from monitor.metrics.text import number_formatter
+
+
+class MetricsRegistry(Collector):
+    """Collectors in registration order. Any prometheus_client collector may be registered;
+    with only ``Exposed`` ones (the monitor's) the registry writes its text itself."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._collectors: list[Collector] = []
+        self._names: set[str] = set()
+
+    def register(self, collector: Collector) -> None:
+        """Add ``collector``; ValueError if one of its family names is registered already."""
+        describe = getattr(collector, "describe", None)
+        names = {family.name for family in describe()} if describe is not None else set()
+        with self._mutex:
+            if taken := sorted(names & self._names):
+                raise ValueError(f"metric families registered twice: {', '.join(taken)}")
+            self._names |= names
+            self._collectors.append(collector)
+
+    def collect(self) -> Iterable[Metric]:
+        """Every family, as prometheus_client metric families."""
+        with self._mutex:
+            collectors = list(self._collectors)
+        for collector in collectors:
+            yield from collector.collect()
+
+    def render(self, openmetrics: bool) -> bytes | None:
+        """The exposition text (OpenMetrics 1.0.0 or text 0.0.4); None if a collector that is
+        not ``Exposed`` is registered (then prometheus_client's writers must do it)."""
+        with self._mutex:
+            collectors = list(self._collectors)
+        out: list[str] = []
+        number = number_formatter()
+        for collector in collectors:
+            if not isinstance(collector, Exposed):
+                return None
+            collector.render(out, openmetrics, number)
+        if openmetrics:
+            out.append("# EOF\n")
+        return "".join(out).encode("utf-8")
+
+
+def _written_format(encoder: Callable[[Collector], bytes]) -> bool | None:
+    """True: OpenMetrics 1.0.0; False: the text format; None: a format the registry leaves
+    to prometheus_client. Names are never escaped here, since every name the registry writes
+    is a legacy one, which the underscores scheme leaves as it is."""
+    if encoder is generate_latest:
+        return False
+    if not isinstance(encoder, functools.partial) or encoder.args:
+        return None
+    underscores = openmetrics.UNDERSCORES
+    if encoder.func is generate_latest and encoder.keywords == {"escaping": underscores}:
+        return False
+    if encoder.func is openmetrics.generate_latest and encoder.keywords == {
+        "escaping": underscores,
+        "version": "1.0.0",
+    }:
+        return True
+    return None
+
+
+def exposition(source: Collector, accept: str = "") -> tuple[bytes, str]:
+    """The ``/metrics`` body and content type for ``accept`` (prometheus_client's
+    negotiation). ``source`` is a ``MetricsRegistry``, or any prometheus_client collector
+    (a ``CollectorRegistry``), which prometheus_client then writes."""
+    encoder, content_type = choose_encoder(accept)
+    if isinstance(source, MetricsRegistry):
+        openmetrics_format = _written_format(encoder)
+        if openmetrics_format is not None:
+            body = source.render(openmetrics_format)
+            if body is not None:
+                return body, content_type
+    return encoder(source), content_type
