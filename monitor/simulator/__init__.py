@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from monitor.simulator.server import Simulator, serve
     from monitor.simulator.truth import RequestTruth
 
-# The daemon's config module needs only the config classes; the server (and asyncio with it)
-# loads on first use, which keeps it out of every command's start-up.
+# `check-config` and `simulate` need only the config classes to check the `simulator:` section; the
+# server (and asyncio with it) loads on first use, which keeps it out of every command's start-up.
 _LAZY = {"Simulator": "server", "serve": "server", "RequestTruth": "truth"}
 
 
