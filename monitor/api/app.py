@@ -1,5 +1,6 @@
 """The HTTP API of a running daemon: metrics, health, endpoints, model profiles, rollups, the
-latest report and the OpenAPI document that describes them all (README "HTTP API").
+latest report and the OpenAPI document that describes them all (README "HTTP API"); beside it,
+the badges of ``monitor.web``.
 
 ``create_app(view)`` builds a Starlette app over a read-only ``MonitorView``. The store is
 synchronous, so every handler that reads it does so on a worker thread; so does rendering the
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor import __version__
@@ -50,6 +51,7 @@ from monitor.service.aggregator import profile_document, window_seconds
 from monitor.service.queries import MAX_ROLLUP_ROWS, rollup_page, unknown_model_message
 from monitor.service.shapes import EndpointState, ModelEntry
 from monitor.service.view import MonitorView
+from monitor.web.badges import badge_routes
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -87,7 +89,7 @@ def create_app(
     """The HTTP app over ``view``; ``clock`` (default: the wall clock) gives "now" in UTC, and
     ``/api/v1/rollups`` answers pages of at most ``max_rollup_rows`` rows."""
     api = _Api(view, clock or (lambda: datetime.now(UTC)), max_rollup_rows)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/metrics", api.metrics, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
@@ -98,6 +100,7 @@ def create_app(
         Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
     ]
+    routes += badge_routes(view, api.clock)
     token = view.config.api_token
     return Starlette(
         routes=routes,
