@@ -290,3 +290,20 @@ def test_an_azure_api_version_decides_the_probes_url_and_parameters(
     assert path in request.url
     assert ("max_completion_tokens" in body, "max_tokens" in body) == (newer, not newer)
     assert ("stream_options" in body) is newer
+
+
+def test_embeds_are_protected_unless_public_embeds_says_otherwise(tmp_path: Path) -> None:
+    assert parse_config("", environ={}).schema.server.public_embeds is False
+    path = tmp_path / "monitor.yaml"
+    path.write_text("server: {api_token_env: API_TOKEN, public_embeds: true}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env={"API_TOKEN": "t0ken"})
+    assert result.exit_code == 0, result.output
+    assert load_config(path, environ={"API_TOKEN": "t0ken"}).schema.server.public_embeds is True
+
+
+def test_public_embeds_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text("server: {public_embeds: sometimes}\n", encoding="utf-8")
+    code, lines = _check_config(path)
+    assert code == 2
+    assert any("server.public_embeds: Input should be a valid boolean" in line for line in lines)

@@ -1,5 +1,6 @@
 """The HTTP API of a running daemon: metrics, health, endpoints, model profiles, rollups, the
-latest report and the OpenAPI document that describes them all (README "HTTP API").
+latest report and the OpenAPI document that describes them all (README "HTTP API"); beside it,
+the badges and the browser's sign-in of ``monitor.web``, and its guard when a token is set.
 
 ``create_app(view)`` builds a Starlette app over a read-only ``MonitorView``. The store is
 synchronous, so every handler that reads it does so on a worker thread; so does rendering the
@@ -13,7 +14,6 @@ field by field from its configuration, which holds its key.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
 
 from monitor import __version__
 from monitor.api.openapi import openapi_document
@@ -50,6 +49,8 @@ from monitor.service.aggregator import profile_document, window_seconds
 from monitor.service.queries import MAX_ROLLUP_ROWS, rollup_page, unknown_model_message
 from monitor.service.shapes import EndpointState, ModelEntry
 from monitor.service.view import MonitorView
+from monitor.web.auth import AccessGuard, login_routes
+from monitor.web.badges import badge_routes
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -87,7 +88,7 @@ def create_app(
     """The HTTP app over ``view``; ``clock`` (default: the wall clock) gives "now" in UTC, and
     ``/api/v1/rollups`` answers pages of at most ``max_rollup_rows`` rows."""
     api = _Api(view, clock or (lambda: datetime.now(UTC)), max_rollup_rows)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/metrics", api.metrics, methods=["GET"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
@@ -98,10 +99,26 @@ def create_app(
         Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
     ]
-    token = view.config.api_token
+    secret = view.config.api_token
+    token = secret.get_secret_value() if secret is not None else None
+    routes += badge_routes(view, api.clock)
+    routes += login_routes(token, api.clock)
+    # With a token, the guard refuses every protected request before routing (monitor.web.auth).
+    middleware = []
+    if token is not None:
+        public_embeds = view.config.schema.server.public_embeds
+        middleware.append(
+            Middleware(
+                AccessGuard,
+                token=token,
+                public_embeds=public_embeds,
+                clock=api.clock,
+                refuse=_unauthorized,
+            )
+        )
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_BearerToken, token=token.get_secret_value())] if token else [],
+        middleware=middleware,
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -111,31 +128,11 @@ def create_app(
     )
 
 
-class _BearerToken:
-    """Requires ``Authorization: Bearer <token>`` on the JSON API (``/api/...``); metrics,
-    health and the OpenAPI document stay open to scrapers and probes."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self._app = app
-        self._token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/api/"):
-            headers = dict(scope.get("headers") or [])
-            given = headers.get(b"authorization", b"")
-            scheme, _, credential = given.partition(b" ")
-            ok = scheme.lower() == b"bearer" and hmac.compare_digest(
-                credential.strip(), self._token
-            )
-            if not ok:
-                response = JSONResponse(
-                    error_body("unauthorized", "this API needs Authorization: Bearer <token>"),
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
+def _unauthorized(message: str) -> Response:
+    """The 401 of a request without the token (``monitor.web.auth`` says who needs it)."""
+    return JSONResponse(
+        error_body("unauthorized", message), status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 # --- error handlers ----------------------------------------------------------------------------

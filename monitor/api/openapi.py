@@ -17,6 +17,7 @@ from monitor.core.timeparse import TIME_SCHEMA, WINDOW_PATTERN
 from monitor.reports.model import Report
 from monitor.service.queries import MAX_ROLLUP_ROWS
 from monitor.service.shapes import ModelProfile
+from monitor.web.auth import SESSION_COOKIE
 
 _REF = "#/components/schemas/"
 #: The names the document has always given some shapes, kept for clients generated from it.
@@ -88,10 +89,10 @@ def openapi_document(version: str, *, max_rollup_rows: int = MAX_ROLLUP_ROWS) ->
     for path, item in document["paths"].items():
         if path.startswith("/api/"):
             # The token is optional: required only when the server is configured with one.
-            item["get"]["security"] = [{"bearer": []}, {}]
+            item["get"]["security"] = [{"bearer": []}, {"session": []}, {}]
             item["get"]["responses"]["401"] = _error(
-                "No bearer token, or a wrong one (only when server.api_token_env or "
-                "server.api_token_file is set)."
+                "No bearer token (nor a browser session), or a wrong one (only when "
+                "server.api_token_env or server.api_token_file is set)."
             )
     return document
 
@@ -201,7 +202,15 @@ def _openapi_document(version: str, max_rollup_rows: int) -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "Required on /api/ routes when server.api_token_env or "
                     "server.api_token_file is configured.",
-                }
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": "Instead of the bearer token, on GET: the session a browser "
+                    "gets by signing in with the token at POST /login (HttpOnly, SameSite=Strict; "
+                    "its value is derived from the token, never the token itself).",
+                },
             },
         },
     }

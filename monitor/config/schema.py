@@ -196,13 +196,15 @@ class StorageSettings(_Strict):
 
 
 class ServerSettings(_Strict):
-    """The HTTP server (metrics, health, API); ``api_token_env``/``api_token_file`` name where
-    a bearer token is that the JSON API (``/api/...``) then requires."""
+    """The HTTP server (metrics, health, API, pages); ``api_token_env``/``api_token_file`` name
+    where a token is that the JSON API (``/api/...``), the pages and the embeds then require
+    (README "HTTP API"); ``public_embeds`` leaves a model's card and badges open even then."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
     api_token_env: str | None = None
     api_token_file: Path | None = None
+    public_embeds: bool = False
 
     @field_validator("api_token_env")
     @classmethod
