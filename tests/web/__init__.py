@@ -1,0 +1,1 @@
+"""The web pages in a real browser: Debian's chromium driven by Playwright, against the daemon."""
