@@ -42,7 +42,8 @@ GOOD = """<!doctype html>
 </header>
 <main><h1>Live performance</h1>
 <p>99.9% avg uptime · 531 ms best TTFT</p>
-<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" alt="uptime bar">
+<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+     alt="uptime bar">
 <button type="button">Pause refresh</button></main></body></html>
 """
 
