@@ -9,12 +9,14 @@ API keeps its JSON errors.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import structlog
+from jinja2 import Environment
 from markupsafe import escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -46,7 +48,7 @@ from monitor.web.reportpages import (
     reports_page,
     window_name,
 )
-from monitor.web.templating import load_static, make_environment
+from monitor.web.templating import StaticFile, load_static, make_environment
 
 log = structlog.get_logger("llm_monitor")
 
@@ -81,25 +83,32 @@ def endpoint_url(endpoint_id: str) -> str:
 Build = Callable[[Frame], tuple[str, dict[str, Any]]]
 
 
+@functools.cache
+def _templates() -> tuple[Environment, dict[str, StaticFile]]:
+    """The templates, compiled once per process (not on the first request), and the static
+    files; every app shares them (they are read-only)."""
+    files = load_static()
+    env = make_environment(files)
+    env.globals.update(
+        model_url=model_url,
+        endpoint_url=endpoint_url,
+        window_name=window_name,
+        range_names=tuple(RANGES),
+        recent_windows=RECENT_WINDOWS,
+    )
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    return env, files
+
+
 class _Site:
     """The page handlers, sharing the view, the clock, the templates and the cache."""
 
     def __init__(self, view: MonitorView, clock: Callable[[], datetime]) -> None:
         self.view = view
         self.clock = clock
-        self.files = load_static()
-        self.env = make_environment(self.files)
-        self.env.globals.update(
-            model_url=model_url,
-            endpoint_url=endpoint_url,
-            window_name=window_name,
-            range_names=tuple(RANGES),
-            recent_windows=RECENT_WINDOWS,
-        )
+        self.env, self.files = _templates()
         self.cache = Caches()
-        # Compiled now, not on the first request.
-        for name in self.env.list_templates(extensions=["html"]):
-            self.env.get_template(name)
 
     # --- pages ---------------------------------------------------------------------------------
 
