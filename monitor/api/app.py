@@ -49,6 +49,7 @@ from monitor.service.aggregator import profile_document, window_seconds
 from monitor.service.queries import MAX_ROLLUP_ROWS, rollup_page, unknown_model_message
 from monitor.service.shapes import EndpointState, ModelEntry
 from monitor.service.view import MonitorView
+from monitor.web import page_routes
 from monitor.web.auth import AccessGuard, login_routes
 from monitor.web.badges import badge_routes
 
@@ -98,6 +99,7 @@ def create_app(
         Route("/api/v1/rollups", api.rollups, methods=["GET"]),
         Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
+        *page_routes(view, api.clock),
     ]
     secret = view.config.api_token
     token = secret.get_secret_value() if secret is not None else None

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from monitor.store.base import Store
+from monitor.store.base import Store, WindowPoint
 from monitor.store.sql import SQLStore
 
-__all__ = ["SQLStore", "Store", "open_store"]
+__all__ = ["SQLStore", "Store", "WindowPoint", "open_store"]
 
 
 def open_store(url: str) -> Store:

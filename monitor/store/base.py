@@ -10,10 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
+
+
+class WindowPoint(NamedTuple):
+    """A few numbers of one stored rollup: what a bar or a chart of windows draws, read without
+    building whole rollups (``Store.window_points``)."""
+
+    endpoint: str
+    window_start: datetime
+    probes: int
+    successes: int
+    #: The probes that count for uptime (successes and down outcomes); 0 when none counts.
+    counted: int
+    uptime_ratio: float | None
+    ttft_p50: float | None
+    ttft_p95: float | None
+    speed_p50: float | None
 
 
 class Store(Protocol):
@@ -117,6 +133,31 @@ class Store(Protocol):
     ) -> dict[tuple[str, str], dict[str, int]]:
         """The ``outcomes`` of the rollups whose window starts in [since, until), summed by
         (model, endpoint): what uptime over a span needs, without reading whole rollups."""
+        ...
+
+    def window_points(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime,
+        until: datetime,
+        endpoints: Sequence[str] | None = None,
+        model: str | None = None,
+        rate_limited_is_down: bool = True,
+    ) -> list[WindowPoint]:
+        """A few numbers of each rollup whose window starts in [since, until), of ``endpoints``
+        (default all) and ``model``, by endpoint then window start; never one of no probes.
+
+        ``counted`` is exact: successes ÷ uptime where some probe succeeded, else the window's
+        down outcomes (``rate_limited`` among them as ``rate_limited_is_down`` says), so that
+        uptime over several windows is their successes ÷ their counted probes."""
+        ...
+
+    def rollup_window_starts(
+        self, window_seconds: int, *, until: datetime, limit: int
+    ) -> list[datetime]:
+        """The starts of the newest ``limit`` windows before ``until`` that have a rollup of at
+        least one probe, newest first."""
         ...
 
     # Model profiles

@@ -18,17 +18,22 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    case,
     cast,
     delete,
     func,
+    literal,
+    null,
     select,
     true,
 )
 
 from monitor.core.errors import StoreError
+from monitor.core.outcomes import counts_as_down
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 from monitor.store import dialects, migrate
+from monitor.store.base import WindowPoint
 from monitor.store.engine import (
     WRITE_OPTION,
     create_store_engine,
@@ -47,6 +52,8 @@ from monitor.store.schema import model_profiles, probes
 from monitor.store.schema import rollups as rollups_table
 
 _ROLLUP_KEY = ("endpoint", "window_seconds", "window_start")
+#: Most values in one ``IN (...)`` list.
+_IN_CHUNK = 500
 _PROFILE_KEY = ("model", "window_seconds", "window_start")
 
 
@@ -364,6 +371,124 @@ class SQLStore:
         for model_id, endpoint, outcome, total in fetched:
             counts.setdefault((model_id, endpoint), {})[outcome] = int(total)
         return counts
+
+    def window_points(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime,
+        until: datetime,
+        endpoints: Sequence[str] | None = None,
+        model: str | None = None,
+        rate_limited_is_down: bool = True,
+    ) -> list[WindowPoint]:
+        """A few numbers of each rollup whose window starts in [since, until), of ``endpoints``
+        (default all) and ``model``, by endpoint then window start; never one of no probes.
+
+        ``counted`` is exact: successes ÷ uptime where some probe succeeded, else the window's
+        down outcomes (``rate_limited`` among them as ``rate_limited_is_down`` says), so that
+        uptime over several windows is their successes ÷ their counted probes."""
+        # Eight plain columns per row: the pages read a day of windows of a hundred endpoints,
+        # or a month of a few, and whole rollups (some forty columns and a JSON object each)
+        # would cost several times as much. The outcomes are read only where the counted
+        # probes cannot be told from the successes and the uptime: a window of no success.
+        r = rollups_table.c
+        query = select(
+            r.endpoint,
+            r.window_start,
+            r.probes,
+            r.successes,
+            r.uptime_ratio,
+            r.ttft_p50,
+            r.ttft_p95,
+            r.speed_p50,
+            case((r.uptime_ratio == 0, r.outcomes), else_=null()).label("outcomes"),
+        ).where(r.window_seconds == window_seconds, r.probes > 0)
+        query = _in_range(query, r.window_start, since, until)
+        if model is not None:
+            query = query.where(r.model == model)
+        if endpoints is None:
+            queries = [query]
+        else:
+            wanted = sorted(set(endpoints))
+            # A bounded IN list per statement: every database takes a few hundred parameters.
+            queries = [
+                query.where(r.endpoint.in_(wanted[i : i + _IN_CHUNK]))
+                for i in range(0, len(wanted), _IN_CHUNK)
+            ]
+        fetched: list[Any] = []
+        with self._read("read window points") as connection:
+            for statement in queries:
+                fetched.extend(connection.execute(statement).all())
+        points = []
+        for (
+            endpoint,
+            start,
+            probes_,
+            successes,
+            uptime,
+            ttft50,
+            ttft95,
+            speed50,
+            outcomes,
+        ) in fetched:
+            if uptime is None:
+                counted = 0
+            elif successes:
+                counted = round(successes / uptime)
+            else:
+                counted = sum(
+                    int(n)
+                    for k, n in (outcomes or {}).items()
+                    if k in OUTCOMES
+                    and counts_as_down(OUTCOMES[k], rate_limited_is_down=rate_limited_is_down)
+                )
+            points.append(
+                WindowPoint(
+                    endpoint, start, probes_, successes, counted, uptime, ttft50, ttft95, speed50
+                )
+            )
+        # Sorted here rather than in SQL: the databases' collations order text differently.
+        points.sort(key=lambda p: (p.endpoint, p.window_start))
+        return points
+
+    def rollup_window_starts(
+        self, window_seconds: int, *, until: datetime, limit: int
+    ) -> list[datetime]:
+        """The starts of the newest ``limit`` windows before ``until`` that have a rollup of at
+        least one probe, newest first."""
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, not {limit}")
+        # Hop back from window to window through the (window_seconds, window_start) index (a
+        # recursive CTE): each step is one index lookup, however many endpoints a window has
+        # and however long the history is.
+
+        def newest_before(bound: datetime | ColumnElement[Any]) -> Any:
+            older = rollups_table.alias("older")
+            return (
+                select(older.c.window_start)
+                .where(
+                    older.c.window_seconds == window_seconds,
+                    older.c.probes > 0,
+                    older.c.window_start < bound,
+                )
+                .order_by(older.c.window_start.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        starts = select(newest_before(until).label("start"), literal(1).label("n")).cte(
+            "starts", recursive=True
+        )
+        starts = starts.union_all(
+            select(newest_before(starts.c.start), starts.c.n + 1).where(
+                starts.c.start.is_not(None), starts.c.n < limit
+            )
+        )
+        query = select(starts.c.start).where(starts.c.start.is_not(None))
+        with self._read("read rollup windows") as connection:
+            found = list(connection.execute(query).scalars())
+        return sorted(found, reverse=True)
 
     # Model profiles
 

@@ -19,8 +19,8 @@ A refusal: ``/api/...`` answers 401 with the API's JSON error body and
 ``WWW-Authenticate: Bearer``, exactly as before there were pages; a browser asking for a page
 (GET or HEAD with ``Accept: text/html``) is sent (303) to ``/login?next=<where it was going>``;
 a badge answers 401 with a badge that says "token required"; anything else answers the 401 JSON
-error. Every protected answer the guard lets through is sent ``Cache-Control: private`` unless
-its route chose a Cache-Control of its own, so that no shared cache keeps it.
+error. Every protected answer the guard lets through is marked ``Cache-Control: private`` (beside
+its route's own directives, such as the pages' ``no-cache``), so that no shared cache keeps it.
 """
 
 from __future__ import annotations
@@ -199,14 +199,19 @@ class AccessGuard:
 
 
 def _private(send: Send) -> Send:
-    """``send`` that adds ``Cache-Control: private`` to a response that has none."""
+    """``send`` that keeps shared caches from storing a protected response: ``private`` added
+    to its Cache-Control (``private`` alone when it has none), unless it is ``private``,
+    ``no-store`` or ``public`` already (a route that chose ``public`` means it)."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers") or [])
-            if not any(name.lower() == b"cache-control" for name, _ in headers):
-                headers.append((b"cache-control", b"private"))
-                message = {**message, "headers": headers}
+            found = [value for name, value in headers if name.lower() == b"cache-control"]
+            directives = {d.strip() for value in found for d in value.lower().split(b",")}
+            if not directives & {b"private", b"no-store", b"public"}:
+                kept = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+                value = b", ".join([b"private", *found])
+                message = {**message, "headers": [*kept, (b"cache-control", value)]}
         await send(message)
 
     return sending

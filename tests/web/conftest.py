@@ -7,20 +7,26 @@
 - ``page``: ``new_page()``, a laptop-sized page; ``page_problems``: its recorder.
 - ``product``: the simulator and ``llm-monitor run`` as processes, one per test module
   (``tests.web.product.Product``: ``base_url``, ``admin_url``, ``config``, ``set_mode`` …).
+- ``world``, ``client``: the page tests' world (``tests.web.pages``) in a real SQLite store, and
+  the HTTP app over it in process.
 
 Playwright's sync API is used: a browser test is a plain ``def`` (not ``async def``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.reliability.harness import unavailable
 from tests.web.browser import LAPTOP, REQUIRE_ENV, PageProblems, Viewport, launch, watch
+from tests.web.pages import FAILING, NEVER, UNPROBED, client_of, config_at
 from tests.web.product import Product, start_product
+from tests.web.world import View, build, history
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -92,3 +98,28 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
     probes every 2 s, 10-second windows), one per test module."""
     with start_product(tmp_path_factory.mktemp("product")) as running:
         yield running
+
+
+# --- the page tests' world (tests/web/pages.py), in process --------------------------------
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[View]:
+    """A day and a half of windows of every endpoint but the fresh one, as published at NOW."""
+    config = config_at(tmp_path)
+    view = build(
+        config,
+        history(config, 72, failing=FAILING, never=NEVER),
+        failing=FAILING,
+        unprobed=UNPROBED,
+    )
+    try:
+        yield view
+    finally:
+        view.store.close()
+
+
+@pytest.fixture
+async def client(world: View) -> AsyncIterator[httpx.AsyncClient]:
+    async with await client_of(world) as c:
+        yield c
