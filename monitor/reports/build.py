@@ -99,6 +99,9 @@ def build_report(
         window_seconds=window, since=uptime_since, until=end, model=model
     )
     in_range = [r for r in stored if r.window_start >= start]
+    by_endpoint: dict[str, list[EndpointRollup]] = {}
+    for rollup in in_range:
+        by_endpoint.setdefault(rollup.endpoint, []).append(rollup)
     raw = store.probe_rows(start, end) if start < end else {}
     last_probe_at = store.last_probe_times()
     rate_limited_is_down = config.schema.rollup.rate_limited_is_down
@@ -121,7 +124,7 @@ def build_report(
                 summarize_endpoint(
                     e,
                     raw.get(e.id, []),
-                    [r for r in in_range if r.endpoint == e.id],
+                    by_endpoint.get(e.id, []),
                     start,
                     end,
                     rate_limited_is_down=rate_limited_is_down,
