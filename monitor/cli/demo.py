@@ -272,7 +272,7 @@ def run_demo(
                 out(f"Store: {daemon.store.url}")
                 out(f"Metrics:  {url}/metrics")
                 for model in config.models:
-                    out(f"Model page: {url}/models/{model.id}")
+                    out(f"Model page: {url}/models/{model.id}?range=1h")
                     out(f"Profile:  {url}/api/v1/models/{model.id}/profile")
                 out(f"Endpoints: {url}/api/v1/endpoints   Rollups: {url}/api/v1/rollups")
                 out(f"Latest report: {url}/api/v1/reports/latest   API: {url}/openapi.json")

@@ -44,7 +44,7 @@ from monitor.web.svg import MAX_SERIES, Chart, Series, line_chart, sparkline, up
 #: Endpoints on one page of the status page and rows of a model page's table.
 PAGE_SIZE = 100
 #: The ranges a model's or an endpoint's charts cover, by their name in ``?range=``.
-RANGES = {"24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
+RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 #: Probes on an endpoint's page.
 RECENT_PROBES = 50
 #: Windows in an endpoint's table of windows.

@@ -110,6 +110,7 @@ async def test_the_charts_draw_one_series_per_endpoint_per_window_over_a_day(
     assert units == ["TTFT p50 (ms)", "TTFT p95 (ms)", "Output speed p50 (tok/s)", "Uptime (%)"]
     picker = root.one(testid="range-picker")
     assert [a.get("href") for a in picker.find_all("a")] == [
+        "/models/gpt-4.1-nano?range=1h",
         "/models/gpt-4.1-nano?range=24h",
         "/models/gpt-4.1-nano?range=7d",
         "/models/gpt-4.1-nano?range=30d",
@@ -195,7 +196,7 @@ async def test_a_range_the_page_does_not_draw_is_a_400_page(client: httpx.AsyncC
     root = await page(client, "/models/gpt-4.1-nano?range=1y", status=400)
 
     assert root.one(testid="error-message").text() == (
-        "range must be one of 24h, 7d, 30d, not '1y'"
+        "range must be one of 1h, 24h, 7d, 30d, not '1y'"
     )
 
 
