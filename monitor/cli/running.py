@@ -13,6 +13,7 @@ from monitor.cli.base import EXIT_FAILURE, EXIT_OK, config_option, load
 
 if TYPE_CHECKING:
     from monitor.config import Config, Endpoint
+    from monitor.core.agent import AgentIdentity
     from monitor.core.result import ProbeResult
 
 
@@ -45,7 +46,7 @@ def probe(config_path: Path | None, endpoint_ids: Sequence[str], output_format: 
 
     config = load(config_path)
     endpoints = _select(config, endpoint_ids)
-    results = asyncio.run(probe_once(endpoints))
+    results = asyncio.run(probe_once(endpoints, config.agent))
     if output_format == "json":
         json_lines(results, sys.stdout)
     else:
@@ -68,25 +69,59 @@ def _select(config: Config, endpoint_ids: Sequence[str]) -> tuple[Endpoint, ...]
     return tuple(known[i] for i in dict.fromkeys(endpoint_ids))
 
 
-async def probe_once(endpoints: Sequence[Endpoint]) -> list[ProbeResult]:
-    """Probe each endpoint once, all at the same time."""
+async def probe_once(
+    endpoints: Sequence[Endpoint], agent: AgentIdentity | None = None
+) -> list[ProbeResult]:
+    """Probe each endpoint once, all at the same time, as ``agent``."""
     import asyncio
 
     from monitor.probing.runner import ProbeRunner
 
-    runner = ProbeRunner()
+    runner = ProbeRunner(agent=agent)
     try:
         return list(await asyncio.gather(*(runner.probe(e) for e in endpoints)))
     finally:
         await runner.aclose()
 
 
+def _agent_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from monitor.core.agent import name_problem
+
+    problem = name_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 @click.command()
 @config_option
-def run(config_path: Path | None) -> None:
+@click.option(
+    "--agent",
+    "agent_name",
+    metavar="NAME",
+    callback=_agent_name,
+    help="This agent's name (over $LLM_MONITOR_AGENT and the config's agent.name; default:"
+    " the host's name).",
+)
+@click.option(
+    "--location",
+    metavar="LOC",
+    callback=_agent_name,
+    help="Where this agent probes from (over $LLM_MONITOR_LOCATION and the config's"
+    " agent.location; default: local).",
+)
+def run(config_path: Path | None, agent_name: str | None, location: str | None) -> None:
     """The daemon: scheduled probes, rollups, metrics and the HTTP API, until SIGTERM/SIGINT."""
-    from monitor.api.server import run as run_daemon
+    import os
 
+    from monitor.api.server import run as run_daemon
+    from monitor.core.agent import AGENT_ENV, LOCATION_ENV
+
+    # Through the environment, so that a reload (SIGHUP) keeps them too.
+    if agent_name:
+        os.environ[AGENT_ENV] = agent_name
+    if location:
+        os.environ[LOCATION_ENV] = location
     sys.exit(run_daemon(load(config_path)))
 
 

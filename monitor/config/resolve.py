@@ -23,6 +23,13 @@ from monitor.config.schema import (
     ProbeDefaults,
     ProviderName,
 )
+from monitor.core.agent import (
+    AGENT_ENV,
+    LOCATION_ENV,
+    AgentIdentity,
+    default_agent_name,
+    name_problem,
+)
 from monitor.core.errors import ConfigError
 from monitor.core.providers import (
     AZURE_DEFAULT_API_VERSION,
@@ -83,6 +90,8 @@ class Config:
     endpoints: tuple[Endpoint, ...]
     source: Path | None = None
     api_token: SecretStr | None = field(default=None, repr=False)
+    #: This agent (the file's ``agent:`` with the environment's overrides).
+    agent: AgentIdentity = field(default_factory=AgentIdentity.local)
 
     @property
     def models(self) -> tuple[ModelSpec, ...]:
@@ -105,6 +114,8 @@ def resolve_config(
     ``resolve_secrets`` is false); raise ConfigError listing every problem."""
     base_dir = source.parent if source else Path.cwd()
     endpoints, problems = _resolve_endpoints(schema, environ, base_dir, resolve_secrets)
+    agent, agent_problems = _resolve_agent(schema, environ)
+    problems += agent_problems
     token: SecretStr | None = None
     if resolve_secrets:
         token, _source, problem = _read_secret(
@@ -114,7 +125,32 @@ def resolve_config(
             problems.append(f"server.{problem.replace('api_key', 'api_token')}")
     if problems:
         raise ConfigError(problems)
-    return Config(schema=schema, endpoints=endpoints, source=source, api_token=token)
+    assert agent is not None  # no problems: it was resolved
+    return Config(schema=schema, endpoints=endpoints, source=source, api_token=token, agent=agent)
+
+
+def _resolve_agent(
+    schema: ConfigSchema, environ: Mapping[str, str]
+) -> tuple[AgentIdentity | None, list[str]]:
+    """This agent: the environment's name and location over the file's, over the defaults."""
+    problems: list[str] = []
+    values: dict[str, str] = {}
+    for key, variable, configured in (
+        ("name", AGENT_ENV, schema.agent.name),
+        ("location", LOCATION_ENV, schema.agent.location),
+    ):
+        from_env = environ.get(variable, "").strip()
+        if from_env:
+            problem = name_problem(from_env)
+            if problem:
+                problems.append(f"${variable} (agent.{key}): {problem}")
+                continue
+            values[key] = from_env
+        else:
+            values[key] = configured or default_agent_name()
+    if problems:
+        return None, problems
+    return AgentIdentity(values["name"], values["location"]), []
 
 
 def _resolve_endpoints(

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.core.agent import DEFAULT_LOCATION, NAME_PATTERN
 from monitor.core.durations import Duration
 from monitor.core.providers import AZURE_V1_API, KEY_OPTIONAL, ProviderId
 
@@ -189,6 +190,15 @@ class EndpointSpec(ProbeOverrides):
         return self
 
 
+class AgentSettings(_Strict):
+    """This agent: its name (default: the host's name) and the location it probes from.
+    ``$LLM_MONITOR_AGENT`` and ``$LLM_MONITOR_LOCATION`` (and ``llm-monitor run
+    --agent/--location``) override the file."""
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    location: str = Field(default=DEFAULT_LOCATION, pattern=NAME_PATTERN)
+
+
 class StorageSettings(_Strict):
     """Where probes and rollups are kept."""
 
@@ -259,6 +269,7 @@ class LoggingSettings(_Strict):
 class ConfigSchema(_Strict):
     """The whole YAML file."""
 
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     probe: ProbeDefaults = Field(default_factory=ProbeDefaults)

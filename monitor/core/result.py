@@ -83,3 +83,18 @@ class ProbeResult(Shape):
     def ok(self) -> bool:
         """Whether the probe succeeded."""
         return self.outcome is Outcome.SUCCESS
+
+    agent: Annotated[
+        str | None,
+        Field(
+            description="The agent that made the probe (docs/design.md#agents). Probes stored"
+            " before agents existed carry the name of the host that upgraded the store."
+        ),
+    ] = None
+    location: Annotated[
+        str | None,
+        Field(
+            description="Where the agent probed from (not the endpoint's region). Probes stored"
+            " before agents existed carry 'local'."
+        ),
+    ] = None

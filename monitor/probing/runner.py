@@ -19,6 +19,7 @@ from typing import cast
 import httpx
 
 from monitor.config import Endpoint
+from monitor.core.agent import AgentIdentity
 from monitor.core.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
@@ -97,7 +98,11 @@ class ProbeRunner:
         max_line_bytes: int = 1 << 20,
         max_event_bytes: int = 4 << 20,
         observer: Callable[[ProbeResult, WireTiming, StreamState], None] | None = None,
+        agent: AgentIdentity | None = None,
     ) -> None:
+        #: Who probes, from where: on every result and in every request's User-Agent.
+        self.agent = agent or AgentIdentity.local()
+        self._user_agent = self.agent.user_agent
         self._clients = clients or ClientPool()
         self._credentials = credentials or Credentials()
         self._wall_clock = wall_clock
@@ -177,6 +182,7 @@ class ProbeRunner:
             probe_id=probe_id,
             credential=credential,
         )
+        request.headers["user-agent"] = self._user_agent
         client = self._clients.client_for(endpoint)
         timeout = httpx.Timeout(
             settings.timeout, connect=settings.connect_timeout, pool=settings.timeout
@@ -335,6 +341,8 @@ class ProbeRunner:
             error=error,
             # Evaluated last, so that it covers the making of the result too.
             duration_seconds=(perf_counter_ns() - called_ns) / _NS,
+            agent=self.agent.name,
+            location=self.agent.location,
         )
 
 

@@ -55,7 +55,7 @@ class Daemon:
         *,
         store: Store | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        runner_factory: Callable[[], ProbeRunner] = ProbeRunner,
+        runner_factory: Callable[[], ProbeRunner] | None = None,
         report_writer: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self._config = config
@@ -83,7 +83,7 @@ class Daemon:
             on_result=self._remember,
         )
         self.scheduler = ProbeScheduler(
-            runner_factory,
+            runner_factory or (lambda: ProbeRunner(agent=config.agent)),
             self.sink.submit,
             on_missed=lambda endpoint, count: self.metrics.missed_runs.labels(endpoint).inc(count),
             on_lag=self.metrics.loop_lag.set,
@@ -159,6 +159,8 @@ class Daemon:
             endpoints=len(self._config.endpoints),
             models=len(self._config.models),
             store=self._store.url,
+            agent=self._config.agent.name,
+            location=self._config.agent.location,
         )
 
     def stop(self, grace_seconds: float | None = None) -> None:
@@ -193,6 +195,7 @@ class Daemon:
                 ("storage", old.schema.storage, new.schema.storage),
                 ("server", old.schema.server, new.schema.server),
                 ("rollup.window", old.schema.rollup.window, new.schema.rollup.window),
+                ("agent", old.agent, new.agent),
             )
             if before != after
         ]

@@ -57,6 +57,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Endpoint
+from monitor.core.agent import AgentIdentity
 from monitor.core.outcomes import Outcome, SkipReason
 from monitor.core.result import ProbeResult
 from monitor.probing.runner import ProbeRunner
@@ -84,9 +85,13 @@ class _Plan:
 
 
 def cancelled_result(
-    endpoint: Endpoint, started_at: datetime, duration_seconds: float | None = None
+    endpoint: Endpoint,
+    started_at: datetime,
+    duration_seconds: float | None = None,
+    agent: AgentIdentity | None = None,
 ) -> ProbeResult:
-    """The record of a probe cut short by shutdown (after ``duration_seconds``, if known)."""
+    """The record of a probe cut short by shutdown (after ``duration_seconds``, if known), made
+    by ``agent``."""
     return ProbeResult(
         probe_id=uuid.uuid4().hex,
         endpoint=endpoint.id,
@@ -98,6 +103,8 @@ def cancelled_result(
         started_at=started_at,
         error="cancelled by shutdown before the probe finished",
         duration_seconds=duration_seconds,
+        agent=agent.name if agent else None,
+        location=agent.location if agent else None,
     )
 
 
@@ -287,7 +294,9 @@ class ProbeScheduler:
             result = await runner.probe(endpoint)
         except asyncio.CancelledError:
             # Cut short by shutdown: record it, and end the job quietly (the task is ending).
-            result = cancelled_result(endpoint, started, self._monotonic() - began)
+            result = cancelled_result(
+                endpoint, started, self._monotonic() - began, getattr(runner, "agent", None)
+            )
         finally:
             self._in_flight.pop(task, None)
         self._hold_off(endpoint, result, entered_monotonic)

@@ -5,6 +5,7 @@ They need no key but answer only loopback clients::
     GET  /_simulator/health
     GET  /_simulator/endpoints
     POST /_simulator/endpoints/{id}/mode      {"mode": "server_error"}   ({"mode": null} resets)
+         (with "user_agent": "location b", only requests whose User-Agent contains it)
     GET  /_simulator/requests?limit=50&endpoint={id}
     GET  /_simulator/requests/{request_id}
 """
@@ -73,6 +74,7 @@ def _endpoints(sim: Simulator) -> list[dict[str, object]]:
             "flavor": endpoint.flavor.value,
             "model": endpoint.model,
             "mode": sim.mode(endpoint.id).value,
+            "mode_for_user_agent": sim.forced_for(endpoint.id),
             "url": sim.endpoint_url(endpoint.id),
         }
         for endpoint in sim.config.endpoints
@@ -90,11 +92,20 @@ def _set_mode(sim: Simulator, endpoint_id: str, body: bytes) -> tuple[int, bytes
     if mode is not None and mode not in {b.value for b in Behaviour}:
         known = ", ".join(b.value for b in Behaviour)
         return _error(400, f"unknown mode {mode!r}; known: {known}")
+    user_agent = payload.get("user_agent")
+    if user_agent is not None and (not isinstance(user_agent, str) or not user_agent):
+        return _error(400, "user_agent must be a non-empty string (a part of the User-Agent)")
     try:
-        sim.set_mode(endpoint_id, mode)
+        sim.set_mode(endpoint_id, mode, user_agent)
     except KeyError:
         return _error(404, f"no endpoint {endpoint_id!r}")
-    return 200, compact({"endpoint": endpoint_id, "mode": sim.mode(endpoint_id).value})
+    return 200, compact(
+        {
+            "endpoint": endpoint_id,
+            "mode": sim.mode(endpoint_id).value,
+            "mode_for_user_agent": sim.forced_for(endpoint_id),
+        }
+    )
 
 
 def _recent(sim: Simulator, request: Request) -> tuple[int, bytes]:

@@ -49,6 +49,9 @@ class EndpointState:
         self._ids = random.Random()
         self.weights = config.faults.weights()
         self.forced: Behaviour | None = None
+        #: When set, ``forced`` applies only to requests whose User-Agent contains it (an
+        #: agent's name or location: "fails only for location b").
+        self.forced_for: str | None = None
         self._pads = [
             "".join(self._ids.choices(_BASE62, k=self._ids.randint(1, 15))) for _ in range(61)
         ]
@@ -200,10 +203,18 @@ class Simulator:
         """The latest requests' ground truth, newest first."""
         return self._truth.recent(limit, endpoint_id)
 
-    def set_mode(self, endpoint_id: str, mode: Behaviour | str | None) -> None:
-        """Force a behaviour on every request of an endpoint; None returns to the config."""
+    def set_mode(
+        self, endpoint_id: str, mode: Behaviour | str | None, user_agent: str | None = None
+    ) -> None:
+        """Force a behaviour on every request of an endpoint (only on those whose User-Agent
+        contains ``user_agent``, when given); None returns to the config."""
         state = self._endpoints[endpoint_id]
         state.forced = None if mode is None else Behaviour(mode)
+        state.forced_for = user_agent if mode is not None else None
+
+    def forced_for(self, endpoint_id: str) -> str | None:
+        """The User-Agent part that the forced mode of an endpoint is limited to, if any."""
+        return self._endpoints[endpoint_id].forced_for
 
     def mode(self, endpoint_id: str) -> Behaviour:
         """The behaviour currently forced on an endpoint (``normal`` lets faults apply)."""
@@ -304,8 +315,13 @@ class Simulator:
         request: Request,
     ) -> None:
         config = state.config
+        forced = state.forced
+        if state.forced_for is not None and state.forced_for not in request.headers.get(
+            "user-agent", ""
+        ):
+            forced = None
         behaviour = choose_behaviour(
-            forced=state.forced,
+            forced=forced,
             endpoint=config,
             weights=state.weights,
             elapsed=received_at - self._started,

@@ -121,6 +121,9 @@ probes = Table(
     Column("error", Text),
     # Added by revision 0002, hence last; NULL in rows written before it.
     Column("duration_seconds", Double),
+    # Who probed and from where (0003).
+    Column("agent", String()),
+    Column("location", String()),
     Index(None, "started_at"),
     Index(None, "endpoint", "started_at"),
 )

@@ -85,12 +85,19 @@ async def test_sighup_applies_a_new_config_and_refuses_a_bad_one(tmp_path: Path)
             assert _requests_since(sim, "keep", refused) >= 2
             assert _requests_since(sim, "new", refused) >= 2
 
-            # 3. Valid, but the storage needs a restart: refused and said so.
-            write("keep", "new", storage={"url": f"sqlite:///{tmp_path / 'other.db'}"})
+            # 3. Valid, but the storage and the agent's location need a restart: refused and
+            # said so (every probe of one process carries one agent and location).
+            write(
+                "keep",
+                "new",
+                storage={"url": f"sqlite:///{tmp_path / 'other.db'}"},
+                agent={"location": "elsewhere"},
+            )
             await daemon.signal(signal.SIGHUP)
             assert await eventually(lambda: _logged(daemon, "config reload failed", 2), 10)
             assert _last(daemon, "config reload failed")["problems"] == [
-                "storage: changed; restart llm-monitor to apply it"
+                "storage: changed; restart llm-monitor to apply it",
+                "agent: changed; restart llm-monitor to apply it",
             ]
 
             # 4. Fixed: the next reload succeeds and says so.

@@ -83,16 +83,51 @@ async def test_mode_can_take_an_endpoint_down_and_bring_it_back(
     back = await client.post(mode_url, json={"mode": None})
     working = await client.post(url, headers=openai_headers(), json=chat_body())
 
-    assert down.json() == {"endpoint": "openai", "mode": "server_error"}
+    assert down.json() == {
+        "endpoint": "openai",
+        "mode": "server_error",
+        "mode_for_user_agent": None,
+    }
     assert failing.status_code == 500
-    assert back.json() == {"endpoint": "openai", "mode": "normal"}
+    assert back.json() == {"endpoint": "openai", "mode": "normal", "mode_for_user_agent": None}
     assert working.status_code == 200
     assert sim.mode("openai") is Behaviour.NORMAL
+
+
+async def test_a_mode_can_apply_to_the_requests_of_one_user_agent_only(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    url = sim.endpoint_url("openai") + "/chat/completions"
+    mode_url = sim.base_url + "/_simulator/endpoints/openai/mode"
+    agent_b = "llm-monitor/0.1.0 (agent pb; location b)"
+    agent_a = "llm-monitor/0.1.0 (agent pa; location a)"
+
+    set_for_b = await client.post(
+        mode_url, json={"mode": "server_error", "user_agent": "location b)"}
+    )
+    from_b = await client.post(
+        url, headers={**openai_headers(), "user-agent": agent_b}, json=chat_body()
+    )
+    from_a = await client.post(
+        url, headers={**openai_headers(), "user-agent": agent_a}, json=chat_body()
+    )
+    listed = (await client.get(sim.base_url + "/_simulator/endpoints")).json()["endpoints"]
+    await client.post(mode_url, json={"mode": None})
+    after = await client.post(
+        url, headers={**openai_headers(), "user-agent": agent_b}, json=chat_body()
+    )
+
+    assert set_for_b.json()["mode_for_user_agent"] == "location b)"
+    assert (from_b.status_code, from_a.status_code, after.status_code) == (500, 200, 200)
+    assert [e["mode_for_user_agent"] for e in listed if e["id"] == "openai"] == ["location b)"]
+    assert sim.forced_for("openai") is None
 
 
 @pytest.mark.parametrize(
     ("path", "body", "status"),
     [
+        ("/_simulator/endpoints/openai/mode", {"mode": "empty", "user_agent": ""}, 400),
+        ("/_simulator/endpoints/openai/mode", {"mode": "empty", "user_agent": 3}, 400),
         ("/_simulator/endpoints/openai/mode", {"mode": "sleep"}, 400),
         ("/_simulator/endpoints/openai/mode", {"nomode": 1}, 400),
         ("/_simulator/endpoints/ghost/mode", {"mode": "empty"}, 404),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from monitor.core.agent import AgentIdentity
 from monitor.core.errors import StoreError
 from monitor.store import SQLStore, migrate, open_store
 from monitor.store.migrate import alembic_config
@@ -125,8 +127,9 @@ def test_probes_stored_before_durations_were_measured_read_back_without_one(
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0001")
     old = make_probe(duration_seconds=None)
-    # Written as 0001 left the table: every column but duration_seconds.
-    row = {k: v for k, v in probe_to_row(old).items() if k != "duration_seconds"}
+    # Written as 0001 left the table: every column but duration_seconds, agent and location.
+    later = ("duration_seconds", "agent", "location")
+    row = {k: v for k, v in probe_to_row(old).items() if k not in later}
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -134,8 +137,34 @@ def test_probes_stored_before_durations_were_measured_read_back_without_one(
     new_store.add_probes([make_probe(probe_id="after-0002", duration_seconds=2.5)])
 
     by_id = {p.probe_id: p for p in new_store.probes()}
-    assert by_id[old.probe_id] == old and by_id[old.probe_id].duration_seconds is None
+    assert replace(by_id[old.probe_id], agent=None, location=None) == old
+    assert by_id[old.probe_id].duration_seconds is None
     assert by_id["after-0002"].duration_seconds == 2.5
+
+
+def test_probes_stored_before_agents_existed_get_the_defaults_of_an_agent(
+    new_store: SQLStore, database: Engine
+) -> None:
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002")
+    old = make_probe()
+    row = {k: v for k, v in probe_to_row(old).items() if k not in ("agent", "location")}
+    with database.begin() as connection:
+        connection.execute(probes.insert(), [row])
+
+    new_store.upgrade()
+    mine = make_probe(probe_id="after-0003", agent="fra-1", location="frankfurt")
+    new_store.add_probes([mine])
+
+    by_id = {p.probe_id: p for p in new_store.probes()}
+    # The agent that ran alone before: this host, location "local" (what an unconfigured
+    # agent is today); nothing else of the row changed.
+    assert (by_id[old.probe_id].agent, by_id[old.probe_id].location) == (
+        AgentIdentity.local().name,
+        "local",
+    )
+    assert replace(by_id[old.probe_id], agent=None, location=None) == old
+    assert by_id["after-0003"] == mine
 
 
 def test_head_revision_constant_is_the_head_of_the_migration_scripts() -> None:

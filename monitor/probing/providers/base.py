@@ -9,7 +9,8 @@ from typing import Any, Protocol
 from monitor import __version__
 from monitor.config import Endpoint
 
-USER_AGENT = f"llm-endpoint-monitor/{__version__}"
+#: The ``User-Agent`` of probes made without an agent identity (the runner sets its agent's).
+USER_AGENT = f"llm-monitor/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,63 @@
+"""Who probes, and from where: an agent's name and location (docs/design.md#agents).
+
+An agent is one running ``llm-monitor run``. Its ``location`` is where it probes from (not an
+endpoint's ``region``, which is where the provider serves). Both go on every probe it makes, in
+its ``User-Agent`` and in the store, so several agents can share one store and one config.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+
+from monitor import __version__
+
+#: The environment variables that override the config's ``agent.name`` and ``agent.location``
+#: (``llm-monitor run --agent/--location`` set them for the process).
+AGENT_ENV = "LLM_MONITOR_AGENT"
+LOCATION_ENV = "LLM_MONITOR_LOCATION"
+DEFAULT_LOCATION = "local"
+#: Names and locations: what an endpoint id may be, so they fit a label, a URL and a User-Agent.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def default_agent_name() -> str:
+    """The host's name (its first label), or ``agent`` when it is not a valid agent name."""
+    host = socket.gethostname().split(".")[0]
+    return host if _NAME.match(host) else "agent"
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid agent name or location, or None."""
+    if _NAME.match(value):
+        return None
+    return (
+        f"{value!r} is not a valid name: 1 to 100 letters, digits, '_', '.', ':' or '-',"
+        " starting with a letter or digit"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentIdentity:
+    """An agent's name and the location it probes from."""
+
+    name: str
+    location: str = DEFAULT_LOCATION
+
+    def __post_init__(self) -> None:
+        for what, value in (("agent name", self.name), ("location", self.location)):
+            problem = name_problem(value)
+            if problem:
+                raise ValueError(f"{what}: {problem}")
+
+    @property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` of this agent's probes."""
+        return f"llm-monitor/{__version__} (agent {self.name}; location {self.location})"
+
+    @classmethod
+    def local(cls) -> AgentIdentity:
+        """The defaults: the host's name, location ``local``."""
+        return cls(default_agent_name(), DEFAULT_LOCATION)
