@@ -33,6 +33,7 @@ from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
 from monitor.service.scheduler import ProbeScheduler
 from monitor.service.sinks import ResultSink
 from monitor.store import Store, open_store
+from monitor.store.single import AgentLock, hold_sqlite_store
 
 #: How often the store's reachability is checked for /readyz.
 STORE_CHECK_SECONDS = 10.0
@@ -92,6 +93,7 @@ class Daemon:
             on_clock_jump=self._clock_jumped,
         )
         self._maintenance = BackgroundScheduler(timezone=UTC)
+        self._agent_lock: AgentLock | None = None
         self._started = False
 
     # --- MonitorView --------------------------------------------------------------------------
@@ -134,7 +136,9 @@ class Daemon:
     # --- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Prepare the store, backfill rollups and start probing and the window job."""
+        """Prepare the store, backfill rollups and start probing and the window job; raise
+        StoreError before touching the store when another agent runs on its SQLite file."""
+        self._agent_lock = hold_sqlite_store(self._store.url, self._config.agent)
         self._store.upgrade()
         stored = self._store.last_probes()
         configured = {e.id for e in self._config.endpoints}
@@ -168,6 +172,7 @@ class Daemon:
         timeout), write everything, roll up, and release the store."""
         if not self._started:
             self._store.close()
+            self._release_store()
             return
         self._started = False
         if grace_seconds is None:
@@ -180,7 +185,13 @@ class Daemon:
         except Exception as exc:  # the next start backfills what is missing
             log.error("final rollup failed", error=f"{type(exc).__name__}: {exc}")
         self._store.close()
+        self._release_store()
         log.info("stopped", written=self.sink.written, unwritten=self.sink.pending)
+
+    def _release_store(self) -> None:
+        if self._agent_lock is not None:
+            self._agent_lock.release()
+            self._agent_lock = None
 
     def reload(self, new: Config) -> list[str]:
         """Apply a new configuration without a restart; return why it cannot be applied (then
