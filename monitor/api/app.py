@@ -29,6 +29,8 @@ from starlette.routing import BaseRoute, Route
 from monitor import __version__
 from monitor.api.openapi import openapi_document
 from monitor.api.shapes import (
+    AgentList,
+    AgentStatus,
     EndpointList,
     ErrorBody,
     ErrorCode,
@@ -46,6 +48,7 @@ from monitor.core.timeparse import RangeError, describe_window, parse_range, par
 from monitor.metrics import exposition
 from monitor.reports.build import build_report
 from monitor.service.aggregator import profile_document, window_seconds
+from monitor.service.membership import ROLLUP_LEASE, alive, lease_holder
 from monitor.service.queries import MAX_ROLLUP_ROWS, rollup_page, unknown_model_message
 from monitor.service.shapes import EndpointState, ModelEntry
 from monitor.service.view import MonitorView
@@ -98,6 +101,7 @@ def create_app(
         Route("/api/v1/models/{model_id:str}/profile", api.profile, methods=["GET"]),
         Route("/api/v1/rollups", api.rollups, methods=["GET"]),
         Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
+        Route("/api/v1/agents", api.agents, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         *page_routes(view, api.clock),
     ]
@@ -224,6 +228,38 @@ class _Api:
             for e in config.endpoints
         )
         return json_response(EndpointList(states))
+
+    async def agents(self, request: Request) -> Response:
+        """The agents that share the store, and the one that holds the rollup lease."""
+        store = self.view.store
+        heartbeat = self.view.config.schema.agent.heartbeat
+
+        def read() -> AgentList:
+            now = store.db_now()
+            records = store.agents()
+            living = {r.agent for r in alive(records, now, heartbeat)}
+            leader = lease_holder(store.lease(ROLLUP_LEASE), now)
+            return AgentList(
+                tuple(
+                    AgentStatus(
+                        agent=r.agent,
+                        location=r.location,
+                        last_seen=r.last_seen,
+                        alive=r.agent in living,
+                        endpoints=r.endpoints,
+                        rollup_leader=r.agent == leader,
+                        host=r.host,
+                        version=r.version,
+                        config_hash=r.config_hash,
+                        started_at=r.started_at,
+                        clock_offset_seconds=r.clock_offset_seconds,
+                    )
+                    for r in records
+                ),
+                rollup_leader=leader,
+            )
+
+        return json_response(await run_in_threadpool(read))
 
     async def models(self, request: Request) -> Response:
         """Each model's facts, endpoints and the link to its profile."""

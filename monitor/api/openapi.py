@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.api.shapes import EndpointList, ErrorBody, Health, ModelList, Readiness, RollupPage
+from monitor.api.shapes import (
+    AgentList,
+    EndpointList,
+    ErrorBody,
+    Health,
+    ModelList,
+    Readiness,
+    RollupPage,
+)
 from monitor.core.shape import schemas
 from monitor.core.timeparse import TIME_SCHEMA, WINDOW_PATTERN
 from monitor.reports.model import Report
@@ -36,7 +44,17 @@ _COMPONENT_NAMES = {
 def component_schemas() -> dict[str, Any]:
     """The schema of every response body and of every shape inside one, by component name."""
     found = schemas(
-        [ErrorBody, Health, Readiness, EndpointList, ModelList, ModelProfile, RollupPage, Report],
+        [
+            ErrorBody,
+            Health,
+            Readiness,
+            EndpointList,
+            ModelList,
+            ModelProfile,
+            RollupPage,
+            Report,
+            AgentList,
+        ],
         ref_template=_REF + "{model}",
     )
     renamed = {_COMPONENT_NAMES.get(name, name): schema for name, schema in found.items()}
@@ -179,6 +197,14 @@ def _openapi_document(version: str, max_rollup_rows: int) -> dict[str, Any]:
                         {"type": "string", "pattern": f"^{WINDOW_PATTERN}$"},
                     ),
                 ],
+            ),
+            "/api/v1/agents": _get(
+                "The agents that share this store: location, last heartbeat, endpoints, and "
+                "which one rolls windows up.",
+                {
+                    "200": _json("AgentList", "The agents, by location then name."),
+                    "503": store_down,
+                },
             ),
             "/api/v1/reports/latest": _get(
                 "The rollup report of the last complete window.",

@@ -66,6 +66,38 @@ class EndpointList(Shape):
 
 
 @dataclass(frozen=True, slots=True)
+class AgentStatus(Shape):
+    """An agent that shares this store, as its last heartbeat left it."""
+
+    agent: str
+    location: Annotated[str, Field(description="Where it probes from (not a provider region).")]
+    last_seen: Annotated[UtcTime, Field(description="Its last heartbeat, by the store's clock.")]
+    alive: Annotated[bool, Field(description="Heard from within the last three heartbeats.")]
+    endpoints: Annotated[int, Field(description="How many endpoints it probes.")]
+    rollup_leader: Annotated[bool, Field(description="It holds the rollup lease now.")]
+    host: str
+    version: str
+    config_hash: Annotated[
+        str, Field(description="Digest of the shared config (models, endpoints, probe, rollup).")
+    ]
+    started_at: UtcTime
+    clock_offset_seconds: Annotated[
+        float | None, Field(description="Its clock minus the store's at its last heartbeat.")
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentList(Shape):
+    """``/api/v1/agents``: every agent that ever sent a heartbeat to this store, by location
+    then name."""
+
+    agents: tuple[AgentStatus, ...]
+    rollup_leader: Annotated[
+        str | None, Field(description="The agent that holds the rollup lease, if any.")
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class ModelList(Shape):
     """``/api/v1/models``: the models, in configuration order."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 
 from monitor import __version__
 
@@ -61,3 +62,40 @@ class AgentIdentity:
     def local(cls) -> AgentIdentity:
         """The defaults: the host's name, location ``local``."""
         return cls(default_agent_name(), DEFAULT_LOCATION)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent as the store knows it: written at every heartbeat, read by ``GET
+    /api/v1/agents`` and by the other agents (a config that differs, a clock that is off)."""
+
+    agent: str
+    location: str
+    host: str
+    pid: int
+    version: str
+    #: A digest of the parts of the config that agents must share (docs/design.md#agents).
+    config_hash: str
+    started_at: datetime
+    #: The store's clock at the last heartbeat.
+    last_seen: datetime
+    #: This agent's clock minus the store's, in seconds (positive: the agent is ahead).
+    clock_offset_seconds: float | None
+    #: How many endpoints it probes.
+    endpoints: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a lease (``rollup``: who rolls windows up), until when by the store's clock,
+    and its epoch, which grows by one each time the lease changes hands."""
+
+    name: str
+    holder: str | None
+    epoch: int
+    acquired_at: datetime | None
+    expires_at: datetime | None
+
+    def held_by(self, agent: str, now: datetime) -> bool:
+        """Whether ``agent`` holds it at ``now`` (the store's clock)."""
+        return self.holder == agent and self.expires_at is not None and now < self.expires_at

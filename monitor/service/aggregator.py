@@ -184,9 +184,11 @@ class Aggregator:
         missing = self.store.probe_windows(horizon, end, self.window) - self.store.rollup_windows(
             self.window, horizon, end
         )
-        windows = sorted(missing | {last, last - timedelta(seconds=self.window)})
+        marks = self.store.dirty_windows(self.window, until=end)
+        windows = sorted(missing | set(marks) | {last, last - timedelta(seconds=self.window)})
         for start in windows:
             roll_window(self.config, self.store, start, now)
+        self.store.clear_dirty_windows(self.window, marks)
         self._refresh(now, last)
         self._reported = last
         return windows
@@ -196,10 +198,11 @@ class Aggregator:
         window; return the windows rolled up."""
         now = self.clock()
         last = last_complete_window(now, self.window, settle_seconds(self.config))
+        marks = self.store.dirty_windows(self.window, until=last + timedelta(seconds=self.window))
         with self._lock:
             dirty = {w for w in self._dirty if w <= last}
             self._dirty -= dirty
-        windows = sorted(dirty | {last, last - timedelta(seconds=self.window)})
+        windows = sorted(dirty | set(marks) | {last, last - timedelta(seconds=self.window)})
         try:
             for start in windows:
                 roll_window(self.config, self.store, start, now)
@@ -207,11 +210,20 @@ class Aggregator:
             with self._lock:
                 self._dirty |= set(windows)
             raise
+        self.store.clear_dirty_windows(self.window, marks)
         current = self._refresh(now, last)
         if self._reported is None or last > self._reported:
             self._reported = last
             self.on_window_complete(current)
         return windows
+
+    def refresh(self) -> Snapshot:
+        """Publish what the store holds without rolling anything up: the window job of an
+        agent that does not hold the rollup lease (another agent rolls up)."""
+        now = self.clock()
+        return self._refresh(
+            now, last_complete_window(now, self.window, settle_seconds(self.config))
+        )
 
     def clock_jumped(self) -> None:
         """The wall clock jumped: forget which window was reported last, so the next complete
@@ -227,12 +239,16 @@ class Aggregator:
         now = self.clock()
         last = last_complete_window(now, self.window, settle_seconds(self.config))
         current = window_start(now, self.window)
+        marks = self.store.dirty_windows(self.window)
         with self._lock:
             dirty = set(self._dirty)
             self._dirty.clear()
-        windows = sorted(dirty | set(windows_between(last, current, self.window)) | {current})
+        windows = sorted(
+            dirty | set(marks) | set(windows_between(last, current, self.window)) | {current}
+        )
         for start in windows:
             roll_window(self.config, self.store, start, now)
+        self.store.clear_dirty_windows(self.window, marks)
         return windows
 
     def _refresh(self, now: datetime, last: datetime) -> Snapshot:

@@ -30,6 +30,7 @@ from monitor.core.rollup import window_start
 from monitor.metrics import LiveCollector, LiveState, MetricsRegistry, ProbeMetrics
 from monitor.probing.runner import ProbeRunner
 from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
+from monitor.service.membership import Membership
 from monitor.service.scheduler import ProbeScheduler
 from monitor.service.sinks import ResultSink
 from monitor.store import Store, open_store
@@ -80,7 +81,7 @@ class Daemon:
         self.sink = ResultSink(
             self._store,
             self.metrics,
-            on_written=self.aggregator.mark_written,
+            on_written=self._written,
             on_result=self._remember,
         )
         self.scheduler = ProbeScheduler(
@@ -93,6 +94,7 @@ class Daemon:
             on_clock_jump=self._clock_jumped,
         )
         self._maintenance = BackgroundScheduler(timezone=UTC)
+        self.membership = Membership(config, self._store)
         self._agent_lock: AgentLock | None = None
         self._started = False
 
@@ -138,15 +140,20 @@ class Daemon:
     def start(self) -> None:
         """Prepare the store, backfill rollups and start probing and the window job; raise
         StoreError before touching the store when another agent runs on its SQLite file."""
-        self._agent_lock = hold_sqlite_store(self._store.url, self._config.agent)
+        self._agent_lock = hold_sqlite_store(self._store.url, self._sqlite_holder)
         self._store.upgrade()
         stored = self._store.last_probes()
         configured = {e.id for e in self._config.endpoints}
         with self._last_lock:
             self._last = {k: v for k, v in stored.items() if k in configured}
         self.metrics.declare_endpoints(self._config.endpoints)
-        rolled = self.aggregator.backfill()
-        log.info("rollups ready", windows=len(rolled), window_seconds=self.aggregator.window)
+        self._heartbeat(backfill=False)
+        if self.membership.leader:
+            rolled = self.aggregator.backfill()
+            log.info("rollups ready", windows=len(rolled), window_seconds=self.aggregator.window)
+        else:  # another agent rolls up: publish what the store holds
+            self.aggregator.refresh()
+            log.info("rollups ready", windows=0, window_seconds=self.aggregator.window)
         self.sink.start()
         self.scheduler.start(self._config.endpoints)
         self._schedule_maintenance()
@@ -181,12 +188,29 @@ class Daemon:
         self.scheduler.stop(grace_seconds)
         self.sink.stop()
         try:
-            self.aggregator.final()
+            if self.membership.leader:
+                self.aggregator.final()
         except Exception as exc:  # the next start backfills what is missing
             log.error("final rollup failed", error=f"{type(exc).__name__}: {exc}")
+        try:
+            self.membership.release()
+        except Exception as exc:  # it expires by itself within three heartbeats
+            log.warning("rollup lease not released", error=f"{type(exc).__name__}: {exc}")
         self._store.close()
         self._release_store()
         log.info("stopped", written=self.sink.written, unwritten=self.sink.pending)
+
+    def _sqlite_holder(self) -> str:
+        """`` ('name' in location 'loc', pid N on host)``: the agent that heartbeat last in this
+        store, which is the one holding its SQLite file; nothing when the store cannot say."""
+        try:
+            records = self._store.agents()
+        except Exception:  # an older schema, or unreadable: the message goes without it
+            return ""
+        if not records:
+            return ""
+        last = max(records, key=lambda r: r.last_seen)
+        return f" ({last.agent!r} in location {last.location!r}, pid {last.pid} on {last.host})"
 
     def _release_store(self) -> None:
         if self._agent_lock is not None:
@@ -271,6 +295,15 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        heartbeat = self._config.schema.agent.heartbeat
+        self._maintenance.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=heartbeat, timezone=UTC),
+            id="heartbeat",
+            next_run_time=now + timedelta(seconds=heartbeat),
+            max_instances=1,
+            coalesce=True,
+        )
         self._maintenance.add_job(
             self._check_store,
             IntervalTrigger(seconds=STORE_CHECK_SECONDS, timezone=UTC),
@@ -290,7 +323,45 @@ class Daemon:
         self.aggregator.clock_jumped()
         self._schedule_maintenance()
 
+    def _written(self, results: list[ProbeResult]) -> None:
+        """Probes were stored (on the sink's thread): note their windows for the rollups, in
+        the store too when another agent rolls up, so that it recomputes them."""
+        self.aggregator.mark_written(results)
+        if not self.membership.leader:
+            window = self.aggregator.window
+            starts = {window_start(r.started_at, window) for r in results}
+            try:
+                self._store.mark_windows(window, starts)
+            except Exception as exc:  # the probes are stored; their windows may stay stale
+                self.metrics.storage_errors.inc()
+                log.error("windows not marked for rollup", error=f"{type(exc).__name__}: {exc}")
+
+    def _heartbeat(self, *, backfill: bool = True) -> None:
+        """Tell the store this agent is alive and take or renew the rollup lease; an agent that
+        has just taken it over rolls up whatever its predecessor left undone."""
+        try:
+            became = self.membership.beat()
+        except Exception as exc:  # the store may be down: probing goes on, the lease lapses
+            self.metrics.storage_errors.inc()
+            log.error("heartbeat failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if became and backfill:
+            try:
+                rolled = self.aggregator.backfill()
+            except Exception as exc:
+                self.metrics.storage_errors.inc()
+                log.error("rollup failed", error=f"{type(exc).__name__}: {exc}")
+                return
+            log.info("rolled up", windows=[w.isoformat() for w in rolled], backfill=True)
+
     def _window_job(self) -> None:
+        if not self.membership.leader:
+            try:
+                self.aggregator.refresh()
+            except Exception as exc:
+                self.metrics.storage_errors.inc()
+                log.error("refresh failed", error=f"{type(exc).__name__}: {exc}")
+            return
         try:
             windows = self.aggregator.tick()
         except Exception as exc:  # the store may be down: count, log and retry next window

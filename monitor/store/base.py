@@ -8,10 +8,11 @@ and every datetime given or returned is an aware UTC datetime. Database failures
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from monitor.core.agent import AgentRecord, Lease
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 
@@ -52,6 +53,47 @@ class Store(Protocol):
 
     def head_revision(self) -> str:
         """The newest schema revision this version of llm-monitor knows."""
+        ...
+
+    # Agents and leases (docs/design.md#agents)
+
+    def db_now(self) -> datetime:
+        """The store's clock: the database server's on PostgreSQL, this process's on SQLite."""
+        ...
+
+    def heartbeat(self, record: AgentRecord) -> datetime:
+        """Write ``record`` as its agent's row with ``last_seen`` the store's clock; return it."""
+        ...
+
+    def agents(self) -> list[AgentRecord]:
+        """Every agent that ever sent a heartbeat, by location then name."""
+        ...
+
+    def lease(self, name: str) -> Lease | None:
+        """The lease ``name`` as stored, if it was ever taken."""
+        ...
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> tuple[Lease, datetime]:
+        """Take or renew the lease for ``seconds`` of the store's clock if it is free, expired
+        or ``holder``'s; the lease after the attempt and the store's clock then."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """End ``holder``'s lease now (nothing if another agent holds it)."""
+        ...
+
+    def mark_windows(self, window_seconds: int, starts: Iterable[datetime]) -> None:
+        """Mark windows for the rollup leader to roll up again (another agent wrote into them)."""
+        ...
+
+    def dirty_windows(
+        self, window_seconds: int, until: datetime | None = None
+    ) -> dict[datetime, datetime]:
+        """The marked windows starting before ``until``: start to mark."""
+        ...
+
+    def clear_dirty_windows(self, window_seconds: int, seen: Mapping[datetime, datetime]) -> None:
+        """Delete the marks seen, unless marked again since."""
         ...
 
     # Raw probes

@@ -176,3 +176,39 @@ model_profiles = Table(
     Column("refreshed_at", UTCDateTime(), nullable=False),
     Column("live", JSON, nullable=False),
 )
+
+# Agents and leases (0004): several agents share one PostgreSQL store (docs/design.md#agents).
+agents = Table(
+    "agents",
+    metadata,
+    Column("agent", String(), primary_key=True),
+    Column("location", String(), nullable=False),
+    Column("host", String(), nullable=False),
+    Column("pid", BigInteger, nullable=False),
+    Column("version", String(), nullable=False),
+    Column("config_hash", String(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("clock_offset_seconds", Double),
+    Column("endpoints", BigInteger, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(), primary_key=True),
+    Column("holder", String()),
+    Column("epoch", BigInteger, nullable=False),
+    Column("acquired_at", UTCDateTime()),
+    Column("expires_at", UTCDateTime()),
+)
+
+# Windows that agents other than the rollup leader wrote probes into: the leader rolls them up
+# again and deletes the marks it has seen (0004).
+dirty_windows = Table(
+    "dirty_windows",
+    metadata,
+    Column("window_seconds", Integer, primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("marked_at", UTCDateTime(), nullable=False),
+)

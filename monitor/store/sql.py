@@ -7,9 +7,10 @@ idempotent on ``probe_id`` and rollups and profiles are idempotent upserts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -26,8 +27,10 @@ from sqlalchemy import (
     null,
     select,
     true,
+    update,
 )
 
+from monitor.core.agent import AgentRecord, Lease
 from monitor.core.errors import StoreError
 from monitor.core.outcomes import counts_as_down
 from monitor.core.result import ProbeResult
@@ -48,7 +51,10 @@ from monitor.store.rows import (
     row_to_probe,
     row_to_rollup,
 )
-from monitor.store.schema import model_profiles, probes
+from monitor.store.schema import UTCDateTime, model_profiles, probes
+from monitor.store.schema import agents as agents_table
+from monitor.store.schema import dirty_windows as dirty_table
+from monitor.store.schema import leases as leases_table
 from monitor.store.schema import rollups as rollups_table
 
 _ROLLUP_KEY = ("endpoint", "window_seconds", "window_start")
@@ -541,6 +547,133 @@ class SQLStore:
         )
 
     # Life cycle
+
+    # Agents and leases
+
+    def _now(self, connection: Connection) -> datetime:
+        """The store's clock: the server's on PostgreSQL (the one clock every agent shares),
+        this process's on SQLite (only one agent uses an SQLite file)."""
+        if self._dialect == "postgresql":
+            moment: datetime = connection.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+            return moment.astimezone(UTC)
+        return datetime.now(UTC)
+
+    def db_now(self) -> datetime:
+        """The store's clock now."""
+        with self._read("read the store's clock") as connection:
+            return self._now(connection)
+
+    def heartbeat(self, record: AgentRecord) -> datetime:
+        """Write ``record`` as its agent's row, ``last_seen`` set to the store's clock; return
+        that moment."""
+        with self._write("record the agent's heartbeat") as connection:
+            now = self._now(connection)
+            row = {**asdict(record), "last_seen": now}
+            connection.execute(dialects.upsert(self._dialect, agents_table, ("agent",)), [row])
+        return now
+
+    def agents(self) -> list[AgentRecord]:
+        """Every agent that ever sent a heartbeat, by location then name."""
+        query = select(agents_table).order_by(agents_table.c.location, agents_table.c.agent)
+        with self._read("read the agents") as connection:
+            return [AgentRecord(**row) for row in connection.execute(query).mappings()]
+
+    def lease(self, name: str) -> Lease | None:
+        """The lease ``name`` as stored, if it was ever taken."""
+        query = select(leases_table).where(leases_table.c.name == name)
+        with self._read("read a lease") as connection:
+            row = connection.execute(query).mappings().first()
+        return Lease(**row) if row is not None else None
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> tuple[Lease, datetime]:
+        """Take the lease ``name`` for ``seconds`` by the store's clock if it is free, expired
+        or already ``holder``'s (then it is renewed, same epoch); return the lease as it is
+        after the attempt (another agent may hold it) and the store's clock then."""
+        table = leases_table
+        with self._write("take a lease") as connection:
+            connection.execute(
+                dialects.insert(self._dialect, table).on_conflict_do_nothing(
+                    index_elements=["name"]
+                ),
+                [{"name": name, "holder": None, "epoch": 0}],
+            )
+            now = self._now(connection)
+            mine = table.c.holder == holder
+            taken_now = literal(now, UTCDateTime())
+            connection.execute(
+                update(table)
+                .where(
+                    table.c.name == name,
+                    mine | table.c.holder.is_(None) | (table.c.expires_at <= now),
+                )
+                .values(
+                    holder=holder,
+                    epoch=case((mine, table.c.epoch), else_=table.c.epoch + 1),
+                    acquired_at=case((mine, table.c.acquired_at), else_=taken_now),
+                    expires_at=now + timedelta(seconds=seconds),
+                )
+            )
+            row = connection.execute(select(table).where(table.c.name == name)).mappings().one()
+        return Lease(**row), now
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up now if ``holder`` has it, so another agent need not wait for it
+        to expire."""
+        table = leases_table
+        with self._write("release a lease") as connection:
+            now = self._now(connection)
+            connection.execute(
+                update(table)
+                .where(table.c.name == name, table.c.holder == holder)
+                .values(expires_at=now)
+            )
+
+    def mark_windows(self, window_seconds: int, starts: Iterable[datetime]) -> None:
+        """Mark windows to roll up again (an agent that is not the rollup leader wrote probes
+        into them); a window marked again gets the newer mark."""
+        table = dirty_table
+        with self._write("mark windows to roll up") as connection:
+            now = self._now(connection)
+            rows = [
+                {"window_seconds": window_seconds, "window_start": start, "marked_at": now}
+                for start in sorted(set(starts))
+            ]
+            if rows:
+                statement = dialects.insert(self._dialect, table)
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["window_seconds", "window_start"],
+                        set_={"marked_at": statement.excluded.marked_at},
+                    ),
+                    rows,
+                )
+
+    def dirty_windows(
+        self, window_seconds: int, until: datetime | None = None
+    ) -> dict[datetime, datetime]:
+        """The marked windows that start before ``until`` (all without it): start to mark."""
+        table = dirty_table
+        query = select(table.c.window_start, table.c.marked_at).where(
+            table.c.window_seconds == window_seconds
+        )
+        if until is not None:
+            query = query.where(table.c.window_start < until)
+        with self._read("read the windows to roll up") as connection:
+            return {row.window_start: row.marked_at for row in connection.execute(query)}
+
+    def clear_dirty_windows(self, window_seconds: int, seen: Mapping[datetime, datetime]) -> None:
+        """Delete the marks in ``seen`` (start to mark, as ``dirty_windows`` gave them) unless a
+        newer mark replaced one since: that window is rolled up again next time."""
+        table = dirty_table
+        with self._write("clear rolled-up windows") as connection:
+            for start, marked in seen.items():
+                connection.execute(
+                    delete(table).where(
+                        table.c.window_seconds == window_seconds,
+                        table.c.window_start == start,
+                        table.c.marked_at <= marked,
+                    )
+                )
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers."""

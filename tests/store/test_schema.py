@@ -21,7 +21,15 @@ from monitor.store.schema import metadata, probes
 
 from .factories import make_probe
 
-TABLES = ["alembic_version", "model_profiles", "probes", "rollups"]
+TABLES = [
+    "agents",
+    "alembic_version",
+    "dirty_windows",
+    "leases",
+    "model_profiles",
+    "probes",
+    "rollups",
+]
 
 
 def _stamp(database: Engine, revision: str) -> None:

@@ -1,0 +1,130 @@
+"""Three agents in three locations share one PostgreSQL store: each probe is filed under its
+agent and location, one agent at a time rolls windows up, and when that one is killed
+(``kill -9``) another takes over; no window is lost and none is counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.core.rollup import window_start
+from monitor.simulator import Simulator
+from monitor.store import open_store
+from tests.reliability.harness import DaemonProcess, eventually, sim_config, sim_endpoint
+
+from .conftest import agent_process
+
+WINDOW = 5
+ENDPOINTS = ["ok", "fails-in-b", "down"]
+LOCATIONS = ["a", "b", "c"]
+
+
+async def _agents_json(agent: DaemonProcess) -> dict[str, Any]:
+    answer = await agent.get("/api/v1/agents")
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
+    tmp_path: Path, pg_url: str
+) -> None:
+    sim = Simulator(sim_config(*(sim_endpoint(e) for e in ENDPOINTS)))
+    async with sim:
+        sim.set_mode("fails-in-b", "server_error", user_agent="location b)")
+        sim.set_mode("down", "server_error")
+        agents = {
+            name: agent_process(
+                tmp_path, sim, ENDPOINTS, name=f"agent-{name}", location=name, storage_url=pg_url
+            )
+            for name in LOCATIONS
+        }
+        async with contextlib.AsyncExitStack() as stack:
+            for agent in agents.values():
+                await stack.enter_async_context(agent)
+                await agent.start()
+            for agent in agents.values():
+                await agent.wait_ready()
+
+            # Every agent sees the three, alive, and the same one leader.
+            async def all_three() -> bool:
+                body = await _agents_json(agents["a"])
+                return [a["alive"] for a in body["agents"]] == [True] * 3
+
+            assert await eventually(all_three, 20)
+            views = [await _agents_json(agent) for agent in agents.values()]
+            leaders = {view["rollup_leader"] for view in views}
+            assert len(leaders) == 1 and None not in leaders, views
+            (leader,) = leaders
+            listed = views[0]["agents"]
+            assert [(a["agent"], a["location"], a["endpoints"]) for a in listed] == [
+                (f"agent-{loc}", loc, len(ENDPOINTS)) for loc in LOCATIONS
+            ]
+            assert [a["rollup_leader"] for a in listed].count(True) == 1
+            assert len({a["config_hash"] for a in listed}) == 1
+
+            # Two more windows with everyone, then the leader dies mid-window.
+            await asyncio.sleep(2 * WINDOW)
+            killed_at = datetime.now(UTC)
+            victim = agents[leader.removeprefix("agent-")]
+            await victim.kill()
+
+            async def taken_over() -> bool:
+                survivor = next(a for a in agents.values() if a is not victim)
+                body = await _agents_json(survivor)
+                return body["rollup_leader"] not in (None, leader)
+
+            assert await eventually(taken_over, 15)
+            new_leader = (await _agents_json(agents["a" if victim is not agents["a"] else "b"]))[
+                "rollup_leader"
+            ]
+            # Two more windows and their settle time after the takeover.
+            await asyncio.sleep(2 * WINDOW + 4)
+            # The others first, the leader last: its final rollup counts their last probes
+            # (which they marked for it in the store).
+            survivors = sorted(
+                (a for a in agents.values() if a is not victim),
+                key=lambda a: new_leader in a.log.name,
+            )
+            stopped_at = datetime.now(UTC)
+            for agent in survivors:
+                code, _ = await agent.stop()
+                assert code == 0, agent.log_text()[-3000:]
+            logs = {agent.log.name: agent.log_text() for agent in agents.values()}
+
+    store = open_store(pg_url)
+    try:
+        probes = store.probes(limit=10_000_000, newest_first=False)
+        rollups = store.rollups(window_seconds=WINDOW)
+    finally:
+        store.close()
+
+    # Each probe under its own agent and location; each agent probed every endpoint.
+    by_agent = Counter((p.agent, p.location, p.endpoint) for p in probes)
+    for loc in LOCATIONS:
+        for endpoint in ENDPOINTS:
+            assert by_agent[(f"agent-{loc}", loc, endpoint)] >= 5, (loc, endpoint)
+    assert {p.outcome.value for p in probes if p.endpoint == "ok"} == {"success"}
+    failed_b = {p.location for p in probes if p.endpoint == "fails-in-b" and not p.ok}
+    assert failed_b == {"b"}
+
+    # Exactly one rollup per endpoint and window, with exactly the counts of its raw probes,
+    # through the takeover: none missing, none counted twice, whoever rolled it up.
+    keys = [(r.endpoint, r.window_start) for r in rollups]
+    assert len(keys) == len(set(keys))
+    raw = Counter((p.endpoint, window_start(p.started_at, WINDOW)) for p in probes)
+    by_key = {(r.endpoint, r.window_start): r for r in rollups}
+    assert set(by_key) == set(raw), set(raw) ^ set(by_key)
+    for key, count in raw.items():
+        assert by_key[key].probes == count, (key, by_key[key].probes, count)
+    after_kill = [
+        w for (_, w) in raw if w >= window_start(killed_at, WINDOW) + timedelta(seconds=WINDOW)
+    ]
+    assert after_kill, "no window after the takeover"
+    assert max(after_kill) >= window_start(stopped_at, WINDOW) - timedelta(seconds=WINDOW)
+    # The survivor said it took the lease over.
+    assert any("rollup lease taken" in text for name, text in logs.items() if new_leader in name)
