@@ -335,7 +335,9 @@ def _table(chart: Chart, series: Sequence[Series], chart_id: str) -> str:
         )
     return (
         f'<details class="numbers" id="{chart_id}-numbers"><summary>Numbers</summary>'
-        '<div class="table-scroll"><table>'
+        # A box that may scroll sideways (on a phone): focusable, so that keys scroll it too.
+        f'<div class="table-scroll" role="region" tabindex="0" '
+        f'aria-label="{escape(chart.title)}: numbers by endpoint"><table>'
         f'<caption class="visually-hidden">{escape(chart.title)} by endpoint</caption>'
         '<thead><tr><th scope="col">endpoint</th><th scope="col" class="num">latest</th>'
         '<th scope="col" class="num">lowest</th><th scope="col" class="num">median</th>'

@@ -283,15 +283,44 @@ def tabbable_controls(page: Page) -> list[Control]:
     return [_control(raw) for raw in page.evaluate(_TABBABLE)]
 
 
+# Runs in the page: put the browser's "sequential focus navigation starting point" at the top
+# of the document, so that the next Tab goes to the first control. Blurring the focused element
+# is not enough: chromium keeps the starting point where that element is (after a pass that
+# wrapped around onto the first control, the next would begin at the second). A focusable
+# marker outside the Tab order (tabindex -1) is put first in <body> and focused; ``_UNMARK``
+# takes it away after the first press (``tab_from_the_top``).
+_FROM_THE_TOP = """
+() => {
+  if (document.activeElement) document.activeElement.blur();
+  if (window.getSelection()) window.getSelection().removeAllRanges();
+  const marker = document.createElement('span');
+  marker.tabIndex = -1;
+  marker.setAttribute('data-tab-start', '');
+  document.body.prepend(marker);
+  marker.focus({preventScroll: true});
+}
+"""
+_UNMARK = "() => document.querySelectorAll('[data-tab-start]').forEach(el => el.remove())"
+
+
+def tab_from_the_top(page: Page) -> None:
+    """Press Tab once as if nothing had had focus yet: focus goes to the page's first control,
+    wherever it was before."""
+    page.evaluate(_FROM_THE_TOP)
+    page.keyboard.press("Tab")
+    page.evaluate(_UNMARK)
+
+
 def tab_through(page: Page, limit: int = 2000) -> list[Control]:
     """Press Tab from the top of the page until focus leaves the page or comes back to where
     it started; the links and controls it reached, in that order. Focus inside an iframe is
     recorded once, as the iframe. Fails when ``limit`` presses did not get through the page."""
-    page.evaluate("document.activeElement && document.activeElement.blur()")
-    page.evaluate("window.getSelection() && window.getSelection().removeAllRanges()")
     reached: list[Control] = []
-    for _ in range(limit):
-        page.keyboard.press("Tab")
+    for press in range(limit):
+        if press == 0:
+            tab_from_the_top(page)
+        else:
+            page.keyboard.press("Tab")
         raw = page.evaluate(_FOCUSED)
         if raw is None:
             return reached  # past the last control: focus went to the browser
