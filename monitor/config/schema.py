@@ -22,6 +22,7 @@ from pydantic import (
 from monitor.core.agent import DEFAULT_LOCATION, NAME_PATTERN
 from monitor.core.durations import Duration
 from monitor.core.providers import AZURE_V1_API, KEY_OPTIONAL, ProviderId
+from monitor.core.quorum import parse_quorum
 
 #: A provider id (``monitor.core.providers`` lists them).
 ProviderName = ProviderId
@@ -238,6 +239,9 @@ class RollupSettings(_Strict):
     window: Duration = 1800.0
     raw_retention: Duration = 30 * SECONDS_PER_DAY
     rate_limited_is_down: bool = True
+    #: How many locations must see a slot fail for it to be down, when several agents probe
+    #: from different locations: majority, any, all or a number (docs/design.md#quorum-uptime).
+    quorum: Annotated[str | int, AfterValidator(parse_quorum)] = "majority"
 
     @field_validator("window")
     @classmethod

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import Field, computed_field
 
 from monitor.core.outcomes import Outcome, failures_of, uptime_ratio
+from monitor.core.quorum import QuorumRule, Vote, quorum_uptime
 from monitor.core.shape import Shape, UtcTime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -97,6 +98,10 @@ class ProbeRow:
     output_tokens: int | None
     input_tokens: int | None
     cost_usd: float | None
+    #: Where it was probed from (None: probes made without an agent identity).
+    location: str | None = None
+    #: When it started (None where a rollup's caller does not need the quorum's slots).
+    started_at: datetime | None = None
 
 
 #: A count of probes, tokens or outcomes.
@@ -128,6 +133,24 @@ class EndpointRollup(Shape):
     input_tokens: Count
     cost_usd: float
     computed_at: UtcTime = field(compare=False)
+    location: Annotated[
+        str | None,
+        Field(
+            description="The location of one location's rollup; null for the rollup across"
+            " locations (docs/design.md#quorum-uptime)."
+        ),
+    ] = None
+    locations: Annotated[
+        Count, Field(description="How many locations probed the endpoint in this window.")
+    ] = 1
+    slots_up: Annotated[
+        Count | None,
+        Field(description="Quorum slots up, when more than one location probed; else null."),
+    ] = None
+    slots_down: Annotated[
+        Count | None,
+        Field(description="Quorum slots down, when more than one location probed; else null."),
+    ] = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -160,8 +183,10 @@ def compute_rollup(
     *,
     rate_limited_is_down: bool = True,
     now: datetime | None = None,
+    location: str | None = None,
 ) -> EndpointRollup:
-    """The rollup of one endpoint's probes in the window starting at ``start``."""
+    """The rollup of one endpoint's probes in the window starting at ``start`` (of one
+    ``location``'s probes when it is given)."""
     counts: Counter[Outcome] = Counter(row.outcome for row in rows)
     successes = [row for row in rows if row.outcome is Outcome.SUCCESS]
     return EndpointRollup(
@@ -182,4 +207,68 @@ def compute_rollup(
         input_tokens=sum(row.input_tokens or 0 for row in rows),
         cost_usd=math.fsum(row.cost_usd or 0.0 for row in rows),
         computed_at=now or datetime.now(UTC),
+        location=location,
+    )
+
+
+def rollups_by_location(
+    identity: EndpointIdentity,
+    rows: Sequence[ProbeRow],
+    start: datetime,
+    window_seconds: int,
+    *,
+    slot_seconds: float,
+    quorum: QuorumRule = "majority",
+    rate_limited_is_down: bool = True,
+    now: datetime | None = None,
+) -> tuple[EndpointRollup, list[EndpointRollup]]:
+    """The rollup of one endpoint's window across locations, and each location's own.
+
+    The rollup across locations counts every probe (its outcomes, distributions, tokens and
+    cost); its uptime is the quorum's over slots of ``slot_seconds`` when more than one location
+    probed (docs/design.md#quorum-uptime), else the one location's probe uptime. Probes without
+    a location count as one location of their own and get no location rollup."""
+    now = now or datetime.now(UTC)
+    grouped: dict[str | None, list[ProbeRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.location, []).append(row)
+    per_location = [
+        compute_rollup(
+            identity,
+            located,
+            start,
+            window_seconds,
+            rate_limited_is_down=rate_limited_is_down,
+            now=now,
+            location=location,
+        )
+        for location, located in sorted(grouped.items(), key=lambda item: item[0] or "")
+        if location is not None
+    ]
+    across = compute_rollup(
+        identity, rows, start, window_seconds, rate_limited_is_down=rate_limited_is_down, now=now
+    )
+    if len(grouped) <= 1:
+        return across, per_location
+    result = quorum_uptime(
+        (
+            Vote(row.location or "", row.started_at, row.outcome)
+            for row in rows
+            if row.started_at is not None
+        ),
+        window_start=start,
+        window_seconds=window_seconds,
+        slot_seconds=slot_seconds,
+        rule=quorum,
+        rate_limited_is_down=rate_limited_is_down,
+    )
+    return (
+        replace(
+            across,
+            uptime_ratio=result.uptime_ratio,
+            locations=len(grouped),
+            slots_up=result.slots_up,
+            slots_down=result.slots_down,
+        ),
+        per_location,
     )

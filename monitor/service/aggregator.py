@@ -25,11 +25,12 @@ from typing import Any
 
 from monitor.config import Config
 from monitor.core.profile import ModelLive, model_live
+from monitor.core.quorum import parse_quorum
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import (
     EndpointIdentity,
     EndpointRollup,
-    compute_rollup,
+    rollups_by_location,
     window_start,
     windows_between,
 )
@@ -68,23 +69,29 @@ def roll_window(
     config: Config, store: Store, start: datetime, now: datetime
 ) -> list[EndpointRollup]:
     """Recompute and upsert the rollups of one window: one for each configured endpoint with
-    a stored probe in it (an endpoint without one has no data in that window, not 0 probes)."""
+    a stored probe in it (an endpoint without one has no data in that window, not 0 probes),
+    across locations, and one per location beside it; return those across locations."""
     window = window_seconds(config)
     rows = store.probe_rows(start, start + timedelta(seconds=window))
-    rate_limited_is_down = config.schema.rollup.rate_limited_is_down
-    rollups = [
-        compute_rollup(
+    settings = config.schema.rollup
+    rollups: list[EndpointRollup] = []
+    located: list[EndpointRollup] = []
+    for e in config.endpoints:
+        if not rows.get(e.id):
+            continue
+        across, per_location = rollups_by_location(
             EndpointIdentity(e.id, e.model.id, e.provider, e.region),
             rows[e.id],
             start,
             window,
-            rate_limited_is_down=rate_limited_is_down,
+            slot_seconds=e.probe.interval,
+            quorum=parse_quorum(settings.quorum),
+            rate_limited_is_down=settings.rate_limited_is_down,
             now=now,
         )
-        for e in config.endpoints
-        if rows.get(e.id)
-    ]
-    store.upsert_rollups(rollups)
+        rollups.append(across)
+        located += per_location
+    store.upsert_rollups(rollups + located)
     return rollups
 
 

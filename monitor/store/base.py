@@ -158,6 +158,19 @@ class Store(Protocol):
         one of no probes (an earlier version wrote those for windows without probes)."""
         ...
 
+    def location_rollups(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+        endpoint: str | None = None,
+    ) -> list[EndpointRollup]:
+        """Each location's rollups whose window starts in [since, until), by window start,
+        endpoint, then location (``upsert_rollups`` stores a rollup with a ``location`` there)."""
+        ...
+
     def rollup_windows(
         self, window_seconds: int, since: datetime, until: datetime
     ) -> set[datetime]:

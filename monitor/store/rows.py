@@ -32,7 +32,8 @@ def row_to_probe(row: Mapping[Any, Any]) -> ProbeResult:
 
 
 def rollup_to_row(rollup: EndpointRollup) -> dict[str, Any]:
-    """The ``rollups`` row of a rollup, its distributions flattened into columns."""
+    """The ``rollups`` row of a rollup (the ``location_rollups`` row of one location's), its
+    distributions flattened into columns."""
     row: dict[str, Any] = {
         "endpoint": rollup.endpoint,
         "window_seconds": rollup.window_seconds,
@@ -49,6 +50,12 @@ def rollup_to_row(rollup: EndpointRollup) -> dict[str, Any]:
         "cost_usd": rollup.cost_usd,
         "computed_at": rollup.computed_at,
     }
+    if rollup.location is None:  # across locations: the rollups table
+        row.update(
+            locations=rollup.locations, slots_up=rollup.slots_up, slots_down=rollup.slots_down
+        )
+    else:  # one location's: location_rollups
+        row["location"] = rollup.location
     for prefix in DISTRIBUTIONS:
         distribution: Distribution = getattr(rollup, prefix)
         row[f"{prefix}_count"] = distribution.count
@@ -85,4 +92,8 @@ def row_to_rollup(row: Mapping[Any, Any]) -> EndpointRollup:
         input_tokens=row["input_tokens"],
         cost_usd=row["cost_usd"],
         computed_at=row["computed_at"],
+        location=row.get("location"),
+        locations=row.get("locations", 1),
+        slots_up=row.get("slots_up"),
+        slots_down=row.get("slots_down"),
     )

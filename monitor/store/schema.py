@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -163,7 +164,37 @@ rollups = Table(
     Column("input_tokens", BigInteger, nullable=False),
     Column("cost_usd", Double, nullable=False),
     Column("computed_at", UTCDateTime(), nullable=False),
+    # Across locations (0005): how many locations probed, and the quorum's slots when more
+    # than one did (docs/design.md#quorum-uptime).
+    Column("locations", BigInteger, nullable=False, server_default=text("1")),
+    Column("slots_up", BigInteger),
+    Column("slots_down", BigInteger),
     Index(None, "model", "window_seconds", "window_start"),
+    Index(None, "window_seconds", "window_start"),
+)
+
+# One location's rollup of an endpoint's window (0005), beside the rollup across locations.
+location_rollups = Table(
+    "location_rollups",
+    metadata,
+    Column("endpoint", String(), primary_key=True),
+    Column("window_seconds", Integer, primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("location", String(), primary_key=True),
+    Column("model", String(), nullable=False),
+    Column("provider", String(), nullable=False),
+    Column("region", String()),
+    Column("probes", BigInteger, nullable=False),
+    Column("successes", BigInteger, nullable=False),
+    Column("outcomes", JSON, nullable=False),
+    Column("uptime_ratio", Double),
+    *_distribution_columns("ttft"),
+    *_distribution_columns("speed"),
+    *_distribution_columns("latency"),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Double, nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
     Index(None, "window_seconds", "window_start"),
 )
 

@@ -55,6 +55,7 @@ from monitor.store.schema import UTCDateTime, model_profiles, probes
 from monitor.store.schema import agents as agents_table
 from monitor.store.schema import dirty_windows as dirty_table
 from monitor.store.schema import leases as leases_table
+from monitor.store.schema import location_rollups as location_table
 from monitor.store.schema import rollups as rollups_table
 
 _ROLLUP_KEY = ("endpoint", "window_seconds", "window_start")
@@ -212,6 +213,8 @@ class SQLStore:
                 probes.c.output_tokens,
                 probes.c.input_tokens,
                 probes.c.cost_usd,
+                probes.c.location,
+                probes.c.started_at,
             ),
             probes.c.started_at,
             since,
@@ -223,8 +226,10 @@ class SQLStore:
             fetched = connection.execute(query).all()
         grouped: dict[str, list[ProbeRow]] = {}
         outcomes = OUTCOMES
-        for endpoint, outcome, ttft, speed, total, output, input_, cost in fetched:
-            row = ProbeRow(endpoint, outcomes[outcome], ttft, speed, total, output, input_, cost)
+        for endpoint, outcome, ttft, speed, total, output, input_, cost, where, at in fetched:
+            row = ProbeRow(
+                endpoint, outcomes[outcome], ttft, speed, total, output, input_, cost, where, at
+            )
             rows = grouped.get(endpoint)
             if rows is None:
                 grouped[endpoint] = [row]
@@ -294,14 +299,25 @@ class SQLStore:
         rows = {
             (rollup.endpoint, rollup.window_seconds, rollup.window_start): rollup_to_row(rollup)
             for rollup in rollups
-            if rollup.probes > 0
+            if rollup.probes > 0 and rollup.location is None
         }
-        if not rows:
+        located = {
+            (r.endpoint, r.window_seconds, r.window_start, r.location): rollup_to_row(r)
+            for r in rollups
+            if r.probes > 0 and r.location is not None
+        }
+        if not rows and not located:
             return
         with self._write("store rollups") as connection:
-            connection.execute(
-                dialects.upsert(self._dialect, rollups_table, _ROLLUP_KEY), list(rows.values())
-            )
+            if rows:
+                connection.execute(
+                    dialects.upsert(self._dialect, rollups_table, _ROLLUP_KEY), list(rows.values())
+                )
+            if located:
+                connection.execute(
+                    dialects.upsert(self._dialect, location_table, (*_ROLLUP_KEY, "location")),
+                    list(located.values()),
+                )
 
     def rollups(
         self,
@@ -324,6 +340,28 @@ class SQLStore:
         query = _in_range(query, rollups_table.c.window_start, since, until)
         query = query.order_by(rollups_table.c.window_start, rollups_table.c.endpoint)
         with self._read("read rollups") as connection:
+            return [row_to_rollup(row) for row in connection.execute(query).mappings()]
+
+    def location_rollups(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+        endpoint: str | None = None,
+    ) -> list[EndpointRollup]:
+        """Each location's rollups whose window starts in [since, until), by window start,
+        endpoint, then location."""
+        table = location_table
+        query = select(table).where(table.c.window_seconds == window_seconds, table.c.probes > 0)
+        if model is not None:
+            query = query.where(table.c.model == model)
+        if endpoint is not None:
+            query = query.where(table.c.endpoint == endpoint)
+        query = _in_range(query, table.c.window_start, since, until)
+        query = query.order_by(table.c.window_start, table.c.endpoint, table.c.location)
+        with self._read("read location rollups") as connection:
             return [row_to_rollup(row) for row in connection.execute(query).mappings()]
 
     def rollup_windows(

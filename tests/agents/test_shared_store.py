@@ -100,6 +100,7 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
     try:
         probes = store.probes(limit=10_000_000, newest_first=False)
         rollups = store.rollups(window_seconds=WINDOW)
+        located = store.location_rollups(window_seconds=WINDOW)
     finally:
         store.close()
 
@@ -126,5 +127,31 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
     ]
     assert after_kill, "no window after the takeover"
     assert max(after_kill) >= window_start(stopped_at, WINDOW) - timedelta(seconds=WINDOW)
+    # Beside each, one rollup per location, with that location's probes.
+    raw_located = Counter(
+        (p.endpoint, window_start(p.started_at, WINDOW), p.location) for p in probes
+    )
+    by_location = {(r.endpoint, r.window_start, r.location): r for r in located}
+    assert len(by_location) == len(located) and set(by_location) == set(raw_located)
+    assert all(by_location[k].probes == n for k, n in raw_located.items())
+
+    # Uptime across locations is the quorum's (majority): an endpoint that fails for location
+    # b alone is up, while b's own rollups say down; one that fails everywhere is down.
+    seen_by_all = [r for r in rollups if r.locations == 3]
+    assert seen_by_all, "no window that all three locations probed"
+    for r in seen_by_all:
+        assert r.slots_up is not None and r.slots_down is not None
+        if r.endpoint == "ok":
+            assert (r.uptime_ratio, r.slots_down) == (1.0, 0)
+        elif r.endpoint == "down":
+            assert (r.uptime_ratio, r.slots_up) == (0.0, 0)
+        else:  # fails-in-b: up by majority (a slot that only b saw would be down: at most one)
+            assert r.slots_down <= 1 and r.uptime_ratio is not None and r.uptime_ratio >= 0.75, r
+            own = {loc: by_location[(r.endpoint, r.window_start, loc)] for loc in LOCATIONS}
+            assert own["b"].uptime_ratio == 0.0
+            assert own["a"].uptime_ratio == own["c"].uptime_ratio == 1.0
+    assert any(r.uptime_ratio == 1.0 for r in seen_by_all if r.endpoint == "fails-in-b")
+    assert all(r.uptime_ratio == 0.0 for r in rollups if r.endpoint == "down")
+
     # The survivor said it took the lease over.
     assert any("rollup lease taken" in text for name, text in logs.items() if new_leader in name)

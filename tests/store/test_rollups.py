@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, timedelta
 
 from sqlalchemy import Engine, insert
@@ -301,3 +302,24 @@ def test_rollups_of_no_probes_written_by_an_earlier_version_are_not_read(
     assert store.outcome_counts(window_seconds=1800) == {
         ("gpt-4.1-nano", "openai"): dict(real.outcomes)
     }
+
+
+def test_rollups_across_and_per_location_are_kept_apart_and_replaced_by_key(
+    store: SQLStore,
+) -> None:
+    across = make_rollup(locations=3, slots_up=58, slots_down=2, uptime_ratio=58 / 60)
+    per_location = [
+        make_rollup(location=loc, probes=10, uptime_ratio=ratio)
+        for loc, ratio in (("a", 1.0), ("b", 0.2), ("c", 1.0))
+    ]
+    store.upsert_rollups([across, *per_location])
+
+    assert store.rollups(window_seconds=1800) == [across]
+    assert store.location_rollups(window_seconds=1800) == per_location
+    # Recomputed: the same keys are replaced, nothing is added.
+    again = replace(per_location[1], uptime_ratio=0.3)
+    store.upsert_rollups([replace(across, slots_down=3), again])
+    assert store.rollups(window_seconds=1800)[0].slots_down == 3
+    assert [r.uptime_ratio for r in store.location_rollups(window_seconds=1800)] == [1.0, 0.3, 1.0]
+    assert store.location_rollups(window_seconds=1800, endpoint="nope") == []
+    assert store.location_rollups(window_seconds=60) == []

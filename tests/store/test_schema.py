@@ -26,6 +26,7 @@ TABLES = [
     "alembic_version",
     "dirty_windows",
     "leases",
+    "location_rollups",
     "model_profiles",
     "probes",
     "rollups",

@@ -1,0 +1,154 @@
+"""Uptime across locations: a window's slots, each location's vote in them, and the quorum
+that calls a slot down (docs/design.md#quorum-uptime).
+
+A window is cut into slots of the probe interval (the last one shorter when the interval does
+not divide the window). A probe belongs to the slot that holds its start time. In a slot, each
+location that has at least one probe there that counts for uptime votes: down when all of its
+counted probes there failed, up otherwise. A slot without a vote does not count. A slot is down
+when its down votes reach the quorum of its voters:
+
+- ``majority``: more than half of them (two of two, two of three; a tie is not enough to call
+  a provider down, since each side is one location's word against another's);
+- ``any``: one;
+- ``all``: every voter;
+- a number N: N of them, or every voter when fewer than N voted (a slot that only two of three
+  locations saw is judged by the two: a missing vote is not a down vote).
+
+The window's uptime is the up slots over the slots with a vote. With one location this is not
+the slot count but that location's probe uptime (successes over counted probes), so one agent's
+numbers are the same as before agents existed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from monitor.core.outcomes import EXCLUDED_FROM_UPTIME, Outcome, counts_as_down
+
+QuorumRule = Literal["majority", "any", "all"] | int
+QUORUM_WORDS = ("majority", "any", "all")
+
+
+def parse_quorum(value: object) -> QuorumRule:
+    """A quorum rule from the config: ``majority``, ``any``, ``all`` or a whole number >= 1."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a quorum: use majority, any, all or a number >= 1")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"{value} is not a quorum: a number of locations must be >= 1")
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in QUORUM_WORDS:
+            return word  # type: ignore[return-value]
+        if word.isdigit():
+            return parse_quorum(int(word))
+    raise ValueError(f"{value!r} is not a quorum: use majority, any, all or a number >= 1")
+
+
+def slot_is_down(down: int, voters: int, rule: QuorumRule) -> bool:
+    """Whether ``down`` down votes of ``voters`` call a slot down under ``rule``."""
+    if voters <= 0:
+        raise ValueError("a slot without voters is not judged")
+    if rule == "majority":
+        return 2 * down > voters
+    if rule == "any":
+        return down >= 1
+    if rule == "all":
+        return down == voters
+    assert isinstance(rule, int)
+    return down >= min(rule, voters)
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumUptime:
+    """A window's uptime across locations."""
+
+    slots_up: int
+    slots_down: int
+    #: Slots of the window in which no location voted.
+    slots_without_vote: int
+    #: The locations that voted in at least one slot, sorted.
+    locations: tuple[str, ...]
+    #: Up slots over slots with a vote, or (one location) its probe uptime; None without votes.
+    uptime_ratio: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """What quorum needs of one probe."""
+
+    location: str
+    started_at: datetime
+    outcome: Outcome
+
+
+def slot_count(window_seconds: float, slot_seconds: float) -> int:
+    """How many slots a window has (the last one shorter when they do not divide)."""
+    if slot_seconds <= 0 or window_seconds <= 0:
+        raise ValueError("window and slot lengths must be positive")
+    return math.ceil(window_seconds / slot_seconds - 1e-9)
+
+
+def quorum_uptime(
+    probes: Iterable[Vote],
+    *,
+    window_start: datetime,
+    window_seconds: float,
+    slot_seconds: float,
+    rule: QuorumRule = "majority",
+    rate_limited_is_down: bool = True,
+) -> QuorumUptime:
+    """The uptime of one endpoint's window from the probes of every location."""
+    slots = slot_count(window_seconds, slot_seconds)
+    # slot -> location -> [counted probes, failed ones]
+    tally: dict[int, dict[str, list[int]]] = {}
+    counted: dict[str, list[int]] = {}  # location -> [successes, counted] over the window
+    for probe in probes:
+        offset = (probe.started_at - window_start).total_seconds()
+        if not 0 <= offset < window_seconds:
+            raise ValueError(f"a probe at {probe.started_at.isoformat()} is outside the window")
+        if probe.outcome in EXCLUDED_FROM_UPTIME:
+            continue
+        failed = counts_as_down(probe.outcome, rate_limited_is_down=rate_limited_is_down)
+        if not failed and probe.outcome is not Outcome.SUCCESS:
+            continue  # a 429 with rate_limited_is_down off: neither up nor down
+        slot = min(int(offset // slot_seconds), slots - 1)
+        votes = tally.setdefault(slot, {}).setdefault(probe.location, [0, 0])
+        votes[0] += 1
+        votes[1] += failed
+        totals = counted.setdefault(probe.location, [0, 0])
+        totals[0] += not failed
+        totals[1] += 1
+    locations = tuple(sorted(counted))
+    up = down = 0
+    for by_location in tally.values():
+        voters = len(by_location)
+        down_votes = sum(1 for n, failed in by_location.values() if failed == n)
+        if slot_is_down(down_votes, voters, rule):
+            down += 1
+        else:
+            up += 1
+    if len(locations) == 1:
+        successes, total = counted[locations[0]]
+        ratio: float | None = successes / total
+    else:
+        ratio = up / (up + down) if up + down else None
+    return QuorumUptime(up, down, slots - len(tally), locations, ratio)
+
+
+def describe_rule(rule: QuorumRule) -> str:
+    """``majority``, ``any``, ``all`` or ``2 locations``, for reports and pages."""
+    return f"{rule} locations" if isinstance(rule, int) else str(rule)
+
+
+def votes_by_location(votes: Iterable[Vote]) -> Mapping[str, list[Vote]]:
+    """The votes of each location, in the order given."""
+    grouped: dict[str, list[Vote]] = {}
+    for vote in votes:
+        grouped.setdefault(vote.location, []).append(vote)
+    return grouped
