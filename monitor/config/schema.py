@@ -194,12 +194,16 @@ class EndpointSpec(ProbeOverrides):
 class AgentSettings(_Strict):
     """This agent: its name (default: the host's name), the location it probes from, and how
     often it tells the store it is alive (an agent silent for 3 heartbeats is gone, and the
-    rollup lease it held expires then). ``$LLM_MONITOR_AGENT`` and ``$LLM_MONITOR_LOCATION``
-    (and ``llm-monitor run --agent/--location``) override the file."""
+    rollup lease it held expires then), and whether it probes every endpoint or its share.
+    ``$LLM_MONITOR_AGENT`` and ``$LLM_MONITOR_LOCATION`` (and ``llm-monitor run
+    --agent/--location``) override the file."""
 
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     location: str = Field(default=DEFAULT_LOCATION, pattern=NAME_PATTERN)
     heartbeat: Annotated[Duration, AfterValidator(_at_least_one_second)] = 10.0
+    #: ``all``: this agent probes every endpoint; ``shard``: the live agents of its location
+    #: divide the endpoints among themselves (docs/design.md#shards).
+    assignment: Literal["all", "shard"] = "all"
 
 
 class StorageSettings(_Strict):

@@ -7,8 +7,10 @@ its ``User-Agent`` and in the store, so several agents can share one store and o
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,3 +101,23 @@ class Lease:
     def held_by(self, agent: str, now: datetime) -> bool:
         """Whether ``agent`` holds it at ``now`` (the store's clock)."""
         return self.holder == agent and self.expires_at is not None and now < self.expires_at
+
+
+def shard_owner(endpoint_id: str, members: Iterable[str]) -> str | None:
+    """Which of ``members`` (agent names) probes ``endpoint_id`` under ``assignment: shard``:
+    rendezvous hashing, so that every agent computes the same owner from the same members, and
+    a member that joins or leaves moves only the endpoints it gains or had (docs/design.md#shards).
+    None without members."""
+    best: tuple[int, str] | None = None
+    for member in members:
+        digest = hashlib.blake2b(f"{member}\0{endpoint_id}".encode(), digest_size=8).digest()
+        score = (int.from_bytes(digest, "big"), member)
+        if best is None or score > best:
+            best = score
+    return best[1] if best is not None else None
+
+
+def my_share(endpoint_ids: Iterable[str], members: Iterable[str], me: str) -> set[str]:
+    """The endpoints that ``me`` probes among ``members`` (``me`` counts as one of them)."""
+    everyone = set(members) | {me}
+    return {e for e in endpoint_ids if shard_owner(e, everyone) == me}

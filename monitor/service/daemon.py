@@ -23,7 +23,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config
+from monitor.config import Config, Endpoint
 from monitor.core.errors import StoreError
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
@@ -95,6 +95,7 @@ class Daemon:
         )
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self.membership = Membership(config, self._store)
+        self._share: set[str] = {e.id for e in config.endpoints}
         self._agent_lock: AgentLock | None = None
         self._started = False
 
@@ -155,7 +156,7 @@ class Daemon:
             self.aggregator.refresh()
             log.info("rollups ready", windows=0, window_seconds=self.aggregator.window)
         self.sink.start()
-        self.scheduler.start(self._config.endpoints)
+        self.scheduler.start(self._assigned())
         self._schedule_maintenance()
         self._maintenance.start()
         self._started = True
@@ -243,9 +244,10 @@ class Daemon:
         self.metrics.declare_endpoints(new.endpoints)
         self._config = new
         self.aggregator.config = new
+        self.membership.config = new
         with self._last_lock:
             self._last = {k: v for k, v in self._last.items() if k in kept}
-        self.scheduler.set_endpoints(new.endpoints)
+        self.scheduler.set_endpoints(self._assigned())
         return []
 
     def reload_from_file(self) -> bool:
@@ -323,6 +325,13 @@ class Daemon:
         self.aggregator.clock_jumped()
         self._schedule_maintenance()
 
+    def _assigned(self) -> list[Endpoint]:
+        """The endpoints this agent probes (all, or its share: see Membership.share), noted
+        as its share."""
+        self._share = self.membership.share()
+        self.membership.probing = len(self._share)
+        return [e for e in self._config.endpoints if e.id in self._share]
+
     def _written(self, results: list[ProbeResult]) -> None:
         """Probes were stored (on the sink's thread): note their windows for the rollups, in
         the store too when another agent rolls up, so that it recomputes them."""
@@ -345,6 +354,20 @@ class Daemon:
             self.metrics.storage_errors.inc()
             log.error("heartbeat failed", error=f"{type(exc).__name__}: {exc}")
             return
+        if self._started and self.membership.share() != self._share:
+            before = self._share
+            self.scheduler.set_endpoints(self._assigned())
+            log.info(
+                "shard changed",
+                probing=len(self._share),
+                taken=len(self._share - before),
+                given_up=len(before - self._share),
+                agents=sorted(
+                    p.agent
+                    for p in self.membership.peers
+                    if p.location == self._config.agent.location
+                ),
+            )
         if became and backfill:
             try:
                 rolled = self.aggregator.backfill()

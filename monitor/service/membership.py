@@ -28,7 +28,7 @@ import structlog
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.core.agent import AgentRecord, Lease
+from monitor.core.agent import AgentRecord, Lease, my_share
 from monitor.store import Store
 
 log = structlog.get_logger("llm_monitor.agents")
@@ -61,6 +61,10 @@ class Membership:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: The last measured offset of this agent's clock from the store's, in seconds.
     clock_offset: float | None = None
+    #: The agents heard from at the last heartbeat (this one included).
+    peers: list[AgentRecord] = field(default_factory=list)
+    #: How many endpoints this agent probes (its share under ``assignment: shard``).
+    probing: int | None = None
     _leader_until: float = -1.0
     _epoch: int | None = None
     _warned_configs: set[tuple[str, str]] = field(default_factory=set)
@@ -146,12 +150,23 @@ class Membership:
             started_at=self.started_at,
             last_seen=db_now,
             clock_offset_seconds=round(offset, 6),
-            endpoints=len(self.config.endpoints),
+            endpoints=len(self.config.endpoints) if self.probing is None else self.probing,
         )
+
+    def share(self) -> set[str]:
+        """The ids of the endpoints this agent probes: every one, or under ``assignment:
+        shard`` its share among the live agents of its location (itself when it knows none)."""
+        ids = [e.id for e in self.config.endpoints]
+        if self.config.schema.agent.assignment == "all":
+            return set(ids)
+        location = self.config.agent.location
+        members = [p.agent for p in self.peers if p.location == location]
+        return my_share(ids, members, self.name)
 
     def _check_configs(self, db_now: datetime) -> None:
         mine = config_hash(self.config)
-        for other in alive(self.store.agents(), db_now, self.config.schema.agent.heartbeat):
+        self.peers = alive(self.store.agents(), db_now, self.config.schema.agent.heartbeat)
+        for other in self.peers:
             key = (other.agent, other.config_hash)
             if other.config_hash != mine and key not in self._warned_configs:
                 self._warned_configs.add(key)

@@ -42,6 +42,7 @@ def agent_process(
     storage_url: str,
     window: int = 5,
     heartbeat: str = "1s",
+    assignment: str = "all",
     env: dict[str, str] | None = None,
     **sections: Any,
 ) -> DaemonProcess:
@@ -53,7 +54,7 @@ def agent_process(
         storage_url=storage_url,
         port=port,
         window=window,
-        agent={"heartbeat": heartbeat},
+        agent={"heartbeat": heartbeat, "assignment": assignment},
         **sections,
     )
     args = ["run", "--config", str(config), "--agent", name, "--location", location]
