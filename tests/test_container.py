@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import make_url
 
 from monitor import __version__
+from monitor.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -334,3 +336,49 @@ def test_compose_grafana_is_provisioned_with_the_dashboards_and_data_source() ->
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (ROOT / "dashboards" / Path(home).name).is_file()
     assert home.startswith(provider["options"]["path"] + "/")
+
+
+# --- compose.agents.yaml: three agents on PostgreSQL --------------------------------------------
+
+COMPOSE_AGENTS = ROOT / "compose.agents.yaml"
+AGENTS_CONFIG = ROOT / "config" / "compose" / "agents.yaml"
+
+
+def test_compose_agents_runs_three_agents_in_three_locations_on_one_postgresql() -> None:
+    compose = yaml.safe_load(COMPOSE_AGENTS.read_text(encoding="utf-8"))
+    services = compose["services"]
+    agents = {name: s for name, s in services.items() if name.startswith("agent-")}
+    assert len(agents) == 3
+    names, locations, ports = set(), set(), set()
+    for name, service in agents.items():
+        command = service["command"]
+        assert command[0] == "run"
+        flags = dict(zip(command[1::2], command[2::2], strict=True))
+        assert flags["--agent"] == name  # the agent is named as its service
+        names.add(flags["--agent"])
+        locations.add(flags["--location"])
+        ports.update(service["ports"])
+        assert _mounts(service)[CONFIG_IN_IMAGE] == "./config/compose/agents.yaml"
+        assert service["environment"]["LLM_MONITOR_CONFIG"] == CONFIG_IN_IMAGE
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["build"] == "."
+    assert len(names) == len(locations) == len(ports) == 3
+    # One store for all: the config's URL names the compose PostgreSQL with its own credentials.
+    postgres = services["postgres"]["environment"]
+    config = load_config(AGENTS_CONFIG, resolve_secrets=False)
+    url = make_url(config.schema.storage.url)
+    assert (url.drivername, url.host, url.port) == ("postgresql+psycopg", "postgres", 5432)
+    assert (url.username, url.password, url.database) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+        postgres["POSTGRES_DB"],
+    )
+    assert config.schema.server.host == "0.0.0.0"
+    # Prometheus scrapes every agent.
+    prometheus = services["prometheus"]
+    flags = dict(flag.removeprefix("--").split("=", 1) for flag in prometheus["command"])
+    scrape = yaml.safe_load(
+        (ROOT / "config" / "prometheus" / Path(flags["config.file"]).name).read_text()
+    )
+    (job,) = scrape["scrape_configs"]
+    assert sorted(job["static_configs"][0]["targets"]) == sorted(f"{n}:9464" for n in names)

@@ -24,7 +24,11 @@ PROMETHEUS = ROOT / "config" / "prometheus"
 RULES = PROMETHEUS / "rules" / "llm-monitor.rules.yml"
 ALERTS = PROMETHEUS / "rules" / "llm-monitor.alerts.yml"
 RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.test.yml"))
-PROMETHEUS_CONFIGS = [PROMETHEUS / "prometheus.yml", PROMETHEUS / "prometheus.compose.yml"]
+PROMETHEUS_CONFIGS = [
+    PROMETHEUS / "prometheus.yml",
+    PROMETHEUS / "prometheus.compose.yml",
+    PROMETHEUS / "prometheus.agents.yml",
+]
 ALERTMANAGER = PROMETHEUS / "alertmanager.yml"
 RUNBOOK = ROOT / "docs" / "alerts.md"
 RUNBOOK_BASE = "https://example.com/llm-endpoint-monitor/docs/alerts.md"
