@@ -307,9 +307,11 @@ async def test_durations_across_jumps_match_the_simulators_own(faked: FakedRun) 
         assert probe.outcome is Outcome.SUCCESS, probe.error
         truth = truths[probe.provider_request_id or ""]
         assert probe.ttft_seconds is not None and truth.ttft_seconds is not None
-        # A duration taken on the wall clock would be off by the jump (an hour); 50 ms leaves
-        # room for a loaded machine's scheduling between the two processes.
-        assert abs(probe.ttft_seconds - truth.ttft_seconds) < 0.05
+        # A duration taken on the wall clock would be off by the jump (an hour). Half a second
+        # leaves room for a loaded machine's scheduling between the two processes (a CI run
+        # saw 100 ms: the probing loop held up while the first token arrived, which issue 16's
+        # kernel stamps address); the measuring error itself is benchmarked (bench accuracy).
+        assert abs(probe.ttft_seconds - truth.ttft_seconds) < 0.5
 
 
 @pytest.mark.asyncio(loop_scope="module")
