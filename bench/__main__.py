@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "scrape": ("bench.scrape", "GET /metrics time and size by number of endpoints"),
     "storage": ("bench.storage", "insert, rollup, report and profile on 30 days of probes"),
     "api": ("bench.api", "each API route and report format on the store bench storage kept"),
+    "pages": ("bench.pages", "each web page over HTTP, cold and warm, 1,000 endpoints, 30 days"),
     "store_ops": ("bench.store_ops", "store method timings (was tests/store/benchmark_store.py)"),
     "hotpath": ("bench.hotpath", "per-probe CPU of the runner's parsing path, in-process"),
     "daemon_load": ("bench.daemon_load", "CPU/RSS of `llm-monitor run` as a separate process"),

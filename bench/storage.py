@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,14 +81,24 @@ COLUMNS = [c.name for c in probes.columns]
 _FAILURES = ("server_error", "timeout", "rate_limited", "stream_error")
 
 
+#: (provider, model, region) of an endpoint's probes, unless ``identities`` says otherwise.
+Identity = tuple[str, str, str | None]
+_IDENTITY: Identity = ("openai", "gpt-4.1-nano", None)
+
+
 def _rows(
-    endpoints: list[str], start: datetime, minutes: int, seed: int = 1
+    endpoints: list[str],
+    start: datetime,
+    minutes: int,
+    seed: int = 1,
+    identities: Mapping[str, Identity] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Probe rows in ``COLUMNS`` order, one per endpoint per minute, in time order."""
     rng = random.Random(seed)
     lognorm = rng.lognormvariate
     prefix = uuid.uuid4().hex[:8]
     serial = 0
+    identity = {e: (identities or {}).get(e, _IDENTITY) for e in endpoints}
     for minute in range(minutes):
         at = start + timedelta(minutes=minute)
         for endpoint in endpoints:
@@ -96,20 +106,30 @@ def _rows(
             ok = rng.random() >= 0.01
             ttft = lognorm(-1.2, 0.3)
             speed = lognorm(4.6, 0.2) if ok else None
+            provider, model, region = identity[endpoint]
             yield (
-                f"{prefix}{serial:024x}", endpoint, "openai", "gpt-4.1-nano",
-                "chat_completions", None, "success" if ok else rng.choice(_FAILURES), at,
+                f"{prefix}{serial:024x}", endpoint, provider, model,
+                "chat_completions", region, "success" if ok else rng.choice(_FAILURES), at,
                 200 if ok else 500, ttft if ok else None, ttft + 0.4, ttft * 0.5,
                 40 if ok else None, 20, None, None, False, speed,
                 0.01 if ok else None, 40 if ok else 0, 0.0, True, "stop" if ok else None,
-                "gpt-4.1-nano-2025-04-14", f"req_{serial:032x}", None,
+                f"{model}-2025-04-14", f"req_{serial:032x}", None,
                 0.00002 if ok else None, None if ok else "HTTP 500 server_error",
-                ttft + 0.45,
+                ttft + 0.45, None, None,
             )  # fmt: skip
 
 
-def fill_sqlite(path: Path, endpoints: list[str], start: datetime, minutes: int) -> float:
-    """Bulk-insert rows into the migrated SQLite file; return seconds."""
+def fill_sqlite(
+    path: Path,
+    endpoints: list[str],
+    start: datetime,
+    minutes: int,
+    identities: Mapping[str, Identity] | None = None,
+    *,
+    analyze: bool = True,
+) -> float:
+    """Bulk-insert rows into the migrated SQLite file, then ``ANALYZE`` it (unless not
+    ``analyze``: the store itself never does); return seconds."""
     began = time.perf_counter()
     placeholders = ",".join("?" * len(COLUMNS))
     statement = f"INSERT INTO probes ({','.join(COLUMNS)}) VALUES ({placeholders})"
@@ -118,7 +138,7 @@ def fill_sqlite(path: Path, endpoints: list[str], start: datetime, minutes: int)
     try:
         connection.execute("BEGIN")
         batch: list[tuple[Any, ...]] = []
-        for row in _rows(endpoints, start, minutes):
+        for row in _rows(endpoints, start, minutes, identities=identities):
             values = list(row)
             values[at] = to_epoch_micros(values[at])
             batch.append(tuple(values))
@@ -127,7 +147,8 @@ def fill_sqlite(path: Path, endpoints: list[str], start: datetime, minutes: int)
                 batch.clear()
         connection.executemany(statement, batch)
         connection.execute("COMMIT")
-        connection.execute("ANALYZE")
+        if analyze:
+            connection.execute("ANALYZE")
     finally:
         connection.close()
     return time.perf_counter() - began
@@ -143,7 +164,13 @@ def _copy_value(value: Any) -> str:
     return str(value)
 
 
-def fill_postgres(url: str, endpoints: list[str], start: datetime, minutes: int) -> float:
+def fill_postgres(
+    url: str,
+    endpoints: list[str],
+    start: datetime,
+    minutes: int,
+    identities: Mapping[str, Identity] | None = None,
+) -> float:
     """COPY rows into the migrated PostgreSQL database; return seconds."""
     began = time.perf_counter()
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -151,7 +178,8 @@ def fill_postgres(url: str, endpoints: list[str], start: datetime, minutes: int)
         copy_sql = f"COPY probes ({','.join(COLUMNS)}) FROM STDIN"
         with cursor.copy(copy_sql) as copy:
             buffer = io.StringIO()
-            for n, row in enumerate(_rows(endpoints, start, minutes), 1):
+            rows = _rows(endpoints, start, minutes, identities=identities)
+            for n, row in enumerate(rows, 1):
                 buffer.write("\t".join(map(_copy_value, row)))
                 buffer.write("\n")
                 if n % 50_000 == 0:
@@ -250,7 +278,9 @@ def _fill(backend: str, url: str, endpoints: list[str], start: datetime, minutes
     return fill_postgres(url, endpoints, start, minutes)
 
 
-def _postgres_admin() -> psycopg.Connection[Any]:
+def postgres_admin() -> psycopg.Connection[Any]:
+    """An autocommit connection to the server of ``POSTGRES_ADMIN`` (to create and drop
+    databases)."""
     libpq = make_url(POSTGRES_ADMIN).set(drivername="postgresql").render_as_string(False)
     return psycopg.connect(libpq, autocommit=True)
 
@@ -311,7 +341,7 @@ def _prepare(
         name = f"llm_monitor_bench_{uuid.uuid4().hex[:8]}"
         if keep is not None:
             name = f"llm_monitor_bench_keep_{days:g}d".replace(".", "_")
-        admin = _postgres_admin()
+        admin = postgres_admin()
         if keep is not None:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
