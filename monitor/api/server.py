@@ -36,9 +36,15 @@ class _Server(uvicorn.Server):
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket, or a MonitorError that says which address could not be used."""
     try:
-        return socket.create_server((host, port), reuse_port=False, backlog=1024)
+        sock = socket.create_server((host, port), reuse_port=False, backlog=1024)
     except OSError as exc:
         raise MonitorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # asyncio turns Nagle's algorithm off only on sockets made with proto IPPROTO_TCP, which
+    # create_server's are not: a small response after the first on a kept-alive connection
+    # (Prometheus, browsers, the pages' refresh) then waited ~40 ms for the client's delayed
+    # ACK (docs/benchmarks.md, Pages). Accepted connections inherit the listener's option.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 async def serve(
