@@ -21,6 +21,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "scale": ("bench.scale", "endpoints one daemon keeps on schedule on one core"),
     "scrape": ("bench.scrape", "GET /metrics time and size by number of endpoints"),
     "storage": ("bench.storage", "insert, rollup, report and profile on 30 days of probes"),
+    "locations": (
+        "bench.locations",
+        "one window's rollup of 1,000 endpoints from 1 and 3 locations",
+    ),
     "api": ("bench.api", "each API route and report format on the store bench storage kept"),
     "pages": ("bench.pages", "each web page over HTTP, cold and warm, 1,000 endpoints, 30 days"),
     "store_ops": ("bench.store_ops", "store method timings (was tests/store/benchmark_store.py)"),

@@ -3,7 +3,7 @@ and the rollups across and per location."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -27,7 +27,7 @@ def _votes(table: dict[str, str]) -> list[Vote]:
     votes = []
     for location, slots in table.items():
         for slot, mark in enumerate(slots):
-            at = START + timedelta(seconds=slot * SLOT + 1)
+            at = slot * SLOT + 1.0
             if mark == "+":
                 votes.append(Vote(location, at, OK))
             elif mark == "-":
@@ -40,7 +40,6 @@ def _votes(table: dict[str, str]) -> list[Vote]:
 def _uptime(table: dict[str, str], rule: object = "majority") -> tuple[int, int, int]:
     result = quorum_uptime(
         _votes(table),
-        window_start=START,
         window_seconds=WINDOW,
         slot_seconds=SLOT,
         rule=parse_quorum(rule),
@@ -90,19 +89,17 @@ def test_failing_everywhere_is_down_by_every_rule() -> None:
 
 
 def test_a_location_votes_down_only_when_all_its_counted_probes_in_the_slot_failed() -> None:
-    at = START + timedelta(seconds=1)
+    at = 1.0
     votes = [
         Vote("a", at, DOWN),
-        Vote("a", at + timedelta(seconds=2), OK),  # a: one of two failed -> up
+        Vote("a", at + 2, OK),  # a: one of two failed -> up
         Vote("b", at, DOWN),
-        Vote("b", at + timedelta(seconds=3), Outcome.NOT_FOUND),  # excluded: b votes down
+        Vote("b", at + 3, Outcome.NOT_FOUND),  # excluded: b votes down
     ]
-    result = quorum_uptime(votes, window_start=START, window_seconds=WINDOW, slot_seconds=SLOT)
+    result = quorum_uptime(votes, window_seconds=WINDOW, slot_seconds=SLOT)
     # Two voters, one down: not a majority.
     assert (result.slots_up, result.slots_down) == (1, 0)
-    any_rule = quorum_uptime(
-        votes, window_start=START, window_seconds=WINDOW, slot_seconds=SLOT, rule="any"
-    )
+    any_rule = quorum_uptime(votes, window_seconds=WINDOW, slot_seconds=SLOT, rule="any")
     assert (any_rule.slots_up, any_rule.slots_down) == (0, 1)
 
 
@@ -113,12 +110,10 @@ def test_excluded_outcomes_and_empty_slots_do_not_vote() -> None:
 
 
 def test_a_rate_limit_is_down_or_no_vote_as_configured() -> None:
-    at = START + timedelta(seconds=1)
-    votes = [Vote("a", at, Outcome.RATE_LIMITED), Vote("b", at, Outcome.RATE_LIMITED)]
-    down = quorum_uptime(votes, window_start=START, window_seconds=WINDOW, slot_seconds=SLOT)
+    votes = [Vote("a", 1.0, Outcome.RATE_LIMITED), Vote("b", 1.0, Outcome.RATE_LIMITED)]
+    down = quorum_uptime(votes, window_seconds=WINDOW, slot_seconds=SLOT)
     ignored = quorum_uptime(
         votes,
-        window_start=START,
         window_seconds=WINDOW,
         slot_seconds=SLOT,
         rate_limited_is_down=False,
@@ -131,25 +126,21 @@ def test_slots_at_their_boundaries_and_a_shorter_last_slot() -> None:
     assert slot_count(60, 10) == 6
     assert slot_count(60, 25) == 3  # 25, 25 and 10 seconds
     boundary = [
-        Vote("a", START + timedelta(seconds=10), DOWN),  # the start of slot 1, not slot 0
-        Vote("b", START + timedelta(seconds=9.999), DOWN),
+        Vote("a", 10.0, DOWN),  # the start of slot 1, not slot 0
+        Vote("b", 9.999, DOWN),
     ]
-    result = quorum_uptime(boundary, window_start=START, window_seconds=WINDOW, slot_seconds=SLOT)
+    result = quorum_uptime(boundary, window_seconds=WINDOW, slot_seconds=SLOT)
     # Each alone in its slot: both slots down (1 of 1), not one slot with 2 of 2.
     assert (result.slots_down, result.slots_without_vote) == (2, 4)
-    last = [
-        Vote("a", START + timedelta(seconds=59), OK),
-        Vote("b", START + timedelta(seconds=51), OK),
-    ]
-    short = quorum_uptime(last, window_start=START, window_seconds=WINDOW, slot_seconds=25)
+    last = [Vote("a", 59.0, OK), Vote("b", 51.0, OK)]
+    short = quorum_uptime(last, window_seconds=WINDOW, slot_seconds=25)
     assert (short.slots_up, short.slots_without_vote) == (1, 2)
 
 
 def test_a_probe_outside_the_window_is_an_error() -> None:
-    with pytest.raises(ValueError, match="outside the window"):
+    with pytest.raises(ValueError, match="after the window's start is outside it"):
         quorum_uptime(
-            [Vote("a", START + timedelta(seconds=WINDOW), OK)],
-            window_start=START,
+            [Vote("a", float(WINDOW), OK)],
             window_seconds=WINDOW,
             slot_seconds=SLOT,
         )
@@ -190,9 +181,7 @@ def test_with_one_location_uptime_is_the_probe_uptime_of_compute_rollup(
     probes: list[tuple[float, Outcome]], limited_down: bool
 ) -> None:
     rows = [
-        ProbeRow(
-            "e", outcome, None, None, None, None, None, None, "here", START + timedelta(seconds=s)
-        )
+        ProbeRow("e", outcome, None, None, None, None, None, None, "here", s)
         for s, outcome in probes
     ]
     single = compute_rollup(ID, rows, START, WINDOW, rate_limited_is_down=limited_down)
@@ -214,7 +203,7 @@ def test_rollups_across_and_per_location_of_three_locations() -> None:
     table = {"a": "++++++", "b": "------", "c": "+++++-"}
     rows = [
         ProbeRow("e", v.outcome, 0.5 if v.outcome is OK else None, None, None, 10, 5, 0.001,
-                 v.location, v.started_at)
+                 v.location, v.offset_seconds)
         for v in _votes(table)
     ]  # fmt: skip
     across, per_location = rollups_by_location(ID, rows, START, WINDOW, slot_seconds=SLOT)

@@ -22,12 +22,11 @@ numbers are the same as before agents existed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from monitor.core.outcomes import EXCLUDED_FROM_UPTIME, Outcome, counts_as_down
+from monitor.core.outcomes import EXCLUDED_FROM_UPTIME, Outcome
 
 QuorumRule = Literal["majority", "any", "all"] | int
 QUORUM_WORDS = ("majority", "any", "all")
@@ -78,12 +77,12 @@ class QuorumUptime:
     uptime_ratio: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class Vote:
-    """What quorum needs of one probe."""
+class Vote(NamedTuple):
+    """What quorum needs of one probe: where from, how many seconds after the window's start
+    it started, and its outcome."""
 
     location: str
-    started_at: datetime
+    offset_seconds: float
     outcome: Outcome
 
 
@@ -95,60 +94,55 @@ def slot_count(window_seconds: float, slot_seconds: float) -> int:
 
 
 def quorum_uptime(
-    probes: Iterable[Vote],
+    probes: Iterable[tuple[str, float, Outcome]],
     *,
-    window_start: datetime,
     window_seconds: float,
     slot_seconds: float,
     rule: QuorumRule = "majority",
     rate_limited_is_down: bool = True,
 ) -> QuorumUptime:
-    """The uptime of one endpoint's window from the probes of every location."""
+    """The uptime of one endpoint's window from the probes (``Vote``s, or the same as plain
+    tuples) of every location."""
     slots = slot_count(window_seconds, slot_seconds)
-    # slot -> location -> [counted probes, failed ones]
-    tally: dict[int, dict[str, list[int]]] = {}
+    success, limited = Outcome.SUCCESS, Outcome.RATE_LIMITED
+    excluded = EXCLUDED_FROM_UPTIME
+    all_failed: dict[tuple[int, str], bool] = {}  # (slot, location) -> every counted one failed
     counted: dict[str, list[int]] = {}  # location -> [successes, counted] over the window
-    for probe in probes:
-        offset = (probe.started_at - window_start).total_seconds()
+    for location, offset, outcome in probes:
         if not 0 <= offset < window_seconds:
-            raise ValueError(f"a probe at {probe.started_at.isoformat()} is outside the window")
-        if probe.outcome in EXCLUDED_FROM_UPTIME:
-            continue
-        failed = counts_as_down(probe.outcome, rate_limited_is_down=rate_limited_is_down)
-        if not failed and probe.outcome is not Outcome.SUCCESS:
-            continue  # a 429 with rate_limited_is_down off: neither up nor down
-        slot = min(int(offset // slot_seconds), slots - 1)
-        votes = tally.setdefault(slot, {}).setdefault(probe.location, [0, 0])
-        votes[0] += 1
-        votes[1] += failed
-        totals = counted.setdefault(probe.location, [0, 0])
+            raise ValueError(f"a probe {offset:g} s after the window's start is outside it")
+        if outcome is success:
+            failed = False
+        elif outcome in excluded or (outcome is limited and not rate_limited_is_down):
+            continue  # neither up nor down
+        else:
+            failed = True
+        slot = int(offset // slot_seconds)
+        if slot >= slots:
+            slot = slots - 1
+        key = (slot, location)
+        all_failed[key] = all_failed.get(key, True) and failed
+        totals = counted.get(location)
+        if totals is None:
+            totals = counted[location] = [0, 0]
         totals[0] += not failed
         totals[1] += 1
+    voters: dict[int, int] = {}
+    down_votes: dict[int, int] = {}
+    for (slot, _location), down in all_failed.items():
+        voters[slot] = voters.get(slot, 0) + 1
+        down_votes[slot] = down_votes.get(slot, 0) + down
+    down_slots = sum(1 for slot, n in voters.items() if slot_is_down(down_votes[slot], n, rule))
+    up_slots = len(voters) - down_slots
     locations = tuple(sorted(counted))
-    up = down = 0
-    for by_location in tally.values():
-        voters = len(by_location)
-        down_votes = sum(1 for n, failed in by_location.values() if failed == n)
-        if slot_is_down(down_votes, voters, rule):
-            down += 1
-        else:
-            up += 1
     if len(locations) == 1:
         successes, total = counted[locations[0]]
         ratio: float | None = successes / total
     else:
-        ratio = up / (up + down) if up + down else None
-    return QuorumUptime(up, down, slots - len(tally), locations, ratio)
+        ratio = up_slots / len(voters) if voters else None
+    return QuorumUptime(up_slots, down_slots, slots - len(voters), locations, ratio)
 
 
 def describe_rule(rule: QuorumRule) -> str:
     """``majority``, ``any``, ``all`` or ``2 locations``, for reports and pages."""
     return f"{rule} locations" if isinstance(rule, int) else str(rule)
-
-
-def votes_by_location(votes: Iterable[Vote]) -> Mapping[str, list[Vote]]:
-    """The votes of each location, in the order given."""
-    grouped: dict[str, list[Vote]] = {}
-    for vote in votes:
-        grouped.setdefault(vote.location, []).append(vote)
-    return grouped

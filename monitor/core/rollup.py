@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import Field, computed_field
 
 from monitor.core.outcomes import Outcome, failures_of, uptime_ratio
-from monitor.core.quorum import QuorumRule, Vote, quorum_uptime
+from monitor.core.quorum import QuorumRule, quorum_uptime
 from monitor.core.shape import Shape, UtcTime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,8 +100,9 @@ class ProbeRow:
     cost_usd: float | None
     #: Where it was probed from (None: probes made without an agent identity).
     location: str | None = None
-    #: When it started (None where a rollup's caller does not need the quorum's slots).
-    started_at: datetime | None = None
+    #: Seconds from the start of the window it was read for to its start (None where a
+    #: rollup's caller does not need the quorum's slots).
+    offset_seconds: float | None = None
 
 
 #: A count of probes, tokens or outcomes.
@@ -232,6 +233,12 @@ def rollups_by_location(
     grouped: dict[str | None, list[ProbeRow]] = {}
     for row in rows:
         grouped.setdefault(row.location, []).append(row)
+    across = compute_rollup(
+        identity, rows, start, window_seconds, rate_limited_is_down=rate_limited_is_down, now=now
+    )
+    if len(grouped) <= 1:  # one location: its rollup is the one across locations
+        (location,) = grouped or (None,)
+        return across, [] if location is None else [replace(across, location=location)]
     per_location = [
         compute_rollup(
             identity,
@@ -245,18 +252,12 @@ def rollups_by_location(
         for location, located in sorted(grouped.items(), key=lambda item: item[0] or "")
         if location is not None
     ]
-    across = compute_rollup(
-        identity, rows, start, window_seconds, rate_limited_is_down=rate_limited_is_down, now=now
-    )
-    if len(grouped) <= 1:
-        return across, per_location
     result = quorum_uptime(
-        (
-            Vote(row.location or "", row.started_at, row.outcome)
+        [
+            (row.location or "", row.offset_seconds, row.outcome)
             for row in rows
-            if row.started_at is not None
-        ),
-        window_start=start,
+            if row.offset_seconds is not None
+        ],
         window_seconds=window_seconds,
         slot_seconds=slot_seconds,
         rule=quorum,

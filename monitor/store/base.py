@@ -125,7 +125,8 @@ class Store(Protocol):
         ...
 
     def probe_rows(self, since: datetime, until: datetime) -> dict[str, list[ProbeRow]]:
-        """The rollup columns of the probes started in [since, until), by endpoint."""
+        """The rollup columns of the probes started in [since, until), by endpoint, each with
+        its location and its start as seconds after ``since`` (``offset_seconds``)."""
         ...
 
     def probe_windows(self, since: datetime, until: datetime, window_seconds: int) -> set[datetime]:

@@ -202,7 +202,8 @@ class SQLStore:
         return {endpoint: started for endpoint, started in rows}  # noqa: C416
 
     def probe_rows(self, since: datetime, until: datetime) -> dict[str, list[ProbeRow]]:
-        """The rollup columns of the probes started in [since, until), by endpoint."""
+        """The rollup columns of the probes started in [since, until), by endpoint, each with
+        its location and its start as seconds after ``since``."""
         query = _in_range(
             select(
                 probes.c.endpoint,
@@ -214,7 +215,7 @@ class SQLStore:
                 probes.c.input_tokens,
                 probes.c.cost_usd,
                 probes.c.location,
-                probes.c.started_at,
+                dialects.seconds_since(self._dialect, probes.c.started_at, since),
             ),
             probes.c.started_at,
             since,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from monitor.core.outcomes import Outcome
+from monitor.core.result import ProbeResult
 from monitor.core.rollup import ProbeRow, window_start
 from monitor.store import SQLStore
 
@@ -215,16 +216,21 @@ def test_probe_rows_give_the_rollup_columns_by_endpoint_within_the_range(
     rows = store.probe_rows(since, until)
 
     assert rows == {
-        "a": [_row_of(a1), _row_of(a2)],
-        "b": [_row_of(b1)],
+        "a": [_row_of(a1, since), _row_of(a2, since)],
+        "b": [_row_of(b1, since)],
     }
     assert rows["a"][1].outcome is Outcome.TIMEOUT
     assert rows["a"][1].ttft_seconds is None
+    # Each start as seconds after since, to the microsecond (the quorum's slots).
+    assert [r.offset_seconds for r in rows["a"]] == [0.0, 60.0]
+    assert rows["b"][0].offset_seconds == pytest.approx(1800 - 1e-6, abs=1e-9)
 
 
-def _row_of(probe: object) -> ProbeRow:
+def _row_of(probe: ProbeResult, since: datetime) -> ProbeRow:
+    columns = {f.name for f in fields(ProbeRow)} - {"offset_seconds"}
     return ProbeRow(
-        **{field.name: getattr(probe, field.name) for field in fields(ProbeRow)},
+        **{name: getattr(probe, name) for name in columns},
+        offset_seconds=(probe.started_at - since).total_seconds(),
     )
 
 
