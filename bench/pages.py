@@ -206,7 +206,7 @@ def _rollup_rows(
                 "model": e.model.id, "provider": e.provider, "region": e.region, "probes": 30,
                 "successes": ok, "outcomes": json.dumps(outcomes), "uptime_ratio": ok / 30,
                 "output_tokens": 40 * ok, "input_tokens": 20 * 30, "cost_usd": 0.0006,
-                "computed_at": computed,
+                "computed_at": computed, "locations": 1, "slots_up": None, "slots_down": None,
             }  # fmt: skip
             for prefix, p50 in (("ttft", ttft), ("speed", speed), ("latency", ttft + 0.4)):
                 row[f"{prefix}_count"] = ok
