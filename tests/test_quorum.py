@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from monitor.config import parse_config
 from monitor.core.errors import ConfigError
-from monitor.core.outcomes import Outcome
+from monitor.core.outcomes import EXCLUDED_FROM_UPTIME, Outcome
 from monitor.core.quorum import Vote, parse_quorum, quorum_uptime, slot_count, slot_is_down
 from monitor.core.rollup import EndpointIdentity, ProbeRow, compute_rollup, rollups_by_location
 
@@ -137,16 +137,27 @@ def test_slots_at_their_boundaries_and_a_shorter_last_slot() -> None:
     assert (short.slots_up, short.slots_without_vote) == (1, 2)
 
 
-def test_a_probe_outside_the_window_is_an_error() -> None:
+def test_a_probe_at_a_slot_start_is_in_that_slot_when_the_interval_is_not_whole() -> None:
+    # 1.1 s slots: slot 3 starts 3.3 s in, which the store gives as 3_300_000 us / 1e6 (and in
+    # floats 3.3 // 1.1 is 2). a alone in slot 3 and b alone in slot 2: two slots, both down.
+    at_slot_3 = 3_300_000 / 1_000_000
+    votes = [Vote("a", at_slot_3, DOWN), Vote("b", 2.3, DOWN)]
+    result = quorum_uptime(votes, window_seconds=WINDOW, slot_seconds=1.1)
+    assert slot_count(WINDOW, 1.1) == 55  # 54 of 1.1 s and a last one of 0.6 s
+    assert (result.slots_down, result.slots_without_vote) == (2, 53)
+
+
+@pytest.mark.parametrize("offset", [float(WINDOW), WINDOW + 30.0, -0.001, float("nan")])
+def test_a_probe_outside_the_window_is_an_error(offset: float) -> None:
     with pytest.raises(ValueError, match="after the window's start is outside it"):
         quorum_uptime(
-            [Vote("a", float(WINDOW), OK)],
+            [Vote("b", 1.0, OK), Vote("a", offset, OK)],
             window_seconds=WINDOW,
             slot_seconds=SLOT,
         )
 
 
-@pytest.mark.parametrize("value", [0, -1, "most", "", True, 1.5, None])
+@pytest.mark.parametrize("value", [0, -1, "0", "most", "", "\u00b2", True, 1.5, None])
 def test_a_quorum_that_is_not_one_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="quorum"):
         parse_quorum(value)
@@ -164,6 +175,27 @@ def test_the_config_takes_a_quorum_and_refuses_a_bad_one() -> None:
 def test_slot_is_down_needs_voters() -> None:
     with pytest.raises(ValueError, match="without voters"):
         slot_is_down(0, 0, "majority")
+
+
+_tables = st.dictionaries(
+    st.sampled_from("abcde"),
+    st.text(alphabet="+-.x", min_size=WINDOW // SLOT, max_size=WINDOW // SLOT),
+    max_size=5,
+)
+
+
+@given(table=_tables)
+def test_the_rules_order_from_any_to_all_and_every_slot_is_counted_once(
+    table: dict[str, str],
+) -> None:
+    up = {rule: _uptime(table, rule) for rule in ("any", "majority", "all", 1, 5)}
+    for rule, (slots_up, slots_down, without) in up.items():
+        assert slots_up + slots_down + without == WINDOW // SLOT, rule
+        assert without == up["any"][2], rule  # whether a slot has a vote is not the rule's
+    # any is the strictest and all the most lenient; majority lies between.
+    assert up["any"][0] <= up["majority"][0] <= up["all"][0]
+    # N = 1 is any; an N no slot's voters reach is all.
+    assert (up[1], up[5]) == (up["any"], up["all"])
 
 
 # --- one location: the numbers of a single agent -------------------------------------------------
@@ -217,3 +249,43 @@ def test_rollups_across_and_per_location_of_three_locations() -> None:
         ("b", 6, 0.0),
         ("c", 6, pytest.approx(5 / 6)),
     ]
+
+
+_counted_outcomes = st.sampled_from(
+    [OK, OK, DOWN, Outcome.TIMEOUT, Outcome.RATE_LIMITED, Outcome.CANCELLED]
+)
+_excluded_outcomes = st.sampled_from(sorted(EXCLUDED_FROM_UPTIME))
+
+
+@given(
+    probes=st.lists(st.tuples(st.floats(0, WINDOW - 0.001), _counted_outcomes), max_size=40),
+    silent=st.lists(st.tuples(st.floats(0, WINDOW - 0.001), _excluded_outcomes), max_size=5),
+    slot_seconds=st.sampled_from([1.0, 7.0, 10.0, 25.0, 60.0, 90.0]),
+    limited_down=st.booleans(),
+)
+def test_with_one_voting_location_quorum_uptime_is_the_probe_uptime_of_compute_rollup(
+    probes: list[tuple[float, Outcome]],
+    silent: list[tuple[float, Outcome]],
+    slot_seconds: float,
+    limited_down: bool,
+) -> None:
+    """One location votes, another probed but only drew excluded outcomes (say, a wrong key in
+    its place): the uptime is the voter's probe uptime, not its share of up slots."""
+    rows = [ProbeRow("e", o, None, None, None, None, None, None, "a", s) for s, o in probes]
+    rows += [ProbeRow("e", o, None, None, None, None, None, None, "b", s) for s, o in silent]
+    voter = compute_rollup(
+        ID, rows[: len(probes)], START, WINDOW, rate_limited_is_down=limited_down
+    )
+    result = quorum_uptime(
+        [(r.location or "", r.offset_seconds or 0.0, r.outcome) for r in rows],
+        window_seconds=WINDOW,
+        slot_seconds=slot_seconds,
+        rate_limited_is_down=limited_down,
+    )
+    assert result.uptime_ratio == voter.uptime_ratio
+    assert result.locations == (("a",) if voter.uptime_ratio is not None else ())
+    if probes and silent:  # two locations probed: the rollup across goes through the quorum
+        across, _ = rollups_by_location(
+            ID, rows, START, WINDOW, slot_seconds=slot_seconds, rate_limited_is_down=limited_down
+        )
+        assert (across.locations, across.uptime_ratio) == (2, voter.uptime_ratio)

@@ -14,14 +14,14 @@ when its down votes reach the quorum of its voters:
 - a number N: N of them, or every voter when fewer than N voted (a slot that only two of three
   locations saw is judged by the two: a missing vote is not a down vote).
 
-The window's uptime is the up slots over the slots with a vote. With one location this is not
-the slot count but that location's probe uptime (successes over counted probes), so one agent's
-numbers are the same as before agents existed.
+The window's uptime is the up slots over the slots with a vote. When one location alone votes
+in the window (others may have probed with excluded outcomes only), it is not the slot count but
+that location's probe uptime (successes over counted probes), so one agent's numbers are the
+same as before agents existed.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -44,7 +44,7 @@ def parse_quorum(value: object) -> QuorumRule:
         word = value.strip().lower()
         if word in QUORUM_WORDS:
             return word  # type: ignore[return-value]
-        if word.isdigit():
+        if word.isascii() and word.isdigit():
             return parse_quorum(int(word))
     raise ValueError(f"{value!r} is not a quorum: use majority, any, all or a number >= 1")
 
@@ -73,7 +73,8 @@ class QuorumUptime:
     slots_without_vote: int
     #: The locations that voted in at least one slot, sorted.
     locations: tuple[str, ...]
-    #: Up slots over slots with a vote, or (one location) its probe uptime; None without votes.
+    #: Up slots over slots with a vote, or (one voting location) its probe uptime; None without
+    #: votes.
     uptime_ratio: float | None
 
 
@@ -86,11 +87,15 @@ class Vote(NamedTuple):
     outcome: Outcome
 
 
+def _micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
 def slot_count(window_seconds: float, slot_seconds: float) -> int:
     """How many slots a window has (the last one shorter when they do not divide)."""
-    if slot_seconds <= 0 or window_seconds <= 0:
-        raise ValueError("window and slot lengths must be positive")
-    return math.ceil(window_seconds / slot_seconds - 1e-9)
+    if _micros(slot_seconds) < 1 or _micros(window_seconds) < 1:
+        raise ValueError("window and slot lengths must be at least a microsecond")
+    return -(-_micros(window_seconds) // _micros(slot_seconds))
 
 
 def quorum_uptime(
@@ -102,8 +107,13 @@ def quorum_uptime(
     rate_limited_is_down: bool = True,
 ) -> QuorumUptime:
     """The uptime of one endpoint's window from the probes (``Vote``s, or the same as plain
-    tuples) of every location."""
+    tuples) of every location.
+
+    Slots are counted in whole microseconds, the precision of a stored start, so that a probe
+    that starts exactly where a slot starts is in that slot whatever the interval (in floats,
+    3.3 // 1.1 is 2)."""
     slots = slot_count(window_seconds, slot_seconds)
+    slot_micros = _micros(slot_seconds)
     success, limited = Outcome.SUCCESS, Outcome.RATE_LIMITED
     excluded = EXCLUDED_FROM_UPTIME
     all_failed: dict[tuple[int, str], bool] = {}  # (slot, location) -> every counted one failed
@@ -117,8 +127,8 @@ def quorum_uptime(
             continue  # neither up nor down
         else:
             failed = True
-        slot = int(offset // slot_seconds)
-        if slot >= slots:
+        slot = round(offset * 1_000_000) // slot_micros
+        if slot >= slots:  # within a rounding of the window's end
             slot = slots - 1
         key = (slot, location)
         all_failed[key] = all_failed.get(key, True) and failed
