@@ -738,7 +738,7 @@ def test_profile_command_json_is_the_api_profile_document(live_store: Path) -> N
     assert set(live["endpoints"][0]) == {
         "endpoint", "provider", "region", "uptime_ratio", "ttft_p50_seconds",
         "ttft_p95_seconds", "output_tokens_per_second_p50", "probes", "failures_by_outcome",
-        "last_probe_at", "status",
+        "last_probe_at", "status", "locations",
     }  # fmt: skip
 
 

@@ -6,10 +6,18 @@ For one model, from the rollups of its endpoints:
 
 - ``avg_uptime_ratio``: the mean, over endpoints that have any counted probe, of each endpoint's
   uptime over ``profile.uptime_window`` (outcome counts summed across that span's windows);
-- ``best_ttft_seconds``: the lowest endpoint p50 TTFT in the last complete window;
-- ``best_output_tokens_per_second``: the highest endpoint p50 output speed in that window;
+- ``best_ttft_seconds``: the lowest p50 TTFT in the last complete window of an active
+  endpoint from one location (``best_ttft_from`` says which endpoint and location);
+- ``best_output_tokens_per_second``: the highest such p50 output speed (and its ``_from``);
 - ``active_endpoints``: endpoints with a success in that window, of ``total_endpoints``;
-- ``available_via``: display names of the providers of the active endpoints.
+- ``available_via``: display names of the providers of the active endpoints;
+- ``locations``: the locations that probed the model's endpoints over the uptime span; each
+  endpoint's line lists its own (``locations``), each with that location's uptime over the span
+  and its last-window numbers.
+
+With several locations an endpoint's uptime over the span counts the quorum's slots where more
+than one location probed a window and the counted probes where one did (docs/design.md#quorum-
+uptime): with one location everywhere that is the probe uptime above.
 
 An endpoint without a rollup in the last complete window (no probe was stored in it: the
 monitor was not running, or the endpoint was not configured yet) has no data there: its
@@ -20,17 +28,29 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
 from pydantic import Field
 
-from monitor.core.outcomes import Outcome, known_outcomes, uptime_ratio
+from monitor.core.outcomes import Outcome, counts_as_down, known_outcomes
 from monitor.core.providers import PROVIDER_DISPLAY_NAMES, ProviderId
 from monitor.core.rollup import Count, EndpointRollup
 from monitor.core.shape import Shape, UtcTime
 from monitor.core.status import Status, window_status
+
+
+@dataclass(frozen=True, slots=True)
+class UptimeCounts:
+    """What one model's uptime over a span needs, summed by the store over its rollups."""
+
+    #: Endpoint -> outcome counts of the windows that one location probed.
+    outcomes: Mapping[str, Mapping[str, int]]
+    #: Endpoint -> (slots up, slots down) of the windows that several locations probed.
+    slots: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: (endpoint, location) -> that location's outcome counts over the span.
+    by_location: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)
 
 
 class _Model(Protocol):
@@ -49,6 +69,32 @@ class _Endpoint(Protocol):
     def region(self) -> str | None: ...
     @property
     def model(self) -> _Model: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocationLive(Shape):
+    """One location's numbers for one endpoint in a model profile."""
+
+    location: str
+    uptime_ratio: Annotated[
+        float | None,
+        Field(description="This location's uptime over the profile's uptime window."),
+    ]
+    ttft_p50_seconds: float | None
+    ttft_p95_seconds: float | None
+    output_tokens_per_second_p50: float | None
+    probes: Annotated[
+        Count | None,
+        Field(description="This location's probes in the last complete window; null when none."),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class BestFrom(Shape):
+    """Where a best number was measured: which endpoint, probed from which location."""
+
+    endpoint: str
+    location: Annotated[str | None, Field(description="Null for probes stored without a location.")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +120,10 @@ class EndpointLive(Shape):
     failures_by_outcome: Mapping[str, Count]
     last_probe_at: UtcTime | None
     status: Status
+    locations: Annotated[
+        tuple[LocationLive, ...],
+        Field(description="Each location that probed this endpoint over the uptime window."),
+    ] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +144,16 @@ class ModelLive(Shape):
     total_endpoints: Count
     available_via: tuple[str, ...]
     endpoints: tuple[EndpointLive, ...]
+    best_ttft_from: Annotated[
+        BestFrom | None, Field(description="The endpoint and location of the best TTFT.")
+    ] = None
+    best_output_tokens_per_second_from: Annotated[
+        BestFrom | None, Field(description="The endpoint and location of the best throughput.")
+    ] = None
+    locations: Annotated[
+        tuple[str, ...],
+        Field(description="The locations that probed this model's endpoints (uptime window)."),
+    ] = ()
 
 
 def model_live(
@@ -106,45 +166,71 @@ def model_live(
     refreshed_at: datetime | None,
     last_probe_at: Mapping[str, datetime] | None = None,
     rate_limited_is_down: bool = True,
-    uptime_counts: Mapping[str, Mapping[str, int]] | None = None,
+    uptime: UptimeCounts | None = None,
+    location_rollups: Sequence[EndpointRollup] = (),
 ) -> ModelLive:
     """The live part of ``model``'s profile from its endpoints' rollups.
 
-    ``rollups`` may span many windows: those starting at or after ``uptime_since`` feed the
-    uptime, those of ``last_window_start`` the latency, speed and activity numbers. When
-    ``uptime_counts`` is given (by endpoint, the outcome counts of this model's rollups of
-    windows starting at or after ``uptime_since``, as ``Store.outcome_counts`` sums them), the
-    uptime comes from it instead, and ``rollups`` need only hold the last window.
+    ``rollups`` (across locations) and ``location_rollups`` (each location's) may span many
+    windows: those starting at or after ``uptime_since`` feed the uptime, those of
+    ``last_window_start`` the latency, speed and activity numbers. When ``uptime`` is given (as
+    ``Store.uptime_counts`` sums it over the windows starting at or after ``uptime_since``), the
+    uptime comes from it instead, and the rollups need only hold the last window.
     """
     mine = [e for e in endpoints if e.model.id == model.id]
-    counts: dict[str, Counter[Outcome]] = defaultdict(Counter)
+    if uptime is None:
+        uptime = _uptime_counts(model.id, rollups, location_rollups, uptime_since)
     last: dict[str, EndpointRollup] = {}
     window_seconds: int | None = None
-    if uptime_counts is not None:
-        for endpoint_id, outcomes in uptime_counts.items():
-            counts[endpoint_id].update(known_outcomes(outcomes))
     for rollup in rollups:
-        if rollup.model != model.id:
-            continue
-        if uptime_counts is None and rollup.window_start >= uptime_since:
-            counts[rollup.endpoint].update(known_outcomes(rollup.outcomes))
-        if rollup.window_start == last_window_start:
+        if rollup.model == model.id and rollup.window_start == last_window_start:
             last[rollup.endpoint] = rollup
             window_seconds = rollup.window_seconds
+    last_located: dict[tuple[str, str], EndpointRollup] = {
+        (r.endpoint, r.location): r
+        for r in location_rollups
+        if r.model == model.id and r.window_start == last_window_start and r.location
+    }
+
+    def ratio(counts: Mapping[str, int], slots: tuple[int, int] = (0, 0)) -> float | None:
+        known = known_outcomes(counts)
+        up = known.get(Outcome.SUCCESS, 0)
+        counted = sum(
+            n
+            for outcome, n in known.items()
+            if outcome is Outcome.SUCCESS
+            or counts_as_down(outcome, rate_limited_is_down=rate_limited_is_down)
+        )
+        total = counted + slots[0] + slots[1]
+        return None if total == 0 else (up + slots[0]) / total
 
     lines: list[EndpointLive] = []
     uptimes: list[float] = []
     for endpoint in mine:
-        uptime = uptime_ratio(dict(counts[endpoint.id]), rate_limited_is_down=rate_limited_is_down)
-        if uptime is not None:
-            uptimes.append(uptime)
+        endpoint_uptime = ratio(
+            uptime.outcomes.get(endpoint.id, {}), uptime.slots.get(endpoint.id, (0, 0))
+        )
+        if endpoint_uptime is not None:
+            uptimes.append(endpoint_uptime)
         latest = last.get(endpoint.id)
+        names = sorted(
+            {loc for (e, loc) in uptime.by_location if e == endpoint.id}
+            | {loc for (e, loc) in last_located if e == endpoint.id}
+        )
+        located = tuple(
+            _location_line(
+                name,
+                ratio(uptime.by_location.get((endpoint.id, name), {})),
+                last_located.get((endpoint.id, name)),
+            )
+            for name in names
+        )
         lines.append(
             EndpointLive(
                 endpoint=endpoint.id,
                 provider=endpoint.provider,
                 region=endpoint.region,
-                uptime_ratio=uptime,
+                uptime_ratio=endpoint_uptime,
                 ttft_p50_seconds=latest.ttft.p50 if latest else None,
                 ttft_p95_seconds=latest.ttft.p95 if latest else None,
                 output_tokens_per_second_p50=latest.speed.p50 if latest else None,
@@ -152,15 +238,28 @@ def model_live(
                 failures_by_outcome=latest.failures_by_outcome if latest else {},
                 last_probe_at=(last_probe_at or {}).get(endpoint.id),
                 status=window_status(latest),
+                locations=located,
             )
         )
     active = [line for line in lines if (r := last.get(line.endpoint)) and r.successes > 0]
-    ttfts = [line.ttft_p50_seconds for line in active if line.ttft_p50_seconds is not None]
-    speeds = [
-        line.output_tokens_per_second_p50
-        for line in active
-        if line.output_tokens_per_second_p50 is not None
-    ]
+    # The best numbers come from one location's probes (a p50 across locations mixes places);
+    # an endpoint whose probes have no location offers its own numbers.
+    ttfts: list[tuple[float, BestFrom]] = []
+    speeds: list[tuple[float, BestFrom]] = []
+    for line in active:
+        measured: list[tuple[str | None, float | None, float | None]] = [
+            (loc.location, loc.ttft_p50_seconds, loc.output_tokens_per_second_p50)
+            for loc in line.locations
+            if loc.probes is not None
+        ] or [(None, line.ttft_p50_seconds, line.output_tokens_per_second_p50)]
+        for where, ttft, speed in measured:
+            source = BestFrom(endpoint=line.endpoint, location=where)
+            if ttft is not None:
+                ttfts.append((ttft, source))
+            if speed is not None:
+                speeds.append((speed, source))
+    best_ttft = min(ttfts, key=lambda item: item[0], default=None)
+    best_speed = max(speeds, key=lambda item: item[0], default=None)
     via = dict.fromkeys(PROVIDER_DISPLAY_NAMES[line.provider] for line in active)
     window_end = None
     if last_window_start is not None and window_seconds is not None:
@@ -171,10 +270,48 @@ def model_live(
         window_end=window_end,
         refreshed_at=refreshed_at,
         avg_uptime_ratio=sum(uptimes) / len(uptimes) if uptimes else None,
-        best_ttft_seconds=min(ttfts) if ttfts else None,
-        best_output_tokens_per_second=max(speeds) if speeds else None,
+        best_ttft_seconds=best_ttft[0] if best_ttft else None,
+        best_output_tokens_per_second=best_speed[0] if best_speed else None,
         active_endpoints=len(active),
         total_endpoints=len(mine),
         available_via=tuple(via),
         endpoints=tuple(lines),
+        best_ttft_from=best_ttft[1] if best_ttft else None,
+        best_output_tokens_per_second_from=best_speed[1] if best_speed else None,
+        locations=tuple(sorted({loc.location for line in lines for loc in line.locations})),
     )
+
+
+def _location_line(name: str, uptime: float | None, latest: EndpointRollup | None) -> LocationLive:
+    return LocationLive(
+        location=name,
+        uptime_ratio=uptime,
+        ttft_p50_seconds=latest.ttft.p50 if latest else None,
+        ttft_p95_seconds=latest.ttft.p95 if latest else None,
+        output_tokens_per_second_p50=latest.speed.p50 if latest else None,
+        probes=latest.probes if latest else None,
+    )
+
+
+def _uptime_counts(
+    model: str,
+    rollups: Sequence[EndpointRollup],
+    location_rollups: Sequence[EndpointRollup],
+    since: datetime,
+) -> UptimeCounts:
+    """``UptimeCounts`` summed from whole rollups (what the store sums in SQL)."""
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    slots: dict[str, tuple[int, int]] = {}
+    by_location: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for r in rollups:
+        if r.model != model or r.window_start < since:
+            continue
+        if r.slots_up is None or r.slots_down is None:
+            outcomes[r.endpoint].update(r.outcomes)
+        else:
+            up, down = slots.get(r.endpoint, (0, 0))
+            slots[r.endpoint] = (up + r.slots_up, down + r.slots_down)
+    for r in location_rollups:
+        if r.model == model and r.window_start >= since and r.location:
+            by_location[(r.endpoint, r.location)].update(r.outcomes)
+    return UptimeCounts(outcomes=outcomes, slots=slots, by_location=by_location)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from monitor.config import Config, Endpoint
 from monitor.core.errors import UnknownModelError
 from monitor.core.outcomes import failures_of, known_outcomes, uptime_ratio
-from monitor.core.profile import ModelLive, model_live
+from monitor.core.profile import ModelLive, UptimeCounts, model_live
 from monitor.core.rollup import (
     EndpointIdentity,
     EndpointRollup,
@@ -34,7 +34,6 @@ from monitor.core.rollup import (
 )
 from monitor.reports.model import EndpointSummary, Report, ReportModel, ReportWindow
 from monitor.service.aggregator import (
-    counts_of_model,
     last_complete_window,
     last_window_since,
     settle_seconds,
@@ -95,8 +94,11 @@ def build_report(
         )
         if r.endpoint in configured
     ]
-    uptime_counts = store.outcome_counts(
+    uptime_counts = store.uptime_counts(
         window_seconds=window, since=uptime_since, until=end, model=model
+    )
+    located = store.location_rollups(
+        window_seconds=window, since=last_window, until=end, model=model
     )
     in_range = [r for r in stored if r.window_start >= start]
     by_endpoint: dict[str, list[EndpointRollup]] = {}
@@ -117,7 +119,8 @@ def build_report(
                 refreshed_at=now,
                 last_probe_at=last_probe_at,
                 rate_limited_is_down=rate_limited_is_down,
-                uptime_counts=counts_of_model(uptime_counts, spec.id),
+                uptime=uptime_counts.get(spec.id, UptimeCounts(outcomes={})),
+                location_rollups=located,
             ),
             window_seconds=window,
             summaries=tuple(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from monitor.config import ModelSpec
-from monitor.core.profile import ModelLive
+from monitor.core.profile import BestFrom, ModelLive
 from monitor.core.providers import PROVIDER_DISPLAY_NAMES
 from monitor.core.shape import utc_text
 from monitor.core.timeparse import describe_window
@@ -75,15 +75,28 @@ def card_line(live: ModelLive, window: int) -> str:
         live.best_output_tokens_per_second,
     )
     via = ", ".join(live.available_via)
+    # With several locations: how many the uptime is judged across, and where the bests are
+    # from (docs/design.md#quorum-uptime); with one, the card reads as it always has.
+    several = len(live.locations) > 1
+    places = f" ({len(live.locations)} locations)" if several else ""
+    ttft_from = measured_from(live.best_ttft_from) if several else ""
+    speed_from = measured_from(live.best_output_tokens_per_second_from) if several else ""
     parts = [
-        "uptime unknown" if uptime is None else f"{percent(uptime)} avg uptime",
-        "TTFT unknown" if ttft is None else f"{millis(ttft)} best TTFT",
-        "throughput unknown" if speed is None else f"{tokens_per_second(speed)} best throughput",
+        "uptime unknown" if uptime is None else f"{percent(uptime)} avg uptime{places}",
+        "TTFT unknown" if ttft is None else f"{millis(ttft)} best TTFT{ttft_from}",
+        "throughput unknown"
+        if speed is None
+        else f"{tokens_per_second(speed)} best throughput{speed_from}",
         f"{live.active_endpoints}/{live.total_endpoints} active endpoints",
         f"available via {via}" if via else "not available",
         f"refreshed every {every(window)}",
     ]
     return " · ".join(parts)
+
+
+def measured_from(best: BestFrom | None) -> str:
+    """`` (from frankfurt)``: where a best number was measured ("" when it has no location)."""
+    return f" (from {best.location})" if best is not None and best.location else ""
 
 
 def pricing_line(spec: ModelSpec) -> str | None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config
-from monitor.core.profile import ModelLive, model_live
+from monitor.core.profile import ModelLive, UptimeCounts, model_live
 from monitor.core.quorum import parse_quorum
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import (
@@ -114,7 +114,8 @@ def snapshot(
     rollups = store.rollups(
         window_seconds=window, since=last_window_since(last_window, uptime_since), until=window_end
     )
-    counts = store.outcome_counts(window_seconds=window, since=uptime_since, until=window_end)
+    located = store.location_rollups(window_seconds=window, since=last_window, until=window_end)
+    counts = store.uptime_counts(window_seconds=window, since=uptime_since, until=window_end)
     configured = {e.id for e in config.endpoints}
     last = tuple(r for r in rollups if r.window_start == last_window and r.endpoint in configured)
     if last_probe_at is None:
@@ -130,7 +131,8 @@ def snapshot(
             refreshed_at=now,
             last_probe_at=last_probe_at,
             rate_limited_is_down=rate_limited_is_down,
-            uptime_counts=counts_of_model(counts, model.id),
+            uptime=counts.get(model.id, UptimeCounts(outcomes={})),
+            location_rollups=located,
         )
         for model in config.models
     }
@@ -147,13 +149,6 @@ def last_window_since(last_window: datetime, uptime_since: datetime) -> datetime
     """Where the whole rollups a profile card needs start: the last window, unless the uptime
     window is shorter than a rollup window and starts after it (then there are none)."""
     return max(last_window, uptime_since)
-
-
-def counts_of_model(
-    counts: Mapping[tuple[str, str], Mapping[str, int]], model: str
-) -> dict[str, Mapping[str, int]]:
-    """``Store.outcome_counts`` of one model's endpoints, by endpoint."""
-    return {endpoint: c for (owner, endpoint), c in counts.items() if owner == model}
 
 
 @dataclass

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from monitor.core.agent import AgentRecord, Lease
+from monitor.core.profile import UptimeCounts
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 
@@ -189,6 +190,19 @@ class Store(Protocol):
     ) -> dict[tuple[str, str], dict[str, int]]:
         """The ``outcomes`` of the rollups whose window starts in [since, until), summed by
         (model, endpoint): what uptime over a span needs, without reading whole rollups."""
+        ...
+
+    def uptime_counts(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+    ) -> dict[str, UptimeCounts]:
+        """By model, what its profile's uptime over windows starting in [since, until) needs:
+        outcome counts of the windows one location probed, quorum slots of those several did,
+        and each location's outcome counts (docs/design.md#model-profile)."""
         ...
 
     def window_points(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Table,
     case,
     cast,
     delete,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from monitor.core.agent import AgentRecord, Lease
 from monitor.core.errors import StoreError
 from monitor.core.outcomes import counts_as_down
+from monitor.core.profile import UptimeCounts
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 from monitor.store import dialects, migrate
@@ -391,31 +393,93 @@ class SQLStore:
     ) -> dict[tuple[str, str], dict[str, int]]:
         """The ``outcomes`` of the rollups whose window starts in [since, until), summed by
         (model, endpoint): what uptime over a span needs, without reading whole rollups."""
-        # Summed in the database: a day of 30-minute windows of 100 endpoints is 4,800 rollups
-        # of ~40 columns each, but only a few hundred (model, endpoint, outcome) sums.
-        entries = dialects.json_entries(self._dialect, rollups_table.c.outcomes, "entries")
-        query = (
-            select(
-                rollups_table.c.model,
-                rollups_table.c.endpoint,
-                entries.c.key,
-                func.sum(cast(entries.c.value, BigInteger)),
-            )
-            .select_from(rollups_table)
-            .join(entries, true())
-            .where(rollups_table.c.window_seconds == window_seconds)
+        fetched = self._summed_outcomes(
+            rollups_table, window_seconds, since, until, model, "read rollup outcome counts"
         )
-        if model is not None:
-            query = query.where(rollups_table.c.model == model)
-        query = _in_range(query, rollups_table.c.window_start, since, until)
-        query = query.group_by(rollups_table.c.model, rollups_table.c.endpoint, entries.c.key)
-        query = query.order_by(rollups_table.c.model, rollups_table.c.endpoint, entries.c.key)
-        with self._read("read rollup outcome counts") as connection:
-            fetched = connection.execute(query).all()
         counts: dict[tuple[str, str], dict[str, int]] = {}
         for model_id, endpoint, outcome, total in fetched:
-            counts.setdefault((model_id, endpoint), {})[outcome] = int(total)
+            counts.setdefault((model_id, endpoint), {})[outcome] = total
         return counts
+
+    def uptime_counts(
+        self,
+        *,
+        window_seconds: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+    ) -> dict[str, UptimeCounts]:
+        """By model, what its profile's uptime over windows starting in [since, until) needs:
+        outcome counts of the windows one location probed, quorum slots of those several did,
+        and each location's outcome counts."""
+        one = rollups_table.c.slots_up.is_(None)
+        fetched = self._summed_outcomes(
+            rollups_table, window_seconds, since, until, model, "read uptime counts", one
+        )
+        outcomes: dict[str, dict[str, dict[str, int]]] = {}
+        for model_id, endpoint, outcome, total in fetched:
+            outcomes.setdefault(model_id, {}).setdefault(endpoint, {})[outcome] = total
+        table = rollups_table
+        query = select(
+            table.c.model,
+            table.c.endpoint,
+            func.sum(table.c.slots_up),
+            func.sum(table.c.slots_down),
+        ).where(table.c.window_seconds == window_seconds, table.c.slots_up.is_not(None))
+        if model is not None:
+            query = query.where(table.c.model == model)
+        query = _in_range(query, table.c.window_start, since, until)
+        query = query.group_by(table.c.model, table.c.endpoint)
+        slots: dict[str, dict[str, tuple[int, int]]] = {}
+        with self._read("read uptime counts") as connection:
+            for model_id, endpoint, up, down in connection.execute(query):
+                slots.setdefault(model_id, {})[endpoint] = (int(up), int(down))
+        located = self._summed_outcomes(
+            location_table, window_seconds, since, until, model, "read uptime counts"
+        )
+        by_location: dict[str, dict[tuple[str, str], dict[str, int]]] = {}
+        for model_id, endpoint, location, outcome, total in located:
+            key = (endpoint, location)
+            by_location.setdefault(model_id, {}).setdefault(key, {})[outcome] = total
+        return {
+            m: UptimeCounts(
+                outcomes=outcomes.get(m, {}),
+                slots=slots.get(m, {}),
+                by_location=by_location.get(m, {}),
+            )
+            for m in sorted(set(outcomes) | set(slots) | set(by_location))
+        }
+
+    def _summed_outcomes(
+        self,
+        table: Table,
+        window_seconds: int,
+        since: datetime | None,
+        until: datetime | None,
+        model: str | None,
+        action: str,
+        *where: ColumnElement[bool],
+    ) -> list[tuple[Any, ...]]:
+        """Rows of (model, endpoint[, location], outcome, sum) over the ``outcomes`` of the
+        rows of ``table`` (the rollups or the location rollups) of windows in [since, until)."""
+        # Summed in the database: a day of 30-minute windows of 100 endpoints is 4,800 rollups
+        # of ~40 columns each, but only a few hundred (model, endpoint, outcome) sums.
+        entries = dialects.json_entries(self._dialect, table.c.outcomes, "entries")
+        keys = [table.c.model, table.c.endpoint]
+        if "location" in table.c:
+            keys.append(table.c.location)
+        query = (
+            select(*keys, entries.c.key, func.sum(cast(entries.c.value, BigInteger)))
+            .select_from(table)
+            .join(entries, true())
+            .where(table.c.window_seconds == window_seconds, *where)
+        )
+        if model is not None:
+            query = query.where(table.c.model == model)
+        query = _in_range(query, table.c.window_start, since, until)
+        query = query.group_by(*keys, entries.c.key).order_by(*keys, entries.c.key)
+        with self._read(action) as connection:
+            return [(*row[:-1], int(row[-1])) for row in connection.execute(query)]
 
     def window_points(
         self,

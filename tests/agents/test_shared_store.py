@@ -14,7 +14,13 @@ from typing import Any
 from monitor.core.rollup import window_start
 from monitor.simulator import Simulator
 from monitor.store import open_store
-from tests.reliability.harness import DaemonProcess, eventually, sim_config, sim_endpoint
+from tests.reliability.harness import (
+    MODEL,
+    DaemonProcess,
+    eventually,
+    sim_config,
+    sim_endpoint,
+)
 
 from .conftest import agent_process
 
@@ -90,6 +96,9 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
                 (a for a in agents.values() if a is not victim),
                 key=lambda a: new_leader in a.log.name,
             )
+            answer = await survivors[-1].get(f"/api/v1/models/{MODEL}/profile")
+            assert answer.status_code == 200, answer.text
+            live = answer.json()["live"]
             stopped_at = datetime.now(UTC)
             for agent in survivors:
                 code, _ = await agent.stop()
@@ -155,3 +164,19 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
 
     # The survivor said it took the lease over.
     assert any("rollup lease taken" in text for name, text in logs.items() if new_leader in name)
+
+    # The profile shows both: each endpoint's uptime across locations and each location's own,
+    # and where its best numbers were measured.
+    assert live["locations"] == LOCATIONS
+    lines = {line["endpoint"]: line for line in live["endpoints"]}
+    seen = {e: {loc["location"]: loc for loc in lines[e]["locations"]} for e in ENDPOINTS}
+    assert all(set(seen[e]) == set(LOCATIONS) for e in ENDPOINTS), own
+    assert seen["fails-in-b"]["b"]["uptime_ratio"] == 0.0
+    assert seen["fails-in-b"]["a"]["uptime_ratio"] == seen["fails-in-b"]["c"]["uptime_ratio"] == 1.0
+    assert lines["fails-in-b"]["uptime_ratio"] > 0.5  # by quorum, not b's 0 % nor a probe mean
+    assert lines["ok"]["uptime_ratio"] == 1.0 and lines["down"]["uptime_ratio"] == 0.0
+    best = live["best_ttft_from"]
+    assert best["endpoint"] in ("ok", "fails-in-b") and best["location"] in LOCATIONS
+    measured = seen[best["endpoint"]][best["location"]]["ttft_p50_seconds"]
+    assert live["best_ttft_seconds"] == measured
+    assert live["best_output_tokens_per_second_from"]["location"] in LOCATIONS

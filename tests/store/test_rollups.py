@@ -323,3 +323,61 @@ def test_rollups_across_and_per_location_are_kept_apart_and_replaced_by_key(
     assert [r.uptime_ratio for r in store.location_rollups(window_seconds=1800)] == [1.0, 0.3, 1.0]
     assert store.location_rollups(window_seconds=1800, endpoint="nope") == []
     assert store.location_rollups(window_seconds=60) == []
+
+
+def test_uptime_counts_split_quorum_windows_from_one_location_windows(store: SQLStore) -> None:
+    # Windows one location probed count probes; those several did count the quorum's slots;
+    # each location's outcomes are summed beside them (what the profile's uptime reads).
+    rollups = [
+        make_rollup(endpoint="a", model="m1", outcomes={"success": 3, "timeout": 1}),
+        make_rollup(
+            endpoint="a",
+            model="m1",
+            window_start=WINDOW + HALF_HOUR,
+            outcomes={"success": 50, "server_error": 10},
+            locations=2,
+            slots_up=29,
+            slots_down=1,
+        ),
+        make_rollup(
+            endpoint="a",
+            model="m1",
+            window_start=WINDOW + 2 * HALF_HOUR,
+            outcomes={"success": 60},
+            locations=2,
+            slots_up=30,
+            slots_down=0,
+        ),
+        make_rollup(endpoint="b", model="m2", outcomes={"success": 1}),
+    ]
+    located = [
+        make_rollup(endpoint="a", model="m1", location="x", outcomes={"success": 3, "timeout": 1}),
+        *(
+            make_rollup(
+                endpoint="a", model="m1", window_start=WINDOW + n * HALF_HOUR, location=loc,
+                outcomes=outcomes,
+            )
+            for n, loc, outcomes in (
+                (1, "x", {"success": 30}),
+                (1, "y", {"success": 20, "server_error": 10}),
+                (2, "x", {"success": 30}),
+                (2, "y", {"success": 30}),
+            )
+        ),
+    ]  # fmt: skip
+    store.upsert_rollups(rollups + located)
+
+    counts = store.uptime_counts(window_seconds=1800)
+    assert set(counts) == {"m1", "m2"}
+    m1 = counts["m1"]
+    assert m1.outcomes == {"a": {"success": 3, "timeout": 1}}
+    assert m1.slots == {"a": (59, 1)}
+    assert m1.by_location == {
+        ("a", "x"): {"success": 63, "timeout": 1},
+        ("a", "y"): {"server_error": 10, "success": 50},
+    }
+    assert counts["m2"].outcomes == {"b": {"success": 1}} and counts["m2"].slots == {}
+    later = store.uptime_counts(window_seconds=1800, since=WINDOW + HALF_HOUR, model="m1")
+    assert later["m1"].outcomes == {} and later["m1"].slots == {"a": (59, 1)}
+    assert later["m1"].by_location[("a", "x")] == {"success": 60}
+    assert store.uptime_counts(window_seconds=60) == {}

@@ -3,6 +3,7 @@ model's facts, its endpoints side by side and its charts over 24 h, 7 d or 30 d.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -215,3 +216,80 @@ async def test_the_card_alone_is_a_small_document_with_the_same_numbers(
     assert link.get("href") == "/models/gpt-4.1-nano"
     assert len(response.content) < 4000
     assert "x-frame-options" not in response.headers  # it is made to be framed
+
+
+async def test_several_locations_show_on_the_card_and_in_a_table_by_location(
+    tmp_path: Path,
+) -> None:
+    # ep-0000 is probed from three locations and fails from frankfurt alone: up by quorum,
+    # down from frankfurt; ep-0001 is fastest from singapore.
+    config = world_config(
+        f"sqlite:///{tmp_path / 'w.db'}",
+        [endpoint_spec(0, "m"), endpoint_spec(1, "m")],
+        [{"id": "m"}],
+    )
+    places = {
+        "ep-0000": {"frankfurt": (0, 0.9), "singapore": (30, 0.6), "virginia": (30, 0.5)},
+        "ep-0001": {"frankfurt": (30, 0.7), "singapore": (30, 0.3), "virginia": (30, 0.8)},
+    }
+    rollups = []
+    for e, (provider, region) in (("ep-0000", ("openai", None)), ("ep-0001", ("azure", "eastus"))):
+        for where, (ok, ttft) in places[e].items():
+            own = rollup(e, "m", provider, region, LAST_WINDOW, successes=ok, ttft=ttft)
+            failed = {"server_error": 30 - ok}
+            rollups.append(
+                replace(
+                    own,
+                    location=where,
+                    outcomes={**own.outcomes, **failed} if ok < 30 else own.outcomes,
+                    probes=30,
+                    uptime_ratio=ok / 30,
+                )
+            )
+        across = rollup(e, "m", provider, region, LAST_WINDOW, successes=60, ttft=0.6)
+        failed = {"server_error": 30} if e == "ep-0000" else {}
+        rollups.append(
+            replace(
+                across,
+                outcomes={**across.outcomes, **failed},
+                probes=60 + len(failed) * 30,
+                locations=3,
+                slots_up=30,
+                slots_down=0,
+                uptime_ratio=1.0,
+            )
+        )
+    client = await client_of(build(config, rollups))
+    async with client:
+        root = await page(client, "/models/m")
+        live = (await client.get("/api/v1/models/m/profile")).json()["live"]
+
+    assert live["locations"] == ["frankfurt", "singapore", "virginia"]
+    card = root.one(testid="live-card")
+    assert card.one(testid="card-locations").text() == "(3 locations)"
+    assert card.one(testid="card-uptime").one("dd").text() == "100.0%"  # by quorum
+    assert card.one(testid="card-ttft-from").text() == "from singapore"
+    assert card.one(testid="card-ttft").one("dd").text() == millis(0.3)
+    rows = root.one(testid="locations-table").find_all(testid="location-row")
+    assert [(r.get("data-endpoint"), r.get("data-location")) for r in rows] == [
+        (e, where) for e in places for where in places[e]
+    ]
+    shown = {
+        (r.get("data-endpoint"), r.get("data-location")): r.one(testid="location-uptime").text()
+        for r in rows
+    }
+    assert shown[("ep-0000", "frankfurt")] == "0.0%"
+    assert shown[("ep-0000", "virginia")] == "100.0%"
+    singapore = rows[4]
+    assert singapore.one(testid="location-ttft-p50").text() == millis(0.3)
+    assert singapore.one(testid="location-probes").text() == "30"
+
+
+async def test_one_location_shows_no_location_table_and_the_card_as_before(
+    client: httpx.AsyncClient,
+) -> None:
+    root = await page(client, "/models/gpt-4.1-nano")
+    card = root.one(testid="live-card")
+    assert card.find_all(testid="card-locations") == []
+    assert card.find_all(testid="card-ttft-from") == []
+    assert root.find_all(testid="locations-table") == []
