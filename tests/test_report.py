@@ -799,3 +799,49 @@ def test_tables_keep_every_cell_literal_whole_and_aligned_at_any_width(
         for name in ("[bold]markup[/bold]", ":smile: a:b:c", "漢字の幅-endpoint", "ünïcödé",
                      "a-very-long-endpoint-identifier-that-needs-room"):  # fmt: skip
             assert any(name in line for line in table), name
+
+
+def test_reports_and_the_profile_show_uptime_by_quorum_and_each_location(
+    config: Config, store: Store
+) -> None:
+    # openai probed every minute from two places: from "paris" it fails every other minute,
+    # from "tokyo" never. A slot is down only when both failed (majority of 2 = 2), so the
+    # endpoint is up by quorum while paris's own uptime is 50 %.
+    last = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    probes = []
+    for k in range(30):
+        at = last + k * minute + timedelta(seconds=5)
+        tokyo = _ok("openai", at, 0.3, 200)
+        probes.append(replace(tokyo, location="tokyo", agent="t"))
+        paris = _ok("openai", at + timedelta(seconds=20), 0.5, 120)
+        if k % 2:
+            paris = _failed("openai", paris.started_at, Outcome.SERVER_ERROR)
+        probes.append(replace(paris, location="paris", agent="p"))
+    store.add_probes(probes)
+    now = last + timedelta(minutes=41)
+    roll_window(config, store, last, now)
+
+    report = build_report(config, store, now=now, model="gpt-4.1-nano")
+    (m,) = report.models
+    assert m.live.locations == ("paris", "tokyo")
+    assert m.live.endpoints[0].uptime_ratio == 1.0
+    line = card_line(m.live, 1800)
+    assert "100.0% avg uptime (2 locations)" in line
+    assert (
+        "300 ms best TTFT (from tokyo)" in line and "200 tok/s best throughput (from tokyo)" in line
+    )
+
+    markdown = render_markdown(report)
+    assert "By location, uptime over the profile's span" in markdown
+    assert "| openai | paris | 50.0% | 500 ms | 500 ms | 120 | 30 |" in markdown
+    assert "| openai | tokyo | 100.0% | 300 ms | 300 ms | 200 | 30 |" in markdown
+    out = io.StringIO()
+    render_table(report, Console(file=out, width=160, color_system=None))
+    assert "By location" in out.getvalue() and "paris" in out.getvalue()
+    out = io.StringIO()
+    spec = config.model("gpt-4.1-nano")
+    assert spec is not None
+    render_profile(spec, m.live, 1800, 86_400, Console(file=out, width=160, color_system=None))
+    assert "(2 locations)" in out.getvalue() and "tokyo" in out.getvalue()
+    assert json.loads(render_json(report))["models"][0]["live"]["locations"] == ["paris", "tokyo"]

@@ -4,6 +4,7 @@ Markdown renderers (and the web pages) draw the same cells."""
 
 from __future__ import annotations
 
+from monitor.core.profile import ModelLive
 from monitor.core.rollup import EndpointRollup
 from monitor.core.shape import utc_text
 from monitor.core.timeparse import describe_window
@@ -41,6 +42,7 @@ COLUMNS: dict[str, tuple[bool, bool]] = {
     "status": (False, False), "uptime": (True, False), "probes": (True, False),
     "TTFT p50": (True, False), "TTFT p95": (True, False), "tok/s p50": (True, False),
     "failures": (False, True), "cost": (True, False), "last probe": (False, True),
+    "location": (False, False),
 }  # fmt: skip
 
 
@@ -53,6 +55,35 @@ SUMMARY_HEADERS = (
 WINDOW_HEADERS = (
     "window", "endpoint", "probes", "uptime", "TTFT p50", "TTFT p95", "tok/s p50", "failures",
 )  # fmt: skip
+
+
+#: What the table of locations shows (its title).
+LOCATIONS_NOTE = "uptime over the profile's span, the rest in the last complete window"
+
+#: Each location's view of each endpoint (docs/design.md#quorum-uptime), when several probed.
+LOCATION_HEADERS = (
+    "endpoint", "location", "uptime", "TTFT p50", "TTFT p95", "tok/s p50", "probes",
+)  # fmt: skip
+
+
+def location_rows(live: ModelLive) -> list[list[str]]:
+    """The cells of ``LOCATION_HEADERS`` for every endpoint and location of a profile; none
+    when at most one location probed (the endpoints' own lines say it all then)."""
+    if len(live.locations) <= 1:
+        return []
+    return [
+        [
+            line.endpoint,
+            loc.location,
+            percent(loc.uptime_ratio),
+            millis(loc.ttft_p50_seconds),
+            millis(loc.ttft_p95_seconds),
+            speed_cell(loc.output_tokens_per_second_p50),
+            NO_DATA if loc.probes is None else f"{loc.probes:,}",
+        ]
+        for line in live.endpoints
+        for loc in line.locations
+    ]
 
 
 def speed_cell(value: float | None) -> str:

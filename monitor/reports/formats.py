@@ -13,9 +13,12 @@ from monitor.core.shape import dump, utc_text
 from monitor.reports.cells import (
     COLUMNS,
     FROM_ROLLUPS,
+    LOCATION_HEADERS,
+    LOCATIONS_NOTE,
     NO_DATA_LINE,
     SUMMARY_HEADERS,
     WINDOW_HEADERS,
+    location_rows,
     subtitle,
     summary_cells,
     title,
@@ -55,6 +58,13 @@ def render_markdown(report: Report) -> str:
         out.append("")
         if any(s.source == "rollups" for s in m.summaries):
             out += [f"\\{FROM_ROLLUPS}", ""]
+        if located := location_rows(m.live):
+            out += [
+                f"By location, {LOCATIONS_NOTE}:",
+                "",
+                *_md_table(LOCATION_HEADERS, located),
+                "",
+            ]
     if report.windows:
         rows = [window_cells(w, e, r) for w in report.windows for e, r in w.rows()]
         out += ["## Windows", "", *_md_table(WINDOW_HEADERS, rows), ""]

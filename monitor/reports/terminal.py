@@ -17,9 +17,12 @@ from monitor.core.shape import utc_text
 from monitor.reports.cells import (
     COLUMNS,
     FROM_ROLLUPS,
+    LOCATION_HEADERS,
+    LOCATIONS_NOTE,
     NO_DATA_LINE,
     SUMMARY_HEADERS,
     WINDOW_HEADERS,
+    location_rows,
     speed_cell,
     subtitle,
     summary_cells,
@@ -109,6 +112,10 @@ def render_table(report: Report, console: Console) -> None:
         lines.append(table)
         if any(s.source == "rollups" for s in m.summaries):
             lines.append(Text(FROM_ROLLUPS, style="dim"))
+        if located := location_rows(m.live):
+            by_location = _rich_table(LOCATION_HEADERS, title=f"By location, {LOCATIONS_NOTE}")
+            _fill(by_location, located, console.width)
+            lines.append(by_location)
         console.print(Group(*lines))
     if report.windows:
         console.print()
@@ -168,3 +175,7 @@ def render_profile(
     ]
     _fill(table, rows, console.width)
     console.print(table)
+    if located := location_rows(live):
+        by_location = _rich_table(LOCATION_HEADERS, title=f"By location, {LOCATIONS_NOTE}")
+        _fill(by_location, located, console.width)
+        console.print(by_location)
