@@ -37,7 +37,11 @@ DEFAULT_RATE_INTERVAL = "1m"
 TOKENS_PER_SECOND = "suffix: tok/s"
 PROBES_PER_MINUTE = "suffix: probes/min"
 
-ENDPOINT_SELECTOR = 'model=~"$model", provider=~"$provider", endpoint=~"$endpoint"'
+#: The window families (llm_monitor_window_*) describe an endpoint across locations and come
+#: from the agent that holds the rollup lease; they have no location label.
+WINDOW_SELECTOR = 'model=~"$model", provider=~"$provider", endpoint=~"$endpoint"'
+#: Probe series carry the location of the agent that probed (docs/design.md#agents).
+ENDPOINT_SELECTOR = WINDOW_SELECTOR + ', location=~"$location"'
 MODEL_SELECTOR = 'model=~"$model"'
 INSTANCE_SELECTOR = 'instance=~"$instance"'
 DETAIL_LINK: Json = {
@@ -282,6 +286,11 @@ def endpoint_variables(*, single_endpoint: bool = False) -> list[Json]:
             "endpoint)",
             allow_all=not single_endpoint,
         ),
+        query_variable(
+            "location",
+            "Location",
+            'label_values(llm_monitor_endpoint_info{model=~"$model"}, location)',
+        ),
     ]
 
 
@@ -506,7 +515,7 @@ def model_overview() -> Json:
                 "Successes over counted probes in each complete rollup window (30 minutes by "
                 "default); configuration errors are not counted.",
                 "percentunit",
-                [target(f"llm_monitor_window_uptime_ratio{{{sel}}}", "{{endpoint}}")],
+                [target(f"llm_monitor_window_uptime_ratio{{{WINDOW_SELECTOR}}}", "{{endpoint}}")],
                 max_value=1,
                 links=[DETAIL_LINK],
             ),
@@ -526,6 +535,45 @@ def model_overview() -> Json:
                     )
                 ],
                 stacked=True,
+                links=[DETAIL_LINK],
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Time to first token p50 by location",
+                "Median TTFT of successful probes per endpoint and per location the agents "
+                "probe from: a slow location next to fast ones points at the network between.",
+                "s",
+                [
+                    target(
+                        quantile(0.5, ttft, "endpoint, location", sel),
+                        "{{endpoint}} from {{location}}",
+                    )
+                ],
+                links=[DETAIL_LINK],
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Probe success by location",
+                "Successful probes over finished probes per endpoint and location: one location "
+                "failing alone is that location's trouble (the window uptime judges across "
+                "locations by quorum).",
+                "percentunit",
+                [
+                    target(
+                        "sum by (endpoint, location) (rate(llm_monitor_probes_total"
+                        f'{{{sel}, outcome="success"}}[$__rate_interval])) / '
+                        "sum by (endpoint, location) (rate(llm_monitor_probes_total"
+                        f"{{{sel}}}[$__rate_interval]))",
+                        "{{endpoint}} from {{location}}",
+                    )
+                ],
+                max_value=1,
                 links=[DETAIL_LINK],
             ),
             12,
@@ -562,6 +610,7 @@ def model_overview() -> Json:
 def endpoint_detail() -> Json:
     """One endpoint: distributions, latency, outcomes and the freshness of its probes."""
     sel = ENDPOINT_SELECTOR
+    wsel = WINDOW_SELECTOR
     success_mappings = [
         {
             "options": {
@@ -610,7 +659,7 @@ def endpoint_detail() -> Json:
                 "Uptime, last window",
                 "Uptime in the last complete rollup window.",
                 "percentunit",
-                [target(f"llm_monitor_window_uptime_ratio{{{sel}}}", "{{endpoint}}")],
+                [target(f"llm_monitor_window_uptime_ratio{{{WINDOW_SELECTOR}}}", "{{endpoint}}")],
                 decimals=2,
                 thresholds=_thresholds((None, "red"), (0.99, "orange"), (0.995, "green")),
             ),
@@ -625,11 +674,12 @@ def endpoint_detail() -> Json:
                 "s",
                 [
                     target(
-                        f'llm_monitor_window_time_to_first_token_seconds{{{sel}, quantile="0.5"}}',
+                        f'llm_monitor_window_time_to_first_token_seconds{{{wsel}, quantile="0.5"}}',
                         "p50",
                     ),
                     target(
-                        f'llm_monitor_window_time_to_first_token_seconds{{{sel}, quantile="0.95"}}',
+                        "llm_monitor_window_time_to_first_token_seconds"
+                        f'{{{wsel}, quantile="0.95"}}',
                         "p95",
                     ),
                 ],
@@ -646,7 +696,7 @@ def endpoint_detail() -> Json:
                 TOKENS_PER_SECOND,
                 [
                     target(
-                        f'llm_monitor_window_output_tokens_per_second{{{sel}, quantile="0.5"}}',
+                        f'llm_monitor_window_output_tokens_per_second{{{wsel}, quantile="0.5"}}',
                         "{{endpoint}}",
                     )
                 ],
@@ -773,7 +823,7 @@ def endpoint_detail() -> Json:
                 "Uptime per rollup window",
                 "Successes over counted probes in each complete rollup window.",
                 "percentunit",
-                [target(f"llm_monitor_window_uptime_ratio{{{sel}}}", "{{endpoint}}")],
+                [target(f"llm_monitor_window_uptime_ratio{{{WINDOW_SELECTOR}}}", "{{endpoint}}")],
                 max_value=1,
             ),
             8,
@@ -848,6 +898,32 @@ def monitor_self() -> Json:
                 thresholds=_thresholds((None, "green"), (1, "orange")),
             ),
             6,
+            4,
+        ),
+        (
+            stat(
+                "Rollup leader",
+                "Which agent holds the rollup lease: it alone rolls windows up and exports the "
+                "window and model families. Exactly one agent should show 1.",
+                "none",
+                [target(f"llm_monitor_rollup_leader{{{sel}}}", "{{agent}} ({{location}})")],
+                text_mode="value_and_name",
+                thresholds=_thresholds((None, "text"), (1, "green")),
+            ),
+            12,
+            4,
+        ),
+        (
+            stat(
+                "Clock offset from the store",
+                "Each agent's clock minus the shared store's, at its last heartbeat. Windows are "
+                "wall-clock UTC: beyond 5 s the agent gives up the rollup lease.",
+                "s",
+                [target(f"llm_monitor_clock_offset_seconds{{{sel}}}", "{{agent}} ({{location}})")],
+                text_mode="value_and_name",
+                thresholds=_thresholds((None, "green"), (1, "orange"), (5, "red")),
+            ),
+            12,
             4,
         ),
         (row("Over time"), 24, 1),

@@ -163,11 +163,12 @@ def test_template_variables_are_chained_and_default_to_the_provisioned_source() 
         assert variables["datasource"]["current"]["value"] == source["uid"], name
         if name == "llm-monitor-self.json":
             continue
-        assert list(variables) == ["datasource", "model", "provider", "endpoint"], name
+        assert list(variables) == ["datasource", "model", "provider", "endpoint", "location"], name
         assert "$model" in variables["provider"]["definition"], name
         assert {"$model", "$provider"} <= set(
             re.findall(r"\$\w+", variables["endpoint"]["definition"])
         ), name
+        assert "$model" in variables["location"]["definition"], name
     detail = {v["name"]: v for v in _boards()["llm-endpoint-detail.json"]["templating"]["list"]}
     assert detail["endpoint"]["multi"] is False, "the detail dashboard shows one endpoint"
 
@@ -201,6 +202,7 @@ def registry_labels() -> dict[str, set[str]]:
     metrics = ProbeMetrics(registry)
     metrics.declare_endpoints(config.endpoints)
     metrics.observe(make_probe(connection_reused=False))
+    metrics.set_clock_offset(0.01)
     collector = LiveCollector()
     registry.register(collector)
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -116,7 +116,7 @@ def daemon_state(registry: Any) -> tuple[ProbeMetrics, LiveCollector]:
     """The daemon's families in ``registry`` after some probes, a removed endpoint and a
     published window (the state of the golden files)."""
     config = _config()
-    metrics = ProbeMetrics(registry)
+    metrics = ProbeMetrics(registry, agent="agent-1", location="local")
     metrics.declare_endpoints(config.endpoints)
     for n, seconds in enumerate([0.05, 0.3, 1.7, 1e-7, 123456789.0]):
         metrics.observe(
@@ -135,6 +135,8 @@ def daemon_state(registry: Any) -> tuple[ProbeMetrics, LiveCollector]:
     metrics.scheduling_delay.observe(0.003)
     metrics.scheduling_delay.observe(42.0)
     metrics.config_reload_success.set(0)
+    metrics.rollup_leader.set(1)
+    metrics.set_clock_offset(-0.0125)
     rows = [ProbeRow("openai", Outcome.SUCCESS, 0.3, 100.0, 0.7, 40, 20, 0.00002)] * 3
     rollups = (
         compute_rollup(EndpointIdentity("openai", "gpt-4.1-nano", "openai", None), rows, T0, 1800),
@@ -393,13 +395,11 @@ def test_declared_endpoints_have_empty_histograms_and_no_last_probe_gauges() -> 
     for endpoint in config.endpoints:
         model = f'model="{endpoint.model.id}"'
         provider = f'provider="{endpoint.provider}"'
-        labels = f'endpoint="{endpoint.id}",{model},{provider}'
+        labels = f'endpoint="{endpoint.id}",location="local",{model},{provider}'
         for name in HISTOGRAMS:
             assert f"{name}_count{{{labels}}} 0.0\n" in body
-            assert (
-                f'{name}_bucket{{endpoint="{endpoint.id}",le="+Inf",{model},{provider}}} 0.0\n'
-                in body
-            )
+            bucket = f'endpoint="{endpoint.id}",le="+Inf",location="local",{model},{provider}'
+            assert f"{name}_bucket{{{bucket}}} 0.0\n" in body
     # A last-probe gauge at 0 would say the endpoint failed, or last answered in 1970.
     assert "llm_monitor_probe_success{" not in body
     assert "llm_monitor_last_probe_timestamp_seconds{" not in body
@@ -435,7 +435,7 @@ def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path)
     try:
         metrics = daemon.metrics
         series: list[object] = [
-            family.labels(endpoint.id, "openai", "m")
+            family.labels(endpoint.id, "openai", "m", config.agent.location)
             for endpoint in config.endpoints
             for family in (*metrics.histograms, metrics.output_tokens, metrics.cost)
         ]
@@ -444,7 +444,7 @@ def test_a_started_daemon_has_frozen_its_endpoints_metric_series(tmp_path: Path)
         tracked = {id(obj) for obj in gc.get_objects()}
         assert series and not any(id(obj) in tracked for obj in series)
         again = [
-            family.labels(endpoint.id, "openai", "m")
+            family.labels(endpoint.id, "openai", "m", config.agent.location)
             for endpoint in config.endpoints
             for family in (*metrics.histograms, metrics.output_tokens, metrics.cost)
         ]

@@ -71,6 +71,7 @@ WINDOW = 5
 SUBSTITUTED_VARIABLES = {
     "__rate_interval",
     "datasource",
+    "location",
     "model",
     "provider",
     "endpoint",

@@ -67,7 +67,7 @@ def test_every_result_is_written_counted_and_logged(store: Store) -> None:
     sink.stop()
     assert len(store.probes(limit=1000)) == 251
     labels = {"endpoint": "azure-eastus", "provider": "azure", "model": "gpt-4.1-nano",
-              "outcome": "success"}  # fmt: skip
+              "location": "local", "outcome": "success"}  # fmt: skip
     assert registry.get_sample_value("llm_monitor_probes_total", labels) == 250
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     probe_lines = [line for line in lines if line.get("event") == "probe"]
@@ -181,4 +181,4 @@ def test_stop_gives_up_on_a_store_that_is_still_down(store: Store) -> None:
 
 
 _SUCCESS = {"endpoint": "azure-eastus", "provider": "azure", "model": "gpt-4.1-nano",
-            "outcome": "success"}  # fmt: skip
+            "location": "local", "outcome": "success"}  # fmt: skip

@@ -15,6 +15,9 @@ Kind = Literal["counter", "gauge", "histogram", "summary"]
 
 #: The labels that say which endpoint a series belongs to.
 ENDPOINT_LABELS = ("endpoint", "provider", "model")
+#: A probe series's labels: its endpoint's and the location of the agent that probed it. Each
+#: agent exports only its own probes, so summing over every agent counts each probe once.
+PROBE_LABELS = (*ENDPOINT_LABELS, "location")
 
 #: Seconds. Alert thresholds (TTFT p95 above 1, 2, 5 s; a 30 s or 60 s timeout) sit on bounds.
 LATENCY_BUCKETS = (
@@ -48,47 +51,47 @@ class Spec:
 # --- per-probe and self-health families (ProbeMetrics) -----------------------------------------
 
 PROBES = Spec(
-    "llm_monitor_probes", "Probes finished, by outcome.", "counter", (*ENDPOINT_LABELS, "outcome")
+    "llm_monitor_probes", "Probes finished, by outcome.", "counter", (*PROBE_LABELS, "outcome")
 )
 PROBE_SUCCESS = Spec(
-    "llm_monitor_probe_success", "1 if the last probe succeeded, else 0.", "gauge", ENDPOINT_LABELS
+    "llm_monitor_probe_success", "1 if the last probe succeeded, else 0.", "gauge", PROBE_LABELS
 )
 LAST_PROBE = Spec(
     "llm_monitor_last_probe_timestamp_seconds",
-    "Start time of the last finished probe (Unix seconds).", "gauge", ENDPOINT_LABELS,
+    "Start time of the last finished probe (Unix seconds).", "gauge", PROBE_LABELS,
 )  # fmt: skip
 TTFT = Spec(
     "llm_monitor_time_to_first_token_seconds",
-    "Time to first token of successful probes.", "histogram", ENDPOINT_LABELS, LATENCY_BUCKETS,
+    "Time to first token of successful probes.", "histogram", PROBE_LABELS, LATENCY_BUCKETS,
 )  # fmt: skip
 SPEED = Spec(
     "llm_monitor_output_tokens_per_second",
-    "Output speed after the first chunk of successful probes.", "histogram", ENDPOINT_LABELS,
+    "Output speed after the first chunk of successful probes.", "histogram", PROBE_LABELS,
     SPEED_BUCKETS,
 )  # fmt: skip
 DURATION = Spec(
     "llm_monitor_request_duration_seconds",
     "End-to-end latency of probes (request start to end of stream).", "histogram",
-    ENDPOINT_LABELS, LATENCY_BUCKETS,
+    PROBE_LABELS, LATENCY_BUCKETS,
 )  # fmt: skip
 CONNECT = Spec(
     "llm_monitor_connect_seconds",
     "Connection setup time (TCP, TLS) of probes that opened a new connection.", "histogram",
-    ENDPOINT_LABELS, CONNECT_BUCKETS,
+    PROBE_LABELS, CONNECT_BUCKETS,
 )  # fmt: skip
 OUTPUT_TOKENS = Spec(
-    "llm_monitor_output_tokens", "Output tokens used by probes.", "counter", ENDPOINT_LABELS
+    "llm_monitor_output_tokens", "Output tokens used by probes.", "counter", PROBE_LABELS
 )
 INPUT_TOKENS = Spec(
-    "llm_monitor_input_tokens", "Input tokens used by probes.", "counter", ENDPOINT_LABELS
+    "llm_monitor_input_tokens", "Input tokens used by probes.", "counter", PROBE_LABELS
 )
 COST = Spec(
     "llm_monitor_probe_cost_usd", "What the probes cost in USD, from usage and pricing.",
-    "counter", ENDPOINT_LABELS,
+    "counter", PROBE_LABELS,
 )  # fmt: skip
 ENDPOINT_INFO = Spec(
     "llm_monitor_endpoint_info", "Endpoint metadata (always 1).", "gauge",
-    (*ENDPOINT_LABELS, "region", "deployment", "api_version"),
+    (*PROBE_LABELS, "region", "deployment", "api_version"),
 )  # fmt: skip
 BUILD_INFO = Spec(
     "llm_monitor_build_info", "The running llm-monitor version (always 1).", "gauge", ("version",)
@@ -120,10 +123,21 @@ CONFIG_RELOAD_SUCCESS = Spec(
     "1 if the last configuration (re)load succeeded.", "gauge",
 )  # fmt: skip
 
+ROLLUP_LEADER = Spec(
+    "llm_monitor_rollup_leader",
+    "1 while this agent holds the rollup lease (it alone exports the window and model"
+    " families), else 0.", "gauge", ("agent", "location"),
+)  # fmt: skip
+CLOCK_OFFSET = Spec(
+    "llm_monitor_clock_offset_seconds",
+    "This agent's clock minus the store's, measured at its last heartbeat.", "gauge",
+    ("agent", "location"),
+)  # fmt: skip
+
 PROBE_FAMILIES = (
     PROBES, PROBE_SUCCESS, LAST_PROBE, TTFT, SPEED, DURATION, CONNECT, OUTPUT_TOKENS,
     INPUT_TOKENS, COST, ENDPOINT_INFO, BUILD_INFO, LOOP_LAG, STORAGE_ERRORS, MISSED_RUNS,
-    SCHEDULING_DELAY, SKIPPED, CONFIG_RELOAD_SUCCESS,
+    SCHEDULING_DELAY, SKIPPED, CONFIG_RELOAD_SUCCESS, ROLLUP_LEADER, CLOCK_OFFSET,
 )  # fmt: skip
 
 # --- window and model families (LiveCollector) -------------------------------------------------

@@ -28,7 +28,9 @@ class ProbeMetrics:
     """The per-probe and self-health families (see ``monitor.metrics.names``), registered in
     ``registry`` in the order of ``names.PROBE_FAMILIES``."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, agent: str = "", location: str = "local") -> None:
+        #: The ``location`` label of every probe series: this agent's location.
+        self.location = location
         self.probes = CounterFamily(names.PROBES)
         self.success = GaugeFamily(names.PROBE_SUCCESS)
         self.last_probe = GaugeFamily(names.LAST_PROBE)
@@ -47,14 +49,20 @@ class ProbeMetrics:
         self.scheduling_delay = HistogramFamily(names.SCHEDULING_DELAY)
         self.skipped = CounterFamily(names.SKIPPED)
         self.config_reload_success = GaugeFamily(names.CONFIG_RELOAD_SUCCESS)
+        self.leader = GaugeFamily(names.ROLLUP_LEADER)
+        self.clock_offset = GaugeFamily(names.CLOCK_OFFSET)
         families = (
             self.probes, self.success, self.last_probe, self.ttft, self.speed, self.duration,
             self.connect, self.output_tokens, self.input_tokens, self.cost, self.endpoint_info,
             self.build_info, self.loop_lag, self.storage_errors, self.missed_runs,
             self.scheduling_delay, self.skipped, self.config_reload_success,
+            self.leader, self.clock_offset,
         )  # fmt: skip
         for family in families:
             registry.register(family)
+        self._agent = (agent, location)
+        #: 1 while this agent holds the rollup lease.
+        self.rollup_leader = self.leader.labels(agent, location)
         #: The per-endpoint histograms.
         self.histograms = (self.ttft, self.speed, self.duration, self.connect)
         self.build_info.labels(__version__).set(1)
@@ -70,7 +78,7 @@ class ProbeMetrics:
         loop). The last-probe gauges (``probe_success``, ``last_probe_timestamp_seconds``) wait
         for a probe: a 0 there would say something false."""
         for endpoint in endpoints:
-            labels = _labels(endpoint)
+            labels = self._labels(endpoint)
             for histogram in self.histograms:
                 histogram.labels(*labels)
             self.endpoint_info.labels(*labels, *_info(endpoint)).set(1)
@@ -84,7 +92,7 @@ class ProbeMetrics:
 
     def forget_endpoint(self, endpoint: Endpoint) -> None:
         """Drop a removed endpoint's series."""
-        labels = _labels(endpoint)
+        labels = self._labels(endpoint)
         for family in (
             self.success, self.last_probe, *self.histograms,
             self.output_tokens, self.input_tokens, self.cost,
@@ -97,9 +105,16 @@ class ProbeMetrics:
         for reason in SkipReason:
             self.skipped.remove(endpoint.id, reason.value)
 
+    def set_clock_offset(self, seconds: float) -> None:
+        """This agent's clock minus the store's, from its last heartbeat."""
+        self.clock_offset.labels(*self._agent).set(seconds)
+
+    def _labels(self, endpoint: Endpoint) -> tuple[str, str, str, str]:
+        return (endpoint.id, endpoint.provider, endpoint.model.id, self.location)
+
     def observe(self, result: ProbeResult) -> None:
         """Account for one finished probe."""
-        labels = (result.endpoint, result.provider, result.model)
+        labels = (result.endpoint, result.provider, result.model, self.location)
         self.probes.labels(*labels, result.outcome.value).inc()
         self.last_probe.labels(*labels).set(result.started_at.timestamp())
         if result.outcome is Outcome.CANCELLED:
@@ -120,10 +135,6 @@ class ProbeMetrics:
             self.input_tokens.labels(*labels).inc(result.input_tokens)
         if result.cost_usd is not None:
             self.cost.labels(*labels).inc(result.cost_usd)
-
-
-def _labels(endpoint: Endpoint) -> tuple[str, str, str]:
-    return (endpoint.id, endpoint.provider, endpoint.model.id)
 
 
 def _info(endpoint: Endpoint) -> tuple[str, str, str]:

@@ -63,7 +63,9 @@ class Daemon:
         self._config = config
         self._clock = clock
         self._registry = MetricsRegistry()
-        self.metrics = ProbeMetrics(self._registry)
+        self.metrics = ProbeMetrics(
+            self._registry, agent=config.agent.name, location=config.agent.location
+        )
         self._collector = LiveCollector()
         self._registry.register(self._collector)
         self._store = store or open_store(config.schema.storage.url)
@@ -195,6 +197,7 @@ class Daemon:
             log.error("final rollup failed", error=f"{type(exc).__name__}: {exc}")
         try:
             self.membership.release()
+            self.metrics.rollup_leader.set(0)
         except Exception as exc:  # it expires by itself within three heartbeats
             log.warning("rollup lease not released", error=f"{type(exc).__name__}: {exc}")
         self._store.close()
@@ -352,8 +355,12 @@ class Daemon:
             became = self.membership.beat()
         except Exception as exc:  # the store may be down: probing goes on, the lease lapses
             self.metrics.storage_errors.inc()
+            self.metrics.rollup_leader.set(0)
             log.error("heartbeat failed", error=f"{type(exc).__name__}: {exc}")
             return
+        self.metrics.rollup_leader.set(1 if self.membership.leader else 0)
+        if self.membership.clock_offset is not None:
+            self.metrics.set_clock_offset(self.membership.clock_offset)
         if self._started and self.membership.share() != self._share:
             before = self._share
             self.scheduler.set_endpoints(self._assigned())
@@ -413,6 +420,11 @@ class Daemon:
             self._store_problem = None
 
     def _publish(self, snapshot: Snapshot) -> None:
+        # Only the rollup leader exports the window and model families: every agent would
+        # export the same numbers, and Prometheus summing over agents would multiply them.
+        if not self.membership.leader:
+            self._collector.publish(LiveState())
+            return
         self._collector.publish(
             LiveState(
                 rollups=snapshot.rollups,

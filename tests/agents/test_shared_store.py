@@ -75,6 +75,29 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
 
             # Two more windows with everyone, then the leader dies mid-window.
             await asyncio.sleep(2 * WINDOW)
+            # Metrics: each agent's probe series under its own location; the window and model
+            # families from the leader alone, so summing over agents counts nothing twice.
+            leading_agent = agents[leader.removeprefix("agent-")]
+
+            async def leader_exports_a_window() -> bool:
+                answer = await leading_agent.get("/metrics")
+                return "llm_monitor_window_uptime_ratio{" in answer.text
+
+            assert await eventually(leader_exports_a_window, 20)
+            scraped = {}
+            for loc, agent in agents.items():
+                answer = await agent.get("/metrics")
+                assert answer.status_code == 200
+                scraped[loc] = answer.text
+            for loc, text in scraped.items():
+                assert f'endpoint="ok",location="{loc}"' in text, loc
+                assert all(f'location="{o}"' not in text for o in LOCATIONS if o != loc), loc
+                leading = f"agent-{loc}" == leader
+                assert (f'llm_monitor_rollup_leader{{agent="agent-{loc}",location="{loc}"}} '
+                        f'{"1.0" if leading else "0.0"}') in text, loc  # fmt: skip
+                assert ("llm_monitor_window_uptime_ratio{" in text) is leading, loc
+                assert ("llm_monitor_model_uptime_ratio{" in text) is leading, loc
+                assert "llm_monitor_clock_offset_seconds{" in text, loc
             killed_at = datetime.now(UTC)
             victim = agents[leader.removeprefix("agent-")]
             await victim.kill()
