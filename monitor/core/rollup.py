@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field, computed_field
 
@@ -71,7 +71,11 @@ class Distribution(Shape):
     @classmethod
     def of(cls, values: Iterable[float | None]) -> Distribution:
         """Summarise the known values (None is skipped)."""
-        data = sorted(v for v in values if v is not None)
+        return cls.of_sorted(sorted([v for v in values if v is not None]))
+
+    @classmethod
+    def of_sorted(cls, data: Sequence[float]) -> Distribution:
+        """Summarise values already sorted, none of them None."""
         if not data:
             return cls()
         return cls(
@@ -86,9 +90,9 @@ class Distribution(Shape):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeRow:
-    """The columns of a stored probe that a rollup needs."""
+class ProbeRow(NamedTuple):
+    """The columns of a stored probe that a rollup needs (a named tuple: a window of 1,000
+    endpoints from 3 locations reads 90,000 of them, and a tuple is the cheapest to build)."""
 
     endpoint: str
     outcome: Outcome
@@ -188,8 +192,14 @@ def compute_rollup(
 ) -> EndpointRollup:
     """The rollup of one endpoint's probes in the window starting at ``start`` (of one
     ``location``'s probes when it is given)."""
-    counts: Counter[Outcome] = Counter(row.outcome for row in rows)
+    counts: Counter[Outcome] = Counter([row.outcome for row in rows])
     successes = [row for row in rows if row.outcome is Outcome.SUCCESS]
+    ttfts = [v for row in successes if (v := row.ttft_seconds) is not None]
+    speeds = [v for row in successes if (v := row.output_tokens_per_second) is not None]
+    latencies = [v for row in successes if (v := row.total_seconds) is not None]
+    ttfts.sort()
+    speeds.sort()
+    latencies.sort()
     return EndpointRollup(
         endpoint=identity.endpoint,
         model=identity.model,
@@ -201,12 +211,12 @@ def compute_rollup(
         successes=len(successes),
         outcomes={outcome.value: n for outcome, n in sorted(counts.items())},
         uptime_ratio=uptime_ratio(dict(counts), rate_limited_is_down=rate_limited_is_down),
-        ttft=Distribution.of(row.ttft_seconds for row in successes),
-        speed=Distribution.of(row.output_tokens_per_second for row in successes),
-        latency=Distribution.of(row.total_seconds for row in successes),
-        output_tokens=sum(row.output_tokens or 0 for row in rows),
-        input_tokens=sum(row.input_tokens or 0 for row in rows),
-        cost_usd=math.fsum(row.cost_usd or 0.0 for row in rows),
+        ttft=Distribution.of_sorted(ttfts),
+        speed=Distribution.of_sorted(speeds),
+        latency=Distribution.of_sorted(latencies),
+        output_tokens=sum([n for row in rows if (n := row.output_tokens)]),
+        input_tokens=sum([n for row in rows if (n := row.input_tokens)]),
+        cost_usd=math.fsum([c for row in rows if (c := row.cost_usd)]),
         computed_at=now or datetime.now(UTC),
         location=location,
     )

@@ -17,8 +17,10 @@ with an empty one: rollups are the record that outlives raw probes.
 
 from __future__ import annotations
 
+import gc
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,27 +74,47 @@ def roll_window(
     a stored probe in it (an endpoint without one has no data in that window, not 0 probes),
     across locations, and one per location beside it; return those across locations."""
     window = window_seconds(config)
-    rows = store.probe_rows(start, start + timedelta(seconds=window))
     settings = config.schema.rollup
+    quorum = parse_quorum(settings.quorum)
     rollups: list[EndpointRollup] = []
     located: list[EndpointRollup] = []
-    for e in config.endpoints:
-        if not rows.get(e.id):
-            continue
-        across, per_location = rollups_by_location(
-            EndpointIdentity(e.id, e.model.id, e.provider, e.region),
-            rows[e.id],
-            start,
-            window,
-            slot_seconds=e.probe.interval,
-            quorum=parse_quorum(settings.quorum),
-            rate_limited_is_down=settings.rate_limited_is_down,
-            now=now,
-        )
-        rollups.append(across)
-        located += per_location
+    # A window of 1,000 endpoints probed from 3 locations is 90,000 rows: twice as many
+    # short-lived tuples, none in a reference cycle. Left running, the cyclic collector would
+    # scan the whole heap several times meanwhile (a sixth of the rollup's time, and a pause
+    # of every thread, the probing loop's included): it waits until the rows are summarised.
+    with collector_paused():
+        rows = store.probe_rows(start, start + timedelta(seconds=window))
+        for e in config.endpoints:
+            if not rows.get(e.id):
+                continue
+            across, per_location = rollups_by_location(
+                EndpointIdentity(e.id, e.model.id, e.provider, e.region),
+                rows[e.id],
+                start,
+                window,
+                slot_seconds=e.probe.interval,
+                quorum=quorum,
+                rate_limited_is_down=settings.rate_limited_is_down,
+                now=now,
+            )
+            rollups.append(across)
+            located += per_location
+        del rows
     store.upsert_rollups(rollups + located)
     return rollups
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector for the block (reference counting still
+    frees everything without a cycle at once); it runs again afterwards if it was enabled."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def snapshot(
