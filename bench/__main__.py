@@ -25,6 +25,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.locations",
         "one window's rollup of 1,000 endpoints from 1 and 3 locations",
     ),
+    "shards": (
+        "bench.shards",
+        "1, 2 and 3 sharded agents of one location on one PostgreSQL: endpoints kept on schedule",
+    ),
     "api": ("bench.api", "each API route and report format on the store bench storage kept"),
     "pages": ("bench.pages", "each web page over HTTP, cold and warm, 1,000 endpoints, 30 days"),
     "store_ops": ("bench.store_ops", "store method timings (was tests/store/benchmark_store.py)"),
