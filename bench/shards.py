@@ -114,14 +114,16 @@ def _start_agents(
         config = tmp / f"agent-{index + 1}.yaml"
         _config(config, url, endpoints, interval, port)
         core = {cores[index % len(cores)]}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(config),
-             "--agent", f"shard-{index + 1}", "--location", LOCATION],
-            env={**os.environ, "BENCH_KEY": KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp / f"agent-{index + 1}.log").open("wb"),
-            preexec_fn=(lambda core=core: os.sched_setaffinity(0, core)),  # type: ignore[misc]
-        )  # fmt: skip
+        # The child keeps its own descriptor of the log: ours is closed at once.
+        with (tmp / f"agent-{index + 1}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "--config", str(config),
+                 "--agent", f"shard-{index + 1}", "--location", LOCATION],
+                env={**os.environ, "BENCH_KEY": KEY},
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                preexec_fn=(lambda core=core: os.sched_setaffinity(0, core)),  # type: ignore[misc]
+            )  # fmt: skip
         agents.append((process, port))
     return agents
 
