@@ -38,6 +38,7 @@ from monitor.core.providers import (
     PROVIDER_DISPLAY_NAMES,
     azure_version_at_least,
 )
+from monitor.core.spend import estimate_spend, over_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,11 @@ def resolve_config(
         )
         if problem:
             problems.append(f"server.{problem.replace('api_key', 'api_token')}")
+    budget = schema.probe.budget_usd_per_day
+    if budget is not None:
+        problem = over_budget(estimate_spend(endpoints), budget)
+        if problem:
+            problems.append(f"probe.budget_usd_per_day: {problem}")
     if problems:
         raise ConfigError(problems)
     assert agent is not None  # no problems: it was resolved

@@ -100,6 +100,9 @@ class ProbeDefaults(_Strict):
     verify_tls: bool = True
     ca_bundle: Path | None = None
     stream_usage: bool = True
+    #: The most the probes may cost a day, in USD, estimated from the models' pricing
+    #: (docs/design.md#probe-spend); a config whose estimate is over it is refused.
+    budget_usd_per_day: float | None = Field(default=None, gt=0)
 
 
 class Pricing(_Strict):
