@@ -926,6 +926,27 @@ def monitor_self() -> Json:
             12,
             4,
         ),
+        (
+            stat(
+                "Probe budget",
+                "Whether the probes' spend of the last 24 h has reached probe.budget_usd_per_day:"
+                " while it has, every interval is 16 times longer.",
+                "none",
+                [target(f"llm_monitor_budget_exhausted{{{sel}}}", "{{instance}}")],
+                mappings=[
+                    {
+                        "options": {
+                            "0": {"color": "green", "index": 0, "text": "within budget"},
+                            "1": {"color": "red", "index": 1, "text": "exhausted: stretched"},
+                        },
+                        "type": "value",
+                    }
+                ],
+                thresholds=_thresholds((None, "green"), (1, "red")),
+            ),
+            24,
+            4,
+        ),
         (row("Over time"), 24, 1),
         (
             timeseries(

@@ -17,6 +17,10 @@ from typing import Protocol
 from monitor.core.measure import Prices, estimate_tokens, probe_cost
 
 SECONDS_PER_DAY = 86_400
+#: While the probes' spend of the last 24 h is at or over ``probe.budget_usd_per_day``, every
+#: interval is this many times longer: probing goes on (an outage is still seen), at a
+#: sixteenth of the cost, until old probes leave the 24 h and the spend is back under.
+BUDGET_STRETCH = 16.0
 #: What a probe's prompt is sent behind (its id's first 12 characters), as the runner builds it.
 PROMPT_PREFIX = "[probe 0123456789ab] "
 #: Tokens a chat message's framing adds to its text (role, separators), as OpenAI counts them.
@@ -122,3 +126,8 @@ def usd(amount: float | None) -> str:
     if amount >= 0.01 or amount == 0:
         return f"${amount:,.2f}"
     return f"${amount:.2g}"
+
+
+def budget_stretch(spent: float, budget: float | None) -> float:
+    """How many times longer the intervals are after ``spent`` USD in the last 24 h."""
+    return BUDGET_STRETCH if budget is not None and spent >= budget else 1.0

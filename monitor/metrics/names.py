@@ -134,10 +134,17 @@ CLOCK_OFFSET = Spec(
     ("agent", "location"),
 )  # fmt: skip
 
+BUDGET_EXHAUSTED = Spec(
+    "llm_monitor_budget_exhausted",
+    "1 while the probes' spend of the last 24 h is at or over probe.budget_usd_per_day"
+    " (the intervals are stretched), else 0.", "gauge",
+)  # fmt: skip
+
 PROBE_FAMILIES = (
     PROBES, PROBE_SUCCESS, LAST_PROBE, TTFT, SPEED, DURATION, CONNECT, OUTPUT_TOKENS,
     INPUT_TOKENS, COST, ENDPOINT_INFO, BUILD_INFO, LOOP_LAG, STORAGE_ERRORS, MISSED_RUNS,
     SCHEDULING_DELAY, SKIPPED, CONFIG_RELOAD_SUCCESS, ROLLUP_LEADER, CLOCK_OFFSET,
+    BUDGET_EXHAUSTED,
 )  # fmt: skip
 
 # --- window and model families (LiveCollector) -------------------------------------------------

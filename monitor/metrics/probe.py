@@ -51,12 +51,13 @@ class ProbeMetrics:
         self.config_reload_success = GaugeFamily(names.CONFIG_RELOAD_SUCCESS)
         self.leader = GaugeFamily(names.ROLLUP_LEADER)
         self.clock_offset = GaugeFamily(names.CLOCK_OFFSET)
+        self.budget_exhausted = GaugeFamily(names.BUDGET_EXHAUSTED)
         families = (
             self.probes, self.success, self.last_probe, self.ttft, self.speed, self.duration,
             self.connect, self.output_tokens, self.input_tokens, self.cost, self.endpoint_info,
             self.build_info, self.loop_lag, self.storage_errors, self.missed_runs,
             self.scheduling_delay, self.skipped, self.config_reload_success,
-            self.leader, self.clock_offset,
+            self.leader, self.clock_offset, self.budget_exhausted,
         )  # fmt: skip
         for family in families:
             registry.register(family)
@@ -67,6 +68,7 @@ class ProbeMetrics:
         self.histograms = (self.ttft, self.speed, self.duration, self.connect)
         self.build_info.labels(__version__).set(1)
         self.config_reload_success.set(1)
+        self.budget_exhausted.set(0)
 
     def declare_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
         """Make every endpoint's series up front, so rates and absent() work from the start.

@@ -17,6 +17,7 @@ import gc
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -27,6 +28,7 @@ from monitor.config import Config, Endpoint
 from monitor.core.errors import StoreError
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
+from monitor.core.spend import budget_stretch
 from monitor.metrics import LiveCollector, LiveState, MetricsRegistry, ProbeMetrics
 from monitor.probing.runner import ProbeRunner
 from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
@@ -40,6 +42,8 @@ from monitor.store.single import AgentLock, hold_sqlite_store
 STORE_CHECK_SECONDS = 10.0
 #: How often probes older than ``rollup.raw_retention`` are deleted.
 RETENTION_SECONDS = 3600.0
+#: How often the probes' spend of the last 24 h is compared with ``probe.budget_usd_per_day``.
+BUDGET_CHECK_SECONDS = 300.0
 #: The GIL switch interval while the daemon runs. When the measuring thread's socket becomes
 #: readable while another thread holds the GIL (a scrape, a rollup), it waits up to this long
 #: before it can stamp the bytes; Python's default is 5 ms.
@@ -98,6 +102,8 @@ class Daemon:
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self.membership = Membership(config, self._store)
         self._share: set[str] = {e.id for e in config.endpoints}
+        #: How many times longer than configured the intervals are (the probe budget's doing).
+        self._stretch = 1.0
         self._agent_lock: AgentLock | None = None
         self._started = False
 
@@ -157,6 +163,7 @@ class Daemon:
         else:  # another agent rolls up: publish what the store holds
             self.aggregator.refresh()
             log.info("rollups ready", windows=0, window_seconds=self.aggregator.window)
+        self._budget_job()
         self.sink.start()
         self.scheduler.start(self._assigned())
         self._schedule_maintenance()
@@ -250,6 +257,7 @@ class Daemon:
         self.membership.config = new
         with self._last_lock:
             self._last = {k: v for k, v in self._last.items() if k in kept}
+        self._budget_job()  # the budget may have changed
         self.scheduler.set_endpoints(self._assigned())
         return []
 
@@ -300,6 +308,14 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        self._maintenance.add_job(
+            self._budget_job,
+            IntervalTrigger(seconds=BUDGET_CHECK_SECONDS, timezone=UTC),
+            id="budget",
+            next_run_time=now + timedelta(seconds=BUDGET_CHECK_SECONDS),
+            max_instances=1,
+            coalesce=True,
+        )
         heartbeat = self._config.schema.agent.heartbeat
         self._maintenance.add_job(
             self._heartbeat,
@@ -333,7 +349,41 @@ class Daemon:
         as its share."""
         self._share = self.membership.share()
         self.membership.probing = len(self._share)
-        return [e for e in self._config.endpoints if e.id in self._share]
+        return stretched([e for e in self._config.endpoints if e.id in self._share], self._stretch)
+
+    def _budget_job(self) -> None:
+        """Compare the probes' spend of the last 24 h with the budget; stretch the intervals
+        while it is at or over it, restore them once it is back under (docs/design.md#probe-
+        spend)."""
+        budget = self._config.schema.probe.budget_usd_per_day
+        spent = 0.0
+        if budget is not None:
+            try:
+                spent = self._store.spend_since(self._clock() - timedelta(days=1))
+            except Exception as exc:  # the store may be down: keep the intervals as they are
+                self.metrics.storage_errors.inc()
+                log.error("probe spend not read", error=f"{type(exc).__name__}: {exc}")
+                return
+        stretch = budget_stretch(spent, budget)
+        self.metrics.budget_exhausted.set(1 if stretch > 1 else 0)
+        if stretch == self._stretch:
+            return
+        self._stretch = stretch
+        if self._started:
+            self.scheduler.set_endpoints(self._assigned())
+        if stretch > 1:
+            log.warning(
+                "probe budget reached: intervals stretched",
+                spent_usd=round(spent, 6),
+                budget_usd_per_day=budget,
+                stretch=stretch,
+            )
+        else:
+            log.info(
+                "probe spend back under budget: intervals restored",
+                spent_usd=round(spent, 6),
+                budget_usd_per_day=budget,
+            )
 
     def _written(self, results: list[ProbeResult]) -> None:
         """Probes were stored (on the sink's thread): note their windows for the rollups, in
@@ -440,3 +490,12 @@ class Daemon:
     def _last_probe_at(self) -> dict[str, datetime]:
         with self._last_lock:
             return {k: v.started_at for k, v in self._last.items()}
+
+
+def stretched(endpoints: list[Endpoint], factor: float) -> list[Endpoint]:
+    """The endpoints with their intervals ``factor`` times longer (themselves at 1)."""
+    if factor == 1:
+        return endpoints
+    return [
+        replace(e, probe=replace(e.probe, interval=e.probe.interval * factor)) for e in endpoints
+    ]

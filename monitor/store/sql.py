@@ -281,6 +281,15 @@ class SQLStore:
         with self._read("read probe windows") as connection:
             return set(connection.execute(query).scalars())
 
+    def spend_since(self, since: datetime) -> float:
+        """USD the probes started at or after ``since`` cost (their ``cost_usd``, by every
+        agent of the store; a probe of unknown cost adds nothing)."""
+        query = select(func.coalesce(func.sum(probes.c.cost_usd), 0.0)).where(
+            probes.c.started_at >= since
+        )
+        with self._read("read the probes' spend") as connection:
+            return float(connection.execute(query).scalar_one())
+
     def delete_probes_before(self, cutoff: datetime, *, batch_size: int = 5000) -> int:
         """Delete probes started before ``cutoff`` in short transactions; return how many."""
         if batch_size <= 0:

@@ -307,3 +307,17 @@ def test_retention_in_one_exact_batch_deletes_everything_old(store: SQLStore) ->
 
     assert store.delete_probes_before(T0, batch_size=4) == 4
     assert store.probes() == []
+
+
+def test_spend_since_sums_the_cost_of_every_agents_probes_from_then_on(store: SQLStore) -> None:
+    at = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    store.add_probes(
+        [
+            make_probe(started_at=at - timedelta(seconds=1), cost_usd=100.0),  # before: out
+            make_probe(started_at=at, cost_usd=0.25, agent="a"),
+            make_probe(started_at=at + timedelta(hours=3), cost_usd=0.5, agent="b"),
+            make_probe(started_at=at + timedelta(hours=4), cost_usd=None),  # unknown: adds 0
+        ]
+    )
+    assert store.spend_since(at) == pytest.approx(0.75)
+    assert store.spend_since(at + timedelta(hours=5)) == 0.0
