@@ -109,6 +109,9 @@ class BenchView:
     def last_probes(self) -> Mapping[str, ProbeResult]:
         return self.last
 
+    def budget(self) -> None:
+        return None
+
     def problems(self) -> list[str]:
         return []
 

@@ -79,6 +79,9 @@ class _View:
     def last_probes(self) -> dict[str, ProbeResult]:
         return {}
 
+    def budget(self) -> None:
+        return None
+
     def problems(self) -> list[str]:
         return []
 

@@ -4,7 +4,8 @@
 worker processes (pytest-xdist), then the ``serial`` ones alone. Serial are the tests of
 tests/reliability and tests/agents: they run daemons as processes and check timings against
 ground truth with tolerances of milliseconds, or restart the PostgreSQL server that other tests
-use, so they must not share the machine with other tests.
+use, so they must not share the machine with other tests. Elsewhere, a test that checks a
+duration against the simulator's truth to a few milliseconds is marked ``serial`` itself.
 """
 
 from __future__ import annotations

@@ -101,6 +101,9 @@ class FakeView:
     def last_probes(self) -> Mapping[str, ProbeResult]:
         return self.last
 
+    def budget(self) -> None:
+        return None
+
     def problems(self) -> list[str]:
         return list(self.issues)
 

@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog
 import yaml
 
+from monitor.api.app import create_app
 from monitor.config import Config, parse_config
 from monitor.metrics import exposition
 from monitor.service import daemon as daemon_module
@@ -27,6 +29,8 @@ from monitor.service.daemon import Daemon
 from monitor.simulator import Simulator, SimulatorConfig
 from monitor.store import open_store
 from tests.store.factories import make_probe
+from tests.web.markup import Element
+from tests.web.pages import page
 
 KEY = "sk-budget-tests-0123456789"
 #: $10 a day: over this agent's own estimate ($3.57 for one probe a second), so the config
@@ -82,6 +86,15 @@ def _exhausted(daemon: Daemon) -> str:
     return line.split()[1]
 
 
+async def _status_budget(daemon: Daemon) -> Element:
+    """The status page's probe budget line, as the daemon's HTTP app serves it."""
+    app = create_app(daemon)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://monitor") as client:
+        root = await page(client, "/")
+    return root.one(testid="probe-budget")
+
+
 async def _until(check: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -120,6 +133,13 @@ async def test_spend_over_the_budget_stretches_the_intervals_until_it_is_back_un
             assert await asyncio.to_thread(daemon.sink.flush, 10)
             assert _own_probes(config, began - timedelta(seconds=5)) <= 1
             assert _exhausted(daemon) == "1.0"
+            # The status page says so, with the numbers.
+            budget_line = await _status_budget(daemon)
+            assert budget_line.get("data-exhausted") == "true"
+            assert budget_line.text().startswith(
+                "Probe spend in the last 24 h: $12.00 of the $10.00 budget a day: reached, so"
+                " every endpoint is probed 16 times less often"
+            )
             reached = [json.loads(x) for x in logs.getvalue().splitlines() if "budget" in x]
             assert reached[0]["event"] == "probe budget reached: intervals stretched"
             assert (reached[0]["spent_usd"], reached[0]["stretch"]) == (12.0, 16.0)
@@ -133,6 +153,9 @@ async def test_spend_over_the_budget_stretches_the_intervals_until_it_is_back_un
             assert await asyncio.to_thread(daemon.sink.flush, 10)
             assert _own_probes(config, resumed) >= 3
             assert "probe spend back under budget: intervals restored" in logs.getvalue()
+            budget_line = await _status_budget(daemon)
+            assert budget_line.get("data-exhausted") == "false"
+            assert "reached" not in budget_line.text()
         finally:
             await asyncio.to_thread(daemon.stop)
 

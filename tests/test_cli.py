@@ -87,6 +87,7 @@ def _config(tmp_path: Path, sim: Simulator, *endpoint_ids: str, key_env: str = "
     return path
 
 
+@pytest.mark.serial  # its TTFT is checked against the simulator's truth to 5 ms
 async def test_probe_json_lines_have_the_documented_fields(tmp_path: Path, sim: Simulator) -> None:
     path = _config(tmp_path, sim, "good")
     code, out, _err = await _run("probe", "--config", str(path), "--format", "json",

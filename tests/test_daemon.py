@@ -30,6 +30,9 @@ from monitor.core.rollup import window_start
 from monitor.simulator import Simulator, SimulatorConfig
 from monitor.store import open_store
 
+#: A daemon process checked against the simulator's TTFT to 20 ms: alone, after the others.
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-daemon-tests-0123456789"
 WINDOW = 5

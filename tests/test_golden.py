@@ -157,6 +157,9 @@ class _View:
     def last_probes(self) -> Mapping[str, ProbeResult]:
         return self.last
 
+    def budget(self) -> None:
+        return None
+
     def problems(self) -> list[str]:
         return []
 

@@ -187,6 +187,7 @@ def test_every_outcome_of_design_section_3_is_produced(results: dict[str, ProbeR
     assert produced == set(Outcome) - {Outcome.CANCELLED}
 
 
+@pytest.mark.serial  # TTFT against the simulator's send times to 5 ms
 @pytest.mark.parametrize("endpoint", ["openai", "openai-chunky", "azure", "responses"])
 def test_ttft_and_speed_match_the_simulators_send_times(
     stack: tuple[Simulator, Config],

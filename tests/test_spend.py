@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import warnings
@@ -106,3 +107,37 @@ async def test_check_config_prints_each_endpoints_spend_and_the_total(tmp_path: 
         f"Total: ${total:,.2f} a day at most (not counted, their models have no pricing: free);"
         " budget $5.00 a day (probe.budget_usd_per_day)"
     )
+
+
+def test_reports_show_the_last_24_hours_spend_against_the_budget(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.reports.build import build_report
+    from monitor.reports.formats import render_json, render_markdown
+    from monitor.store import open_store
+    from tests.store.factories import make_probe
+
+    raw = _raw(budget_usd_per_day=5)
+    raw["storage"] = {"url": f"sqlite:///{tmp_path / 'm.db'}"}
+    config = parse_config(yaml.safe_dump(raw), environ={"K": "k"})
+    store = open_store(config.schema.storage.url)
+    store.upgrade()
+    now = datetime(2026, 12, 5, 12, 41, tzinfo=UTC)
+    end = datetime(2026, 12, 5, 12, 30, tzinfo=UTC)  # the end of the last complete window
+    store.add_probes(
+        [
+            make_probe(endpoint="fast", started_at=end - timedelta(hours=2), cost_usd=4.0),
+            make_probe(endpoint="long", started_at=end - timedelta(hours=23), cost_usd=2.5),
+            make_probe(endpoint="long", started_at=end - timedelta(hours=25), cost_usd=9.0),
+            make_probe(endpoint="fast", started_at=end + timedelta(minutes=5), cost_usd=9.0),
+        ]
+    )
+    report = build_report(config, store, now=now)
+    store.close()
+    assert report.until == end
+    # $6.50 from the 24 h before the end: not the older probe, not the one after the end.
+    assert "Probe spend in the 24 h to the end: $6.50 of the $5.00 budget a day (reached:" in (
+        render_markdown(report)
+    )
+    spend = json.loads(render_json(report))["probe_spend"]
+    assert spend == {"spent_usd": 6.5, "budget_usd_per_day": 5.0, "exhausted": True}

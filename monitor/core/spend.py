@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from monitor.core.measure import Prices, estimate_tokens, probe_cost
@@ -131,3 +132,20 @@ def usd(amount: float | None) -> str:
 def budget_stretch(spent: float, budget: float | None) -> float:
     """How many times longer the intervals are after ``spent`` USD in the last 24 h."""
     return BUDGET_STRETCH if budget is not None and spent >= budget else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """The daemon's last comparison of the probes' spend with ``probe.budget_usd_per_day``."""
+
+    budget_usd_per_day: float
+    #: USD the stored probes of the 24 h before ``checked_at`` cost (every agent's).
+    spent_usd: float
+    checked_at: datetime
+    #: How many times longer than configured the intervals are (1: not stretched).
+    stretch: float
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the budget is reached (the intervals are stretched)."""
+        return self.stretch > 1

@@ -32,7 +32,13 @@ from monitor.core.rollup import (
     compute_rollup,
     window_start,
 )
-from monitor.reports.model import EndpointSummary, Report, ReportModel, ReportWindow
+from monitor.reports.model import (
+    EndpointSummary,
+    ProbeSpend,
+    Report,
+    ReportModel,
+    ReportWindow,
+)
 from monitor.service.aggregator import (
     last_complete_window,
     last_window_since,
@@ -139,6 +145,12 @@ def build_report(
         )
         for spec in specs
     )
+    budget = config.schema.probe.budget_usd_per_day
+    spend = (
+        None
+        if budget is None
+        else ProbeSpend(store.spend_since(end - timedelta(days=1), end), budget_usd_per_day=budget)
+    )
     return Report(
         generated_at=now,
         since=start,
@@ -146,6 +158,7 @@ def build_report(
         window_seconds=window,
         models=models,
         windows=_windows(in_range, endpoints, window),
+        probe_spend=spend,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from monitor.core.profile import ModelLive
 from monitor.core.rollup import EndpointRollup
 from monitor.core.shape import utc_text
+from monitor.core.spend import usd as usd_amount
 from monitor.core.timeparse import describe_window
 from monitor.reports.model import EndpointSummary, Report, ReportWindow
 from monitor.reports.text import NO_DATA, failures_text, millis, percent, span_text, usd, where
@@ -129,3 +130,16 @@ def window_cells(
         speed_cell(r.speed.p50),
         failures_text(r.failures_by_outcome),
     ]
+
+
+def spend_line(report: Report) -> str | None:
+    """``Probe spend in the 24 h to the end: $12.00 of the $10.00 budget a day (reached)``,
+    when a budget is set."""
+    spend = report.probe_spend
+    if spend is None:
+        return None
+    line = (
+        f"Probe spend in the 24 h to the end: {usd_amount(spend.spent_usd)} of the"
+        f" {usd_amount(spend.budget_usd_per_day)} budget a day"
+    )
+    return line + (" (reached: the daemon probes 16 times less often)" if spend.exhausted else "")

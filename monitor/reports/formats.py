@@ -19,6 +19,7 @@ from monitor.reports.cells import (
     SUMMARY_HEADERS,
     WINDOW_HEADERS,
     location_rows,
+    spend_line,
     subtitle,
     summary_cells,
     title,
@@ -50,6 +51,8 @@ def render_markdown(report: Report) -> str:
     out = [f"# {title(report)}", "", subtitle(report), ""]
     if not report.has_data:
         out += [f"**{NO_DATA_LINE}**", ""]
+    if (spend := spend_line(report)) is not None:
+        out += [spend, ""]
     for m in report.models:
         out += [f"## {model_heading(m.spec)}", "", card_line(m.live, report.window_seconds), ""]
         if (prices := pricing_line(m.spec)) is not None:

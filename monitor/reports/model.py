@@ -148,6 +148,22 @@ class ReportWindow(Shape):
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeSpend(Shape):
+    """What the probes cost in the 24 h before the report's end, against the budget."""
+
+    spent_usd: Annotated[
+        float, Field(description="USD the stored probes of the 24 h before `until` cost.")
+    ]
+    budget_usd_per_day: float
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def exhausted(self) -> bool:
+        """Whether that spend reached the budget (the daemon then stretches the intervals)."""
+        return self.spent_usd >= self.budget_usd_per_day
+
+
+@dataclass(frozen=True, slots=True)
 class Report(Shape):
     """A rollup report over ``[since, until)`` in windows of ``window_seconds``."""
 
@@ -157,6 +173,10 @@ class Report(Shape):
     window_seconds: Annotated[int, Field(ge=1)]
     models: tuple[ReportModel, ...]
     windows: tuple[ReportWindow, ...]
+    probe_spend: Annotated[
+        ProbeSpend | None,
+        Field(description="With probe.budget_usd_per_day set: the last 24 h's spend; else null."),
+    ] = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -24,6 +24,7 @@ from monitor.reports.cells import (
     WINDOW_HEADERS,
     location_rows,
     speed_cell,
+    spend_line,
     subtitle,
     summary_cells,
     title,
@@ -99,6 +100,10 @@ def render_table(report: Report, console: Console) -> None:
     console.print(subtitle(report), style="dim")
     if not report.has_data:
         console.print(NO_DATA_LINE, style="yellow")
+    if (spend := spend_line(report)) is not None:
+        console.print(
+            spend, style="red" if report.probe_spend and report.probe_spend.exhausted else ""
+        )
     for m in report.models:
         console.print()
         lines: list[Text | Table] = [

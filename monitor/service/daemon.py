@@ -28,7 +28,7 @@ from monitor.config import Config, Endpoint
 from monitor.core.errors import StoreError
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
-from monitor.core.spend import budget_stretch
+from monitor.core.spend import BudgetState, budget_stretch
 from monitor.metrics import LiveCollector, LiveState, MetricsRegistry, ProbeMetrics
 from monitor.probing.runner import ProbeRunner
 from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
@@ -104,6 +104,7 @@ class Daemon:
         self._share: set[str] = {e.id for e in config.endpoints}
         #: How many times longer than configured the intervals are (the probe budget's doing).
         self._stretch = 1.0
+        self._budget: BudgetState | None = None
         self._agent_lock: AgentLock | None = None
         self._started = False
 
@@ -132,6 +133,10 @@ class Daemon:
         """The newest probe of each endpoint."""
         with self._last_lock:
             return dict(self._last)
+
+    def budget(self) -> BudgetState | None:
+        """The last check of the probes' spend against the budget."""
+        return self._budget
 
     def problems(self) -> list[str]:
         """Why the daemon is not ready; empty when it is."""
@@ -365,6 +370,11 @@ class Daemon:
                 log.error("probe spend not read", error=f"{type(exc).__name__}: {exc}")
                 return
         stretch = budget_stretch(spent, budget)
+        self._budget = (
+            None
+            if budget is None
+            else BudgetState(budget, spent, checked_at=self._clock(), stretch=stretch)
+        )
         self.metrics.budget_exhausted.set(1 if stretch > 1 else 0)
         if stretch == self._stretch:
             return

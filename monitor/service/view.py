@@ -7,6 +7,7 @@ from typing import Protocol
 
 from monitor.config import Config
 from monitor.core.result import ProbeResult
+from monitor.core.spend import BudgetState
 from monitor.metrics import Collector
 from monitor.service.aggregator import Snapshot
 from monitor.store import Store
@@ -41,4 +42,9 @@ class MonitorView(Protocol):
 
     def problems(self) -> list[str]:
         """Why the daemon is not ready (store unreachable, scheduler stopped); empty when ready."""
+        ...
+
+    def budget(self) -> BudgetState | None:
+        """The last check of the probes' spend against ``probe.budget_usd_per_day`` (None
+        without a budget, or before the first check)."""
         ...

@@ -134,8 +134,8 @@ class Store(Protocol):
         """Starts of the aligned windows holding at least one probe started in [since, until)."""
         ...
 
-    def spend_since(self, since: datetime) -> float:
-        """USD the probes started at or after ``since`` cost (every agent's)."""
+    def spend_since(self, since: datetime, until: datetime | None = None) -> float:
+        """USD the probes started in [since, until) cost (every agent's)."""
         ...
 
     def delete_probes_before(self, cutoff: datetime, *, batch_size: int = 5000) -> int:

@@ -281,11 +281,14 @@ class SQLStore:
         with self._read("read probe windows") as connection:
             return set(connection.execute(query).scalars())
 
-    def spend_since(self, since: datetime) -> float:
-        """USD the probes started at or after ``since`` cost (their ``cost_usd``, by every
-        agent of the store; a probe of unknown cost adds nothing)."""
-        query = select(func.coalesce(func.sum(probes.c.cost_usd), 0.0)).where(
-            probes.c.started_at >= since
+    def spend_since(self, since: datetime, until: datetime | None = None) -> float:
+        """USD the probes started in [since, until) cost (their ``cost_usd``, by every agent
+        of the store; a probe of unknown cost adds nothing)."""
+        query = _in_range(
+            select(func.coalesce(func.sum(probes.c.cost_usd), 0.0)),
+            probes.c.started_at,
+            since,
+            until,
         )
         with self._read("read the probes' spend") as connection:
             return float(connection.execute(query).scalar_one())

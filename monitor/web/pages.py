@@ -24,6 +24,7 @@ from monitor.core.outcomes import Outcome
 from monitor.core.profile import EndpointLive, ModelLive, model_live
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup
+from monitor.core.spend import BudgetState
 from monitor.core.status import Status, endpoint_state
 from monitor.reports.text import every, fact_rows, failures_text, millis, percent, span_label
 from monitor.service.aggregator import last_complete_window, settle_seconds, window_seconds
@@ -313,6 +314,8 @@ class StatusPage:
     paging: Paging
     models: int
     endpoints: int
+    #: The last check of the probes' spend against the budget (None without a budget).
+    budget: BudgetState | None = None
 
 
 def page_number(text: str | None) -> int:
@@ -381,6 +384,7 @@ def status_page(view: MonitorView, f: Frame, cache: Caches, page: int) -> Status
         Paging(page, pages, len(items)),
         len(config.models),
         len(config.endpoints),
+        budget=view.budget(),
     )
 
 

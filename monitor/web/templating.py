@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from monitor import __version__
 from monitor.core.shape import utc_text
+from monitor.core.spend import usd
 from monitor.reports import cells
 from monitor.reports.text import (
     ago,
@@ -117,6 +118,7 @@ def make_environment(static: dict[str, StaticFile]) -> Environment:
         ago_tag=ago_tag,
         time_attr=lambda moment: utc_text(moment, micros=False),
         failures_text=failures_text,
+        usd=usd,
         zip=zip,
         # The report's words and cells, as the terminal and Markdown write them.
         report_title=cells.title,
@@ -125,6 +127,7 @@ def make_environment(static: dict[str, StaticFile]) -> Environment:
         window_headers=cells.WINDOW_HEADERS,
         columns=cells.COLUMNS,
         summary_cells=cells.summary_cells,
+        spend_line=cells.spend_line,
         window_cells=cells.window_cells,
         no_data_line=cells.NO_DATA_LINE,
         from_rollups=cells.FROM_ROLLUPS,

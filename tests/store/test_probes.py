@@ -321,3 +321,4 @@ def test_spend_since_sums_the_cost_of_every_agents_probes_from_then_on(store: SQ
     )
     assert store.spend_since(at) == pytest.approx(0.75)
     assert store.spend_since(at + timedelta(hours=5)) == 0.0
+    assert store.spend_since(at, at + timedelta(hours=3)) == pytest.approx(0.25)

@@ -47,6 +47,9 @@ class View:
     def last_probes(self) -> Mapping[str, ProbeResult]:
         return self.last
 
+    def budget(self) -> None:
+        return None
+
     def problems(self) -> list[str]:
         return []
 
