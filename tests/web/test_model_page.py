@@ -263,6 +263,7 @@ async def test_several_locations_show_on_the_card_and_in_a_table_by_location(
     async with client:
         root = await page(client, "/models/m")
         live = (await client.get("/api/v1/models/m/profile")).json()["live"]
+        endpoint_root = await page(client, "/endpoints/ep-0000")
 
     assert live["locations"] == ["frankfurt", "singapore", "virginia"]
     card = root.one(testid="live-card")
@@ -283,6 +284,10 @@ async def test_several_locations_show_on_the_card_and_in_a_table_by_location(
     singapore = rows[4]
     assert singapore.one(testid="location-ttft-p50").text() == millis(0.3)
     assert singapore.one(testid="location-probes").text() == "30"
+    # The endpoint's own page has its locations alone.
+    own = endpoint_root.one(testid="endpoint-locations").find_all(testid="location-row")
+    assert [r.get("data-location") for r in own] == list(places["ep-0000"])
+    assert own[0].one(testid="location-uptime").text() == "0.0%"
 
 
 async def test_one_location_shows_no_location_table_and_the_card_as_before(
