@@ -285,9 +285,9 @@ async def test_several_locations_show_on_the_card_and_in_a_table_by_location(
     assert singapore.one(testid="location-ttft-p50").text() == millis(0.3)
     assert singapore.one(testid="location-probes").text() == "30"
     # The endpoint's own page has its locations alone.
-    own = endpoint_root.one(testid="endpoint-locations").find_all(testid="location-row")
-    assert [r.get("data-location") for r in own] == list(places["ep-0000"])
-    assert own[0].one(testid="location-uptime").text() == "0.0%"
+    alone = endpoint_root.one(testid="endpoint-locations").find_all(testid="location-row")
+    assert [r.get("data-location") for r in alone] == list(places["ep-0000"])
+    assert alone[0].one(testid="location-uptime").text() == "0.0%"
 
 
 async def test_one_location_shows_no_location_table_and_the_card_as_before(
