@@ -282,3 +282,145 @@ def test_responses_api_streams_end_well_only_with_a_terminal_event(
     for at, data in enumerate(ending, start=2):
         interpreter.feed(SSEEvent(data=data), at)
     assert interpreter.state.end_outcome() == (outcome, error)
+
+
+# --- time to first answer token (docs/design.md#answer-ttft) ----------------------------------
+
+
+def _reasoning_usage(reasoning: int) -> str:
+    return json.dumps(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 21,
+                "completion_tokens": 40 + reasoning,
+                "total_tokens": 61 + reasoning,
+                "completion_tokens_details": {"reasoning_tokens": reasoning},
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("key", ["reasoning_content", "reasoning"])
+def test_answer_starts_after_streamed_reasoning_on_chat_completions(key: str) -> None:
+    # As DeepSeek, vLLM and SGLang (``reasoning_content``) or OpenRouter (``reasoning``)
+    # stream a reasoning model: reasoning deltas, then the answer's content.
+    state = _feed_chat(
+        [
+            (50, ROLE),
+            (120, _chunk({key: "The user wants"})),
+            (180, _chunk({key: " a count."})),
+            (900, _chunk({"content": "1"})),
+            (950, _chunk({"content": " 2"})),
+            (951, _chunk({}, "stop")),
+            (952, _reasoning_usage(350)),
+            (953, "[DONE]"),
+        ]
+    )
+    assert state.first_content_ns == 120 * MS  # TTFT: the first token of any kind
+    assert state.first_answer_ns == 900 * MS  # answer TTFT: the first visible one
+    assert state.reasoning_chunks == 2 and state.reasoning_tokens == 350
+    assert state.text == "1 2"
+    assert state.end_outcome() == (Outcome.SUCCESS, None)
+
+
+def test_a_tool_call_is_the_answer() -> None:
+    function = {"name": "f", "arguments": ""}
+    call = {"tool_calls": [{"index": 0, "id": "call_1", "function": function}]}
+    state = _feed_chat(
+        [(10, _chunk({"reasoning_content": "hmm"})), (70, _chunk(call)), (80, _chunk({}, "stop"))]
+    )
+    assert (state.first_content_ns, state.first_answer_ns) == (10 * MS, 70 * MS)
+    assert state.end_outcome() == (Outcome.SUCCESS, None)
+
+
+def test_without_reasoning_the_answer_is_the_first_token_and_without_answer_there_is_none() -> None:
+    plain = _feed_chat([(5, ROLE), (30, _chunk({"content": "1"})), (31, _chunk({}, "stop"))])
+    assert plain.first_answer_ns == plain.first_content_ns == 30 * MS
+    thinking_only = _feed_chat(
+        [(5, _chunk({"reasoning_content": "hmm"})), (9, _chunk({}, "length"))]
+    )
+    assert thinking_only.first_content_ns == 5 * MS and thinking_only.first_answer_ns is None
+
+
+def test_answer_starts_after_the_reasoning_summary_on_the_responses_api() -> None:
+    # An o-series model on the Responses API with reasoning summaries: the summary's events,
+    # then the output text.
+    interpreter = ResponsesInterpreter()
+    response = {"id": "resp_1", "model": "o4-mini-2025-04-16", "status": "in_progress"}
+    usage = {
+        "input_tokens": 12,
+        "output_tokens": 420,
+        "output_tokens_details": {"reasoning_tokens": 384},
+        "total_tokens": 432,
+    }
+    reasoning_item = {"id": "rs_1", "type": "reasoning", "summary": []}
+    events = [
+        (10, _responses_event("response.created", response=response)),
+        (11, _responses_event("response.output_item.added", output_index=0, item=reasoning_item)),
+        (
+            300,
+            _responses_event(
+                "response.reasoning_summary_part.added",
+                item_id="rs_1",
+                output_index=0,
+                summary_index=0,
+                part={"type": "summary_text", "text": ""},
+            ),
+        ),
+        (
+            310,
+            _responses_event(
+                "response.reasoning_summary_text.delta",
+                item_id="rs_1",
+                output_index=0,
+                summary_index=0,
+                delta="**Counting**",
+            ),
+        ),
+        (
+            320,
+            _responses_event(
+                "response.reasoning_summary_text.delta",
+                item_id="rs_1",
+                output_index=0,
+                summary_index=0,
+                delta=" to forty.",
+            ),
+        ),
+        (
+            1200,
+            _responses_event(
+                "response.output_text.delta",
+                item_id="msg_1",
+                output_index=1,
+                content_index=0,
+                delta="1 2",
+            ),
+        ),
+        (
+            1250,
+            _responses_event(
+                "response.output_text.delta",
+                item_id="msg_1",
+                output_index=1,
+                content_index=0,
+                delta=" 3",
+            ),
+        ),
+        (
+            1260,
+            _responses_event(
+                "response.completed", response={**response, "status": "completed", "usage": usage}
+            ),
+        ),
+    ]
+    for at_ms, event in events:
+        interpreter.feed(event, at_ms * MS)
+    state = interpreter.state
+    assert state.first_content_ns == 310 * MS
+    assert state.first_answer_ns == 1200 * MS
+    assert state.reasoning_tokens == 384
+    assert state.end_outcome() == (Outcome.SUCCESS, None)

@@ -230,6 +230,8 @@ def test_a_success_carries_usage_cost_and_connection_facts(results: dict[str, Pr
     assert result.first_byte_seconds <= result.ttft_seconds
     assert result.finish_reason == "stop"
     assert result.response_model == "gpt-4.1-nano-2025-04-14"
+    # No reasoning streamed: the first token is the answer's.
+    assert result.answer_ttft_seconds == result.ttft_seconds
 
 
 def test_azure_without_stream_usage_estimates_tokens(results: dict[str, ProbeResult]) -> None:
@@ -250,6 +252,7 @@ def test_failures_have_unknown_not_zero_numbers(results: dict[str, ProbeResult])
     for name in ("m-server_error", "closed-port", "m-hang_before_headers"):
         result = results[name]
         assert result.ttft_seconds is None and result.output_tokens_per_second is None
+        assert result.answer_ttft_seconds is None
         assert result.output_tokens is None and result.cost_usd is None
     assert results["closed-port"].http_status is None
     assert results["closed-port"].total_seconds is None

@@ -98,3 +98,13 @@ class ProbeResult(Shape):
             " before agents existed carry 'local'."
         ),
     ] = None
+    answer_ttft_seconds: Annotated[
+        float | None,
+        Field(
+            description="Time to first answer token: from the request's first byte written to"
+            " the first chunk of the answer itself (text or a tool call; on the Responses API"
+            " also a refusal), not reasoning"
+            " (docs/design.md#answer-ttft). The same as ttft_seconds when no reasoning is"
+            " streamed first. Null when no answer came, and for probes stored before it existed."
+        ),
+    ] = None

@@ -2,7 +2,8 @@
 
 An interpreter is fed each SSE event with the monotonic time its last byte arrived, and keeps
 what the measurement needs: when the first and last *content* chunks came (docs/design.md#ttft:
-non-empty text, reasoning or tool calls; never a role-only or filter-results chunk), how many
+non-empty text, reasoning or tool calls; never a role-only or filter-results chunk), when the
+first *answer* chunk came (docs/design.md#answer-ttft: content but reasoning), how many
 there were, the usage, the finish reason and how the stream ended. It never raises on what a
 server sends: a problem is recorded as a ``failure`` with its outcome.
 """
@@ -26,6 +27,8 @@ class StreamState:
     """What an interpreter has learnt of one stream so far."""
 
     first_content_ns: int | None = None
+    #: The first content chunk that is not reasoning (docs/design.md#answer-ttft).
+    first_answer_ns: int | None = None
     last_content_ns: int | None = None
     last_event_ns: int | None = None
     content_chunks: int = 0
@@ -55,6 +58,8 @@ class StreamState:
         """Count one content chunk that arrived at ``at_ns``."""
         if self.first_content_ns is None:
             self.first_content_ns = at_ns
+        if not reasoning and self.first_answer_ns is None:
+            self.first_answer_ns = at_ns
         self.last_content_ns = at_ns
         self.content_chunks += 1
         if reasoning:

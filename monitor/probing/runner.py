@@ -343,6 +343,7 @@ class ProbeRunner:
             duration_seconds=(perf_counter_ns() - called_ns) / _NS,
             agent=self.agent.name,
             location=self.agent.location,
+            answer_ttft_seconds=since_start(state.first_answer_ns),
         )
 
 

@@ -125,6 +125,8 @@ probes = Table(
     # Who probed and from where (0003).
     Column("agent", String()),
     Column("location", String()),
+    # Time to first answer token (0006).
+    Column("answer_ttft_seconds", Double),
     Index(None, "started_at"),
     Index(None, "endpoint", "started_at"),
 )

@@ -55,6 +55,7 @@ def make_probe(**overrides: Any) -> ProbeResult:
         cost_usd=0.000_027_9,
         error="an error message, with ünïcödé and 'quotes'",
         duration_seconds=1.456_789_012_345,
+        answer_ttft_seconds=0.612_345_678_901,
     )
     return replace(base, **overrides)
 

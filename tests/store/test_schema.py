@@ -135,9 +135,9 @@ def test_probes_stored_before_durations_were_measured_read_back_without_one(
 ) -> None:
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0001")
-    old = make_probe(duration_seconds=None)
-    # Written as 0001 left the table: every column but duration_seconds, agent and location.
-    later = ("duration_seconds", "agent", "location")
+    old = make_probe(duration_seconds=None, answer_ttft_seconds=None)
+    # Written as 0001 left the table: every column but the later ones.
+    later = ("duration_seconds", "agent", "location", "answer_ttft_seconds")
     row = {k: v for k, v in probe_to_row(old).items() if k not in later}
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
@@ -156,8 +156,9 @@ def test_probes_stored_before_agents_existed_get_the_defaults_of_an_agent(
 ) -> None:
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0002")
-    old = make_probe()
-    row = {k: v for k, v in probe_to_row(old).items() if k not in ("agent", "location")}
+    old = make_probe(answer_ttft_seconds=None)
+    later = ("agent", "location", "answer_ttft_seconds")
+    row = {k: v for k, v in probe_to_row(old).items() if k not in later}
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -188,3 +189,21 @@ def test_more_than_one_stamped_revision_is_an_error(new_store: SQLStore, databas
 
     with pytest.raises(StoreError, match="2 schema revisions"):
         new_store.current_revision()
+
+
+def test_probes_stored_before_answer_ttft_was_measured_read_back_without_one(
+    new_store: SQLStore, database: Engine
+) -> None:
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0005")
+    old = make_probe(answer_ttft_seconds=None, agent="a", location="here")
+    row = {k: v for k, v in probe_to_row(old).items() if k != "answer_ttft_seconds"}
+    with database.begin() as connection:
+        connection.execute(probes.insert(), [row])
+
+    new_store.upgrade()
+    new_store.add_probes([make_probe(probe_id="after-0006", answer_ttft_seconds=1.25)])
+
+    by_id = {p.probe_id: p for p in new_store.probes()}
+    assert by_id[old.probe_id] == old  # nothing else changed; no answer TTFT: null
+    assert by_id["after-0006"].answer_ttft_seconds == 1.25
