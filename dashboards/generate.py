@@ -622,6 +622,8 @@ def endpoint_detail() -> Json:
     ]
     duration = "llm_monitor_request_duration_seconds"
     connect = "llm_monitor_connect_seconds"
+    ttft = "llm_monitor_time_to_first_token_seconds"
+    answer = "llm_monitor_time_to_first_answer_token_seconds"
     items = [
         (row("$endpoint now"), 24, 1),
         (
@@ -782,6 +784,23 @@ def endpoint_detail() -> Json:
                 ],
             ),
             8,
+            8,
+        ),
+        (
+            timeseries(
+                "First token and first answer token p50 / p95",
+                "Request start to the first token of any kind (TTFT) and to the first token of "
+                "the answer itself (after any streamed reasoning), of successful probes. The two "
+                "are one line for a model that streams no reasoning.",
+                "s",
+                [
+                    target(quantile(0.5, ttft, "endpoint", sel), "TTFT p50"),
+                    target(quantile(0.95, ttft, "endpoint", sel), "TTFT p95"),
+                    target(quantile(0.5, answer, "endpoint", sel), "answer TTFT p50"),
+                    target(quantile(0.95, answer, "endpoint", sel), "answer TTFT p95"),
+                ],
+            ),
+            24,
             8,
         ),
         (row("Outcomes"), 24, 1),

@@ -381,6 +381,7 @@ def test_window_families_follow_each_published_window() -> None:
 
 HISTOGRAMS = (
     "llm_monitor_time_to_first_token_seconds",
+    "llm_monitor_time_to_first_answer_token_seconds",
     "llm_monitor_output_tokens_per_second",
     "llm_monitor_request_duration_seconds",
     "llm_monitor_connect_seconds",
@@ -521,3 +522,23 @@ def test_the_monitor_uses_only_prometheus_clients_public_names() -> None:
         use for path in sorted((ROOT / "monitor").rglob("*.py")) for use in _private_uses(path)
     ]
     assert found == []
+
+
+def test_the_answer_ttft_histogram_takes_each_successful_probes_answer_ttft() -> None:
+    registry = MetricsRegistry()
+    metrics = ProbeMetrics(registry, agent="a", location="here")
+    metrics.declare_endpoints(_config().endpoints)
+    # A reasoning model: first token at 0.4 s, the answer at 2.6 s; then one that streams no
+    # reasoning (the same time twice), and a failure (no answer: nothing observed).
+    for ttft, answer in ((0.4, 2.6), (0.3, 0.3)):
+        metrics.observe(make_probe(endpoint="openai", provider="openai", ttft_seconds=ttft,
+                                   answer_ttft_seconds=answer))  # fmt: skip
+    metrics.observe(bare_probe(endpoint="openai", provider="openai", outcome=Outcome.TIMEOUT))
+    body = exposition(registry)[0].decode()
+    labels = 'endpoint="openai",location="here",model="gpt-4.1-nano",provider="openai"'
+    name = "llm_monitor_time_to_first_answer_token_seconds"
+    assert f"{name}_count{{{labels}}} 2.0\n" in body
+    assert f"{name}_sum{{{labels}}} 2.9\n" in body
+    bucket = 'endpoint="openai",le="2.5",location="here",model="gpt-4.1-nano",provider="openai"'
+    assert f"{name}_bucket{{{bucket}}} 1.0\n" in body  # 0.3 s, not 2.6 s
+    assert f"llm_monitor_time_to_first_token_seconds_sum{{{labels}}} 0.7\n" in body

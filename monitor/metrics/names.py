@@ -64,6 +64,11 @@ TTFT = Spec(
     "llm_monitor_time_to_first_token_seconds",
     "Time to first token of successful probes.", "histogram", PROBE_LABELS, LATENCY_BUCKETS,
 )  # fmt: skip
+ANSWER_TTFT = Spec(
+    "llm_monitor_time_to_first_answer_token_seconds",
+    "Time to the first answer token (after any streamed reasoning) of successful probes.",
+    "histogram", PROBE_LABELS, LATENCY_BUCKETS,
+)  # fmt: skip
 SPEED = Spec(
     "llm_monitor_output_tokens_per_second",
     "Output speed after the first chunk of successful probes.", "histogram", PROBE_LABELS,
@@ -141,7 +146,7 @@ BUDGET_EXHAUSTED = Spec(
 )  # fmt: skip
 
 PROBE_FAMILIES = (
-    PROBES, PROBE_SUCCESS, LAST_PROBE, TTFT, SPEED, DURATION, CONNECT, OUTPUT_TOKENS,
+    PROBES, PROBE_SUCCESS, LAST_PROBE, TTFT, ANSWER_TTFT, SPEED, DURATION, CONNECT, OUTPUT_TOKENS,
     INPUT_TOKENS, COST, ENDPOINT_INFO, BUILD_INFO, LOOP_LAG, STORAGE_ERRORS, MISSED_RUNS,
     SCHEDULING_DELAY, SKIPPED, CONFIG_RELOAD_SUCCESS, ROLLUP_LEADER, CLOCK_OFFSET,
     BUDGET_EXHAUSTED,

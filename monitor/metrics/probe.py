@@ -35,6 +35,7 @@ class ProbeMetrics:
         self.success = GaugeFamily(names.PROBE_SUCCESS)
         self.last_probe = GaugeFamily(names.LAST_PROBE)
         self.ttft = HistogramFamily(names.TTFT)
+        self.answer_ttft = HistogramFamily(names.ANSWER_TTFT)
         self.speed = HistogramFamily(names.SPEED)
         self.duration = HistogramFamily(names.DURATION)
         self.connect = HistogramFamily(names.CONNECT)
@@ -53,7 +54,8 @@ class ProbeMetrics:
         self.clock_offset = GaugeFamily(names.CLOCK_OFFSET)
         self.budget_exhausted = GaugeFamily(names.BUDGET_EXHAUSTED)
         families = (
-            self.probes, self.success, self.last_probe, self.ttft, self.speed, self.duration,
+            self.probes, self.success, self.last_probe, self.ttft, self.answer_ttft, self.speed,
+            self.duration,
             self.connect, self.output_tokens, self.input_tokens, self.cost, self.endpoint_info,
             self.build_info, self.loop_lag, self.storage_errors, self.missed_runs,
             self.scheduling_delay, self.skipped, self.config_reload_success,
@@ -65,7 +67,7 @@ class ProbeMetrics:
         #: 1 while this agent holds the rollup lease.
         self.rollup_leader = self.leader.labels(agent, location)
         #: The per-endpoint histograms.
-        self.histograms = (self.ttft, self.speed, self.duration, self.connect)
+        self.histograms = (self.ttft, self.answer_ttft, self.speed, self.duration, self.connect)
         self.build_info.labels(__version__).set(1)
         self.config_reload_success.set(1)
         self.budget_exhausted.set(0)
@@ -125,6 +127,8 @@ class ProbeMetrics:
         if result.ok:
             if result.ttft_seconds is not None:
                 self.ttft.labels(*labels).observe(result.ttft_seconds)
+            if result.answer_ttft_seconds is not None:
+                self.answer_ttft.labels(*labels).observe(result.answer_ttft_seconds)
             if result.output_tokens_per_second is not None:
                 self.speed.labels(*labels).observe(result.output_tokens_per_second)
         if result.total_seconds is not None:
