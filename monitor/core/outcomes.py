@@ -52,15 +52,23 @@ def counts_as_down(outcome: Outcome, *, rate_limited_is_down: bool = True) -> bo
     return True
 
 
-def uptime_ratio(counts: dict[Outcome, int], *, rate_limited_is_down: bool = True) -> float | None:
-    """Successes over probes that count, or None when no probe counts (docs/design.md#uptime)."""
+def up_and_down(
+    counts: Mapping[Outcome, int], *, rate_limited_is_down: bool = True
+) -> tuple[int, int]:
+    """(successes, probes that lower uptime) of these outcome counts (docs/design.md#uptime).
+    With rate_limited_is_down off, a 429 is neither: it leaves both."""
     up = counts.get(Outcome.SUCCESS, 0)
     down = sum(
         n
         for outcome, n in counts.items()
         if counts_as_down(outcome, rate_limited_is_down=rate_limited_is_down)
     )
-    # With rate_limited_is_down off, a 429 is neither up nor down: it leaves the denominator.
+    return up, down
+
+
+def uptime_ratio(counts: dict[Outcome, int], *, rate_limited_is_down: bool = True) -> float | None:
+    """Successes over probes that count, or None when no probe counts (docs/design.md#uptime)."""
+    up, down = up_and_down(counts, rate_limited_is_down=rate_limited_is_down)
     total = up + down
     return None if total == 0 else up / total
 

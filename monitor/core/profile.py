@@ -34,7 +34,7 @@ from typing import Annotated, Protocol
 
 from pydantic import Field
 
-from monitor.core.outcomes import Outcome, counts_as_down, known_outcomes
+from monitor.core.outcomes import known_outcomes, up_and_down
 from monitor.core.providers import PROVIDER_DISPLAY_NAMES, ProviderId
 from monitor.core.rollup import Count, EndpointRollup
 from monitor.core.shape import Shape, UtcTime
@@ -193,15 +193,9 @@ def model_live(
     }
 
     def ratio(counts: Mapping[str, int], slots: tuple[int, int] = (0, 0)) -> float | None:
-        known = known_outcomes(counts)
-        up = known.get(Outcome.SUCCESS, 0)
-        counted = sum(
-            n
-            for outcome, n in known.items()
-            if outcome is Outcome.SUCCESS
-            or counts_as_down(outcome, rate_limited_is_down=rate_limited_is_down)
-        )
-        total = counted + slots[0] + slots[1]
+        # The probes of one-location windows and the quorum slots of the others, together.
+        up, down = up_and_down(known_outcomes(counts), rate_limited_is_down=rate_limited_is_down)
+        total = up + down + slots[0] + slots[1]
         return None if total == 0 else (up + slots[0]) / total
 
     lines: list[EndpointLive] = []

@@ -361,19 +361,18 @@ class Daemon:
         while it is at or over it, restore them once it is back under (docs/design.md#probe-
         spend)."""
         budget = self._config.schema.probe.budget_usd_per_day
+        now = self._clock()
         spent = 0.0
         if budget is not None:
             try:
-                spent = self._store.spend_since(self._clock() - timedelta(days=1))
+                spent = self._store.spend_since(now - timedelta(days=1))
             except Exception as exc:  # the store may be down: keep the intervals as they are
                 self.metrics.storage_errors.inc()
                 log.error("probe spend not read", error=f"{type(exc).__name__}: {exc}")
                 return
         stretch = budget_stretch(spent, budget)
         self._budget = (
-            None
-            if budget is None
-            else BudgetState(budget, spent, checked_at=self._clock(), stretch=stretch)
+            None if budget is None else BudgetState(budget, spent, checked_at=now, stretch=stretch)
         )
         self.metrics.budget_exhausted.set(1 if stretch > 1 else 0)
         if stretch == self._stretch:

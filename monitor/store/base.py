@@ -184,18 +184,6 @@ class Store(Protocol):
         one probe."""
         ...
 
-    def outcome_counts(
-        self,
-        *,
-        window_seconds: int,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        model: str | None = None,
-    ) -> dict[tuple[str, str], dict[str, int]]:
-        """The ``outcomes`` of the rollups whose window starts in [since, until), summed by
-        (model, endpoint): what uptime over a span needs, without reading whole rollups."""
-        ...
-
     def uptime_counts(
         self,
         *,

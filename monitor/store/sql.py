@@ -403,24 +403,6 @@ class SQLStore:
         with self._read("read rollup windows") as connection:
             return set(connection.execute(query).scalars())
 
-    def outcome_counts(
-        self,
-        *,
-        window_seconds: int,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        model: str | None = None,
-    ) -> dict[tuple[str, str], dict[str, int]]:
-        """The ``outcomes`` of the rollups whose window starts in [since, until), summed by
-        (model, endpoint): what uptime over a span needs, without reading whole rollups."""
-        fetched = self._summed_outcomes(
-            rollups_table, window_seconds, since, until, model, "read rollup outcome counts"
-        )
-        counts: dict[tuple[str, str], dict[str, int]] = {}
-        for model_id, endpoint, outcome, total in fetched:
-            counts.setdefault((model_id, endpoint), {})[outcome] = total
-        return counts
-
     def uptime_counts(
         self,
         *,

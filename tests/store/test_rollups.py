@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, insert
 
@@ -168,10 +169,20 @@ def test_upserting_no_rollups_does_nothing(store: SQLStore) -> None:
     assert store.rollups(window_seconds=1800) == []
 
 
+def _outcome_counts(store: SQLStore, **span: Any) -> dict[tuple[str, str], dict[str, int]]:
+    """The outcome counts ``Store.uptime_counts`` sums over one-location windows (all of this
+    module's rollups), by (model, endpoint)."""
+    return {
+        (model, endpoint): dict(counts)
+        for model, uptime in store.uptime_counts(**span).items()
+        for endpoint, counts in uptime.outcomes.items()
+    }
+
+
 def _summed_from_rollups(
     rollups: list[EndpointRollup],
 ) -> dict[tuple[str, str], dict[str, int]]:
-    """What ``outcome_counts`` must equal: the outcomes of whole rollups, added up in Python."""
+    """What ``_outcome_counts`` must equal: the outcomes of whole rollups, added up in Python."""
     sums: dict[tuple[str, str], Counter[str]] = {}
     for rollup in rollups:
         sums.setdefault((rollup.model, rollup.endpoint), Counter()).update(rollup.outcomes)
@@ -203,8 +214,8 @@ def test_outcome_counts_equal_the_outcomes_of_the_rollups_summed(store: SQLStore
     ):
         for model in (None, "m1", "m2", "unknown"):
             stored = store.rollups(window_seconds=1800, since=since, until=until, model=model)
-            counts = store.outcome_counts(
-                window_seconds=1800, since=since, until=until, model=model
+            counts = _outcome_counts(
+                store, window_seconds=1800, since=since, until=until, model=model
             )
             assert counts == _summed_from_rollups(stored), (since, until, model)
 
@@ -227,25 +238,25 @@ def test_outcome_counts_sum_windows_by_model_and_endpoint(store: SQLStore) -> No
         ]
     )
 
-    assert store.outcome_counts(window_seconds=1800) == {
+    assert _outcome_counts(store, window_seconds=1800) == {
         ("m1", "a"): {"success": 7, "timeout": 1},
         ("m2", "a"): {"rate_limited": 2, "success": 1},
     }
-    assert store.outcome_counts(window_seconds=1800, model="m2") == {
+    assert _outcome_counts(store, window_seconds=1800, model="m2") == {
         ("m2", "a"): {"rate_limited": 2, "success": 1}
     }
-    assert store.outcome_counts(window_seconds=1800, until=WINDOW + HALF_HOUR) == {
+    assert _outcome_counts(store, window_seconds=1800, until=WINDOW + HALF_HOUR) == {
         ("m1", "a"): {"success": 3, "timeout": 1}
     }
-    assert store.outcome_counts(window_seconds=60) == {("gpt-4.1-nano", "a"): {"success": 100}}
-    assert store.outcome_counts(window_seconds=3600) == {}
+    assert _outcome_counts(store, window_seconds=60) == {("gpt-4.1-nano", "a"): {"success": 100}}
+    assert _outcome_counts(store, window_seconds=3600) == {}
 
 
 def test_outcome_counts_of_rollups_without_probes_are_empty(store: SQLStore) -> None:
     store.upsert_rollups([make_rollup(probes=0, successes=0, outcomes={}, uptime_ratio=None)])
 
-    assert store.outcome_counts(window_seconds=1800) == {}
-    assert store.outcome_counts(window_seconds=1800, since=WINDOW + HALF_HOUR) == {}
+    assert _outcome_counts(store, window_seconds=1800) == {}
+    assert _outcome_counts(store, window_seconds=1800, since=WINDOW + HALF_HOUR) == {}
 
 
 def _empty(**overrides: object) -> EndpointRollup:
@@ -299,7 +310,7 @@ def test_rollups_of_no_probes_written_by_an_earlier_version_are_not_read(
     assert store.rollups(window_seconds=1800) == [real]
     assert store.rollups(window_seconds=1800, endpoint="azure-eastus") == []
     assert store.rollup_windows(1800, WINDOW, WINDOW + 2 * HALF_HOUR) == {WINDOW}
-    assert store.outcome_counts(window_seconds=1800) == {
+    assert _outcome_counts(store, window_seconds=1800) == {
         ("gpt-4.1-nano", "openai"): dict(real.outcomes)
     }
 
