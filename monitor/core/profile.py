@@ -46,7 +46,7 @@ class UptimeCounts:
     """What one model's uptime over a span needs, summed by the store over its rollups."""
 
     #: Endpoint -> outcome counts of the windows that one location probed.
-    outcomes: Mapping[str, Mapping[str, int]]
+    outcomes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     #: Endpoint -> (slots up, slots down) of the windows that several locations probed.
     slots: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: (endpoint, location) -> that location's outcome counts over the span.

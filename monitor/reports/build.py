@@ -125,7 +125,7 @@ def build_report(
                 refreshed_at=now,
                 last_probe_at=last_probe_at,
                 rate_limited_is_down=rate_limited_is_down,
-                uptime=uptime_counts.get(spec.id, UptimeCounts(outcomes={})),
+                uptime=uptime_counts.get(spec.id, UptimeCounts()),
                 location_rollups=located,
             ),
             window_seconds=window,

@@ -153,7 +153,7 @@ def snapshot(
             refreshed_at=now,
             last_probe_at=last_probe_at,
             rate_limited_is_down=rate_limited_is_down,
-            uptime=counts.get(model.id, UptimeCounts(outcomes={})),
+            uptime=counts.get(model.id, UptimeCounts()),
             location_rollups=located,
         )
         for model in config.models
