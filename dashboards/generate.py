@@ -635,7 +635,35 @@ def endpoint_detail() -> Json:
                 mappings=success_mappings,
                 thresholds=_thresholds((None, "red"), (1, "green")),
             ),
+            3,
             4,
+        ),
+        (
+            stat(
+                "Incident",
+                "Whether the monitor has an open incident for the endpoint: opened after "
+                "incidents.open_after probe intervals in a row were down (a quorum of "
+                "locations' when several probe it), closed after incidents.close_after good "
+                "ones (see /api/v1/incidents).",
+                "none",
+                [
+                    target(
+                        f"max by (endpoint) (llm_monitor_endpoint_incident_open{{{wsel}}})",
+                        "{{endpoint}}",
+                    )
+                ],
+                mappings=[
+                    {
+                        "options": {
+                            "0": {"color": "green", "index": 0, "text": "none"},
+                            "1": {"color": "red", "index": 1, "text": "open"},
+                        },
+                        "type": "value",
+                    }
+                ],
+                thresholds=_thresholds((None, "green"), (1, "red")),
+            ),
+            3,
             4,
         ),
         (
@@ -653,7 +681,7 @@ def endpoint_detail() -> Json:
                 decimals=0,
                 thresholds=_thresholds((None, "green"), (300, "orange"), (600, "red")),
             ),
-            4,
+            3,
             4,
         ),
         (
@@ -720,7 +748,7 @@ def endpoint_detail() -> Json:
                 ],
                 text_mode="name",
             ),
-            4,
+            3,
             4,
         ),
         (row("Latency"), 24, 1),

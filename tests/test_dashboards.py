@@ -219,7 +219,14 @@ def registry_labels() -> dict[str, set[str]]:
         available_via=("OpenAI", "Azure"),
         endpoints=(),
     )
-    collector.publish(LiveState(rollups=(make_rollup(),), models=config.models, profiles=(live,)))
+    collector.publish(
+        LiveState(
+            rollups=(make_rollup(),),
+            models=config.models,
+            profiles=(live,),
+            incidents=tuple((e.id, e.provider, e.model.id, False) for e in config.endpoints),
+        )
+    )
     labels: dict[str, set[str]] = defaultdict(set)
     for family in registry.collect():
         for sample in family.samples:

@@ -153,7 +153,9 @@ def daemon_state(registry: Any) -> tuple[ProbeMetrics, LiveCollector]:
         for model in config.models
     )  # fmt: skip
     live = LiveCollector()
-    live.publish(LiveState(rollups, config.models, profiles))
+    incidents = (("openai", "openai", "gpt-4.1-nano", True),
+                 ("azure-eastus", "azure", "gpt-4.1-nano", False))  # fmt: skip
+    live.publish(LiveState(rollups, config.models, profiles, incidents))
     registry.register(live)
     return metrics, live
 

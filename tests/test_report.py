@@ -20,6 +20,7 @@ from rich.console import Console
 
 from monitor.config import Config, ModelSpec, parse_config
 from monitor.core.errors import UnknownModelError
+from monitor.core.incidents import Incident
 from monitor.core.outcomes import Outcome
 from monitor.core.profile import ModelLive, model_live
 from monitor.core.providers import ProviderId
@@ -845,3 +846,66 @@ def test_reports_and_the_profile_show_uptime_by_quorum_and_each_location(
     render_profile(spec, m.live, 1800, 86_400, Console(file=out, width=160, color_system=None))
     assert "(2 locations)" in out.getvalue() and "tokyo" in out.getvalue()
     assert json.loads(render_json(report))["models"][0]["live"]["locations"] == ["paris", "tokyo"]
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+def _incident(endpoint: str, start: datetime, end: datetime | None, model: str) -> Incident:
+    return Incident(
+        endpoint=endpoint, model=model, provider="azure", started_at=start, ended_at=end,
+        checked_at=end or NOW, last_down_at=start, down_slots=4,
+        outcomes={"server_error": 3, "timeout": 1},
+        first_error="HTTP 500: server_error: The server had an error", last_error="timed out",
+    )  # fmt: skip
+
+
+def test_incidents_of_the_range_are_counted_listed_and_rendered(
+    filled: Store, config: Config
+) -> None:
+    filled.upsert_incidents(
+        [
+            # 12 minutes inside the range, then one that began 5 minutes before it and ended
+            # 3 minutes into it (3 minutes count), one still open at its end (it started 25
+            # minutes in: 5 minutes count), one of another model's endpoint, one long before.
+            _incident("azure-eastus", W + timedelta(minutes=2), W + timedelta(minutes=14),
+                      "gpt-4.1-nano"),
+            _incident("openai", W - timedelta(minutes=5), W + timedelta(minutes=3),
+                      "gpt-4.1-nano"),
+            _incident("openai", W + timedelta(minutes=25), None, "gpt-4.1-nano"),
+            _incident("gateway", W + timedelta(minutes=1), W + timedelta(minutes=2),
+                      "other-model"),
+            _incident("openai", W - timedelta(hours=5), W - timedelta(hours=4),
+                      "gpt-4.1-nano"),
+        ]
+    )  # fmt: skip
+    report = build_report(config, filled, now=NOW, model="gpt-4.1-nano")
+    data = json.loads(render_json(report))["incidents"]
+    assert data["summary"] == {
+        "count": 3,
+        "open": 1,
+        "downtime_seconds": (12 + 3 + 5) * 60.0,
+        "longest_seconds": 12 * 60.0,
+    }
+    assert [(i["endpoint"], i["open"]) for i in data["incidents"]] == [
+        ("openai", True), ("azure-eastus", False), ("openai", False),
+    ]  # fmt: skip
+    assert data["incidents"][1]["duration_seconds"] == 720.0
+    assert data["incidents"][1]["id"] == "azure-eastus@2025-06-01T12:02:00.000000Z"
+
+    markdown = render_markdown(report)
+    assert "## Incidents\n\n3 incidents: 20m 0s down in the range, the longest 12m 0s;" \
+           " 1 still open at the end\n" in markdown  # fmt: skip
+    assert (
+        "| azure-eastus | 2025-06-01T12:02:00Z | 2025-06-01T12:14:00Z | 12m 0s | 4 |"
+        " server_error 3, timeout 1 | HTTP 500: server_error: The server had an error |"
+    ) in markdown
+    assert "| openai | 2025-06-01T12:25:00Z | open | 6m 0s so far | 4 |" in markdown
+    table = _table_text(report)
+    assert "3 incidents: 20m 0s down in the range" in table
+    assert "12m 0s" in table and "6m 0s so far" in table
+    # Without incidents in the range, no section at all.
+    assert "## Incidents" not in render_markdown(
+        build_report(config, filled, now=NOW, model="other-model", since=W - timedelta(hours=2),
+                     until=W - timedelta(hours=1))
+    )  # fmt: skip

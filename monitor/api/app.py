@@ -36,12 +36,14 @@ from monitor.api.shapes import (
     ErrorCode,
     ErrorDetail,
     Health,
+    IncidentList,
     ModelList,
     Readiness,
     RollupPage,
 )
 from monitor.config import Config
 from monitor.core.errors import StoreError, UnknownWindowError
+from monitor.core.incidents import summarize
 from monitor.core.profile import ModelLive, model_live
 from monitor.core.shape import dump, dump_json
 from monitor.core.timeparse import RangeError, describe_window, parse_range, parse_window
@@ -49,7 +51,12 @@ from monitor.metrics import exposition
 from monitor.reports.build import build_report
 from monitor.service.aggregator import profile_document, window_seconds
 from monitor.service.membership import ROLLUP_LEASE, alive, lease_holder
-from monitor.service.queries import MAX_ROLLUP_ROWS, rollup_page, unknown_model_message
+from monitor.service.queries import (
+    MAX_INCIDENTS,
+    MAX_ROLLUP_ROWS,
+    rollup_page,
+    unknown_model_message,
+)
 from monitor.service.shapes import EndpointState, ModelEntry
 from monitor.service.view import MonitorView
 from monitor.web import page_routes
@@ -102,6 +109,7 @@ def create_app(
         Route("/api/v1/rollups", api.rollups, methods=["GET"]),
         Route("/api/v1/reports/latest", api.latest_report, methods=["GET"]),
         Route("/api/v1/agents", api.agents, methods=["GET"]),
+        Route("/api/v1/incidents", api.incidents, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         *page_routes(view, api.clock),
     ]
@@ -361,6 +369,52 @@ class _Api:
         )
         return await run_in_threadpool(json_response, page)
 
+    async def incidents(self, request: Request) -> Response:
+        """Incidents that overlap a time range (default: the last 7 days), newest first."""
+        config = self.view.config
+        query = request.query_params
+        model = _optional(query, "model")
+        endpoint = _optional(query, "endpoint")
+        if model is not None and config.model(model) is None:
+            raise ApiError(
+                404, "not_found", unknown_model_message(config, model), parameter="model"
+            )
+        known = [e.id for e in config.endpoints]
+        if endpoint is not None and endpoint not in known:
+            raise ApiError(
+                404,
+                "not_found",
+                f"unknown endpoint {endpoint!r}; known: {', '.join(known) or 'none configured'}",
+                parameter="endpoint",
+            )
+        state = _flag(query, "open")
+        limit = _limit(query, MAX_INCIDENTS)
+        try:
+            since, until = parse_range(
+                query.get("since"),
+                query.get("until"),
+                now=self.clock(),
+                default_span=timedelta(days=7),
+            )
+        except RangeError as exc:
+            raise ApiError(422, "invalid_parameter", str(exc), parameter=exc.parameter) from None
+        found = await run_in_threadpool(
+            lambda: self.view.store.incidents(
+                endpoint=endpoint, model=model, since=since, until=until, open_only=state
+            )
+        )
+        answer = IncidentList(
+            since=since,
+            until=until,
+            model=model,
+            endpoint=endpoint,
+            open=state,
+            limit=limit,
+            summary=summarize(found, since, until),
+            incidents=tuple(found[:limit]),
+        )
+        return await run_in_threadpool(json_response, answer)
+
     async def latest_report(self, request: Request) -> Response:
         """The report of the last complete window."""
         config = self.view.config
@@ -375,6 +429,36 @@ class _Api:
             document = openapi_document(__version__, max_rollup_rows=self.max_rollup_rows)
             self._openapi = dump_json(document)
         return Response(self._openapi, media_type="application/json")
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool | None:
+    """A true/false filter; absent means "not given" (empty is malformed)."""
+    value = query.get(name)
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word in ("true", "1", "yes"):
+        return True
+    if word in ("false", "0", "no"):
+        return False
+    raise ApiError(
+        422, "invalid_parameter", f"{name}: {value!r} is not true or false", parameter=name
+    )
+
+
+def _limit(query: Mapping[str, str], most: int) -> int:
+    """``limit``: a whole number from 1 to ``most``; absent means ``most``."""
+    value = query.get("limit")
+    if value is None:
+        return most
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"limit: {value!r} is not a whole number from 1 to {most}",
+            parameter="limit",
+        )
+    return int(value)
 
 
 def _optional(query: Mapping[str, str], name: str) -> str | None:

@@ -16,6 +16,7 @@ from monitor.api.shapes import (
     EndpointList,
     ErrorBody,
     Health,
+    IncidentList,
     ModelList,
     Readiness,
     RollupPage,
@@ -23,7 +24,7 @@ from monitor.api.shapes import (
 from monitor.core.shape import schemas
 from monitor.core.timeparse import TIME_SCHEMA, WINDOW_PATTERN
 from monitor.reports.model import Report
-from monitor.service.queries import MAX_ROLLUP_ROWS
+from monitor.service.queries import MAX_INCIDENTS, MAX_ROLLUP_ROWS
 from monitor.service.shapes import ModelProfile
 from monitor.web.auth import SESSION_COOKIE
 
@@ -54,6 +55,7 @@ def component_schemas() -> dict[str, Any]:
             RollupPage,
             Report,
             AgentList,
+            IncidentList,
         ],
         ref_template=_REF + "{model}",
     )
@@ -205,6 +207,37 @@ def _openapi_document(version: str, max_rollup_rows: int) -> dict[str, Any]:
                     "200": _json("AgentList", "The agents, by location then name."),
                     "503": store_down,
                 },
+            ),
+            "/api/v1/incidents": _get(
+                "Incidents that overlap [since, until) (started before until, not ended by "
+                f"since), newest start first, at most limit (default and most {MAX_INCIDENTS}); "
+                "summary counts every one of them.",
+                {
+                    "200": _json("IncidentList", "The incidents."),
+                    "404": _error("Unknown model or endpoint."),
+                    "422": _error("A parameter cannot be used; error.parameter names it."),
+                    "503": store_down,
+                },
+                parameters=[
+                    _query("model", "Only this model's endpoints."),
+                    _query("endpoint", "Only this endpoint."),
+                    _query(
+                        "since",
+                        f"Start (inclusive), default 7 days before until. {_TIME_HELP}",
+                        TIME_SCHEMA,
+                    ),
+                    _query("until", f"End (exclusive), default now. {_TIME_HELP}", TIME_SCHEMA),
+                    _query(
+                        "open",
+                        "true: only open incidents; false: only closed ones.",
+                        {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
+                    ),
+                    _query(
+                        "limit",
+                        f"Most incidents listed, 1 to {MAX_INCIDENTS}.",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_INCIDENTS},
+                    ),
+                ],
             ),
             "/api/v1/reports/latest": _get(
                 "The rollup report of the last complete window.",

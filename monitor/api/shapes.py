@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, computed_field
 
+from monitor.core.incidents import Incident, IncidentSummary
 from monitor.core.rollup import Count, EndpointRollup
 from monitor.core.shape import Shape, UtcTime
 from monitor.service.shapes import EndpointState, ModelEntry
@@ -131,3 +132,33 @@ class RollupPage(Shape):
     def truncated(self) -> bool:
         """Whether more rollups of the range are left for a next page."""
         return self.next_since is not None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentList(Shape):
+    """``/api/v1/incidents``: incidents that overlap a range, newest start first."""
+
+    since: UtcTime
+    until: UtcTime
+    model: str | None
+    endpoint: str | None
+    open: Annotated[
+        bool | None, Field(description="Only open (true) or closed (false) ones; null: both.")
+    ]
+    limit: Annotated[int, Field(ge=1)]
+    summary: Annotated[
+        IncidentSummary, Field(description="Every incident of the range and filters, counted.")
+    ]
+    incidents: tuple[Incident, ...]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def count(self) -> Count:
+        """Incidents in this answer."""
+        return len(self.incidents)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def truncated(self) -> bool:
+        """Whether ``limit`` left older incidents of the range out."""
+        return self.summary.count > len(self.incidents)

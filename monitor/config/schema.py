@@ -21,6 +21,7 @@ from pydantic import (
 
 from monitor.core.agent import DEFAULT_LOCATION, NAME_PATTERN
 from monitor.core.durations import Duration
+from monitor.core.incidents import DEFAULT_CLOSE_AFTER, DEFAULT_OPEN_AFTER
 from monitor.core.providers import AZURE_V1_API, KEY_OPTIONAL, ProviderId
 from monitor.core.quorum import parse_quorum
 
@@ -260,6 +261,14 @@ class RollupSettings(_Strict):
         return value
 
 
+class IncidentSettings(_Strict):
+    """When an endpoint's incident opens and closes (docs/design.md#incidents): after this many
+    consecutive down probe slots, and after this many consecutive up ones."""
+
+    open_after: int = Field(default=DEFAULT_OPEN_AFTER, ge=1, le=1000)
+    close_after: int = Field(default=DEFAULT_CLOSE_AFTER, ge=1, le=1000)
+
+
 class ProfileSettings(_Strict):
     """How the model profile's live numbers are computed."""
 
@@ -287,6 +296,7 @@ class ConfigSchema(_Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     probe: ProbeDefaults = Field(default_factory=ProbeDefaults)
     rollup: RollupSettings = Field(default_factory=RollupSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -34,11 +34,14 @@ _HEADERS = [headers(spec) for spec in names.LIVE_FAMILIES]
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
-    """What the rollup job last published: the last complete window and the model profiles."""
+    """What the rollup job last published: the last complete window and the model profiles;
+    and what the incident job last judged: whether each endpoint has an open incident."""
 
     rollups: tuple[EndpointRollup, ...] = ()
     models: tuple[ModelSpec, ...] = ()
     profiles: tuple[ModelLive, ...] = ()
+    #: (endpoint, provider, model, open) of every judged endpoint.
+    incidents: tuple[tuple[str, str, str, bool], ...] = ()
 
 
 class LiveCollector(Exposed):
@@ -110,7 +113,15 @@ def _family(spec: Spec) -> Metric:
 
 def live_samples(state: LiveState) -> list[list[LiveSample]]:
     """The samples of each family of ``names.LIVE_FAMILIES``, in that order."""
-    return [*_window_samples(state.rollups), *_model_samples(state.models, state.profiles)]
+    incidents: list[LiveSample] = [
+        (names.INCIDENT_OPEN.name, (("endpoint", e), ("provider", p), ("model", m)), int(is_open))
+        for e, p, m, is_open in state.incidents
+    ]
+    return [
+        *_window_samples(state.rollups),
+        *_model_samples(state.models, state.profiles),
+        incidents,
+    ]
 
 
 def _window_samples(rollups: Sequence[EndpointRollup]) -> list[list[LiveSample]]:

@@ -209,8 +209,14 @@ MODEL_ENDPOINTS_ACTIVE = Spec(
     "Endpoints of the model with a success in the last complete window.", "gauge", ("model",),
 )  # fmt: skip
 
+INCIDENT_OPEN = Spec(
+    "llm_monitor_endpoint_incident_open",
+    "1 while the endpoint has an open incident, else 0 (docs/design.md#incidents).", "gauge",
+    ENDPOINT_LABELS,
+)  # fmt: skip
+
 LIVE_FAMILIES = (
     WINDOW_UPTIME, WINDOW_TTFT, WINDOW_SPEED, WINDOW_PROBES, MODEL_INFO, MODEL_PRICE,
     MODEL_CONTEXT, MODEL_MAX_OUTPUT, MODEL_UPTIME, MODEL_BEST_TTFT, MODEL_BEST_SPEED,
-    MODEL_ENDPOINTS, MODEL_ENDPOINTS_ACTIVE,
+    MODEL_ENDPOINTS, MODEL_ENDPOINTS_ACTIVE, INCIDENT_OPEN,
 )  # fmt: skip

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from monitor.config import Config, Endpoint
 from monitor.core.errors import UnknownModelError
+from monitor.core.incidents import summarize
 from monitor.core.outcomes import failures_of, known_outcomes, uptime_ratio
 from monitor.core.profile import ModelLive, UptimeCounts, model_live
 from monitor.core.rollup import (
@@ -36,6 +37,7 @@ from monitor.reports.model import (
     EndpointSummary,
     ProbeSpend,
     Report,
+    ReportIncidents,
     ReportModel,
     ReportWindow,
 )
@@ -151,6 +153,9 @@ def build_report(
         if budget is None
         else ProbeSpend(store.spend_since(end - timedelta(days=1), end), budget_usd_per_day=budget)
     )
+    incidents = [
+        i for i in store.incidents(since=start, until=end, model=model) if i.endpoint in configured
+    ]
     return Report(
         generated_at=now,
         since=start,
@@ -159,6 +164,7 @@ def build_report(
         models=models,
         windows=_windows(in_range, endpoints, window),
         probe_spend=spend,
+        incidents=ReportIncidents(summarize(incidents, start, end), tuple(incidents)),
     )
 
 

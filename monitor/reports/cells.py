@@ -43,7 +43,8 @@ COLUMNS: dict[str, tuple[bool, bool]] = {
     "status": (False, False), "uptime": (True, False), "probes": (True, False),
     "TTFT p50": (True, False), "TTFT p95": (True, False), "tok/s p50": (True, False),
     "failures": (False, True), "cost": (True, False), "last probe": (False, True),
-    "location": (False, False),
+    "location": (False, False), "started": (False, False), "ended": (False, False),
+    "lasted": (True, False), "down slots": (True, False), "first error": (False, True),
 }  # fmt: skip
 
 
@@ -143,3 +144,52 @@ def spend_line(report: Report) -> str | None:
         f" {usd_amount(spend.budget_usd_per_day)} budget a day"
     )
     return line + (" (reached: the daemon probes 16 times less often)" if spend.exhausted else "")
+
+
+#: One row per incident of the reported endpoints that overlaps the range.
+INCIDENT_HEADERS = (
+    "endpoint", "started", "ended", "lasted", "down slots", "failures", "first error",
+)  # fmt: skip
+
+
+def lasted(seconds: float) -> str:
+    """``45s``, ``12m 5s``, ``3h 20m``: a duration to the second under an hour."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60}s"
+    return f"{whole // 3600}h {whole % 3600 // 60}m"
+
+
+def incidents_line(report: Report) -> str:
+    """``2 incidents: 12m 5s down in the range, the longest 10m 0s; 1 still open at the end``,
+    or that there was none."""
+    summary = report.incidents.summary
+    if not summary.count:
+        return "No incidents in the range."
+    line = (
+        f"{summary.count} incident{'s' if summary.count != 1 else ''}:"
+        f" {lasted(summary.downtime_seconds)} down in the range"
+    )
+    if summary.longest_seconds is not None and summary.count > 1:
+        line += f", the longest {lasted(summary.longest_seconds)}"
+    if summary.open:
+        line += f"; {summary.open} still open at the end"
+    return line
+
+
+def incident_rows(report: Report) -> list[list[str]]:
+    """The cells of each incident (times in UTC, to the second)."""
+    return [
+        [
+            i.endpoint,
+            utc_text(i.started_at, micros=False),
+            "open" if i.ended_at is None else utc_text(i.ended_at, micros=False),
+            lasted(i.duration_seconds) + (" so far" if i.ended_at is None else ""),
+            str(i.down_slots),
+            failures_text(i.outcomes),
+            i.first_error or NONE,
+        ]
+        for i in report.incidents.incidents
+    ]

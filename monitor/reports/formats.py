@@ -13,11 +13,14 @@ from monitor.core.shape import dump, utc_text
 from monitor.reports.cells import (
     COLUMNS,
     FROM_ROLLUPS,
+    INCIDENT_HEADERS,
     LOCATION_HEADERS,
     LOCATIONS_NOTE,
     NO_DATA_LINE,
     SUMMARY_HEADERS,
     WINDOW_HEADERS,
+    incident_rows,
+    incidents_line,
     location_rows,
     spend_line,
     subtitle,
@@ -68,6 +71,9 @@ def render_markdown(report: Report) -> str:
                 *_md_table(LOCATION_HEADERS, located),
                 "",
             ]
+    if report.incidents.incidents:
+        out += ["## Incidents", "", incidents_line(report), ""]
+        out += [*_md_table(INCIDENT_HEADERS, incident_rows(report)), ""]
     if report.windows:
         rows = [window_cells(w, e, r) for w in report.windows for e, r in w.rows()]
         out += ["## Windows", "", *_md_table(WINDOW_HEADERS, rows), ""]

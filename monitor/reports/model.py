@@ -5,7 +5,8 @@ for each window of the range that has stored rollups, those rollups. Its JSON::
 
     {report_version, generated_at, since, until, window_seconds, window, has_data,
      models: [{live, model, name, pricing, card, endpoints: [EndpointSummary], no_data}],
-     windows: [{window_start, window_end, endpoints: [rollup], no_data}]}
+     windows: [{window_start, window_end, endpoints: [rollup], no_data}],
+     probe_spend, incidents: {summary, incidents: [incident]}}
 
 ``endpoints`` holds the endpoints with data (a probe in the range, a rollup in the window);
 ``no_data`` names the reported endpoints without any, which have no numbers at all. Times are
@@ -22,6 +23,7 @@ from typing import Annotated, Literal
 from pydantic import Field, computed_field
 
 from monitor.config import ModelSpec, Pricing
+from monitor.core.incidents import Incident, IncidentSummary
 from monitor.core.profile import ModelLive
 from monitor.core.providers import ProviderId
 from monitor.core.rollup import Count, EndpointRollup
@@ -164,6 +166,22 @@ class ProbeSpend(Shape):
 
 
 @dataclass(frozen=True, slots=True)
+class ReportIncidents(Shape):
+    """The reported endpoints' incidents that overlap the range (docs/design.md#incidents)."""
+
+    summary: Annotated[
+        IncidentSummary,
+        Field(description="How many, open at the end, downtime inside the range, the longest."),
+    ]
+    incidents: Annotated[tuple[Incident, ...], Field(description="Newest start first.")]
+
+
+NO_INCIDENTS = ReportIncidents(
+    IncidentSummary(count=0, open=0, downtime_seconds=0.0, longest_seconds=None), ()
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Report(Shape):
     """A rollup report over ``[since, until)`` in windows of ``window_seconds``."""
 
@@ -177,6 +195,7 @@ class Report(Shape):
         ProbeSpend | None,
         Field(description="With probe.budget_usd_per_day set: the last 24 h's spend; else null."),
     ] = None
+    incidents: ReportIncidents = NO_INCIDENTS
 
     @computed_field  # type: ignore[prop-decorator]
     @property

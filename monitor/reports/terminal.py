@@ -17,11 +17,14 @@ from monitor.core.shape import utc_text
 from monitor.reports.cells import (
     COLUMNS,
     FROM_ROLLUPS,
+    INCIDENT_HEADERS,
     LOCATION_HEADERS,
     LOCATIONS_NOTE,
     NO_DATA_LINE,
     SUMMARY_HEADERS,
     WINDOW_HEADERS,
+    incident_rows,
+    incidents_line,
     location_rows,
     speed_cell,
     spend_line,
@@ -122,6 +125,11 @@ def render_table(report: Report, console: Console) -> None:
             _fill(by_location, located, console.width)
             lines.append(by_location)
         console.print(Group(*lines))
+    if report.incidents.incidents:
+        console.print()
+        table = _rich_table(INCIDENT_HEADERS, title=incidents_line(report))
+        _fill(table, incident_rows(report), console.width)
+        console.print(table)
     if report.windows:
         console.print()
         table = _rich_table(WINDOW_HEADERS, title="Windows (UTC start)")

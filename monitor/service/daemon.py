@@ -7,7 +7,7 @@ Threads and what runs on them:
   nothing else), see ``monitor.service.scheduler``;
 - ``llm-monitor-sink``: each result's log line, metrics and batched store writes;
 - APScheduler's ``BackgroundScheduler`` pool: the window job (rollups, profiles, reports), the
-  retention job and the store health check;
+  incident job, the retention and budget jobs, the heartbeat and the store health check;
 - the main thread: the HTTP server (uvicorn) and signal handling.
 """
 
@@ -32,6 +32,7 @@ from monitor.core.spend import BudgetState, budget_stretch
 from monitor.metrics import LiveCollector, LiveState, MetricsRegistry, ProbeMetrics
 from monitor.probing.runner import ProbeRunner
 from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
+from monitor.service.incidents import IncidentJob, check_seconds
 from monitor.service.membership import Membership
 from monitor.service.scheduler import ProbeScheduler
 from monitor.service.sinks import ResultSink
@@ -99,6 +100,9 @@ class Daemon:
             on_delay=lambda endpoint, seconds: self.metrics.scheduling_delay.observe(seconds),
             on_clock_jump=self._clock_jumped,
         )
+        self.incidents = IncidentJob(config, self._store, settle_seconds(config), clock)
+        self._snapshot: Snapshot | None = None
+        self._publish_lock = threading.Lock()
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self.membership = Membership(config, self._store)
         self._share: set[str] = {e.id for e in config.endpoints}
@@ -168,6 +172,7 @@ class Daemon:
         else:  # another agent rolls up: publish what the store holds
             self.aggregator.refresh()
             log.info("rollups ready", windows=0, window_seconds=self.aggregator.window)
+        self._incident_job()
         self._budget_job()
         self.sink.start()
         self.scheduler.start(self._assigned())
@@ -260,6 +265,9 @@ class Daemon:
         self._config = new
         self.aggregator.config = new
         self.membership.config = new
+        self.incidents.config = new
+        self.incidents.settle = settle_seconds(new)
+        self.incidents.forget()  # endpoints and intervals may differ: judge again from the store
         with self._last_lock:
             self._last = {k: v for k, v in self._last.items() if k in kept}
         self._budget_job()  # the budget may have changed
@@ -310,6 +318,15 @@ class Daemon:
             IntervalTrigger(seconds=RETENTION_SECONDS, timezone=UTC),
             id="retention",
             next_run_time=now + timedelta(seconds=60),
+            max_instances=1,
+            coalesce=True,
+        )
+        every = check_seconds(self._config)
+        self._maintenance.add_job(
+            self._incident_job,
+            IntervalTrigger(seconds=every, timezone=UTC),
+            id="incidents",
+            next_run_time=now + timedelta(seconds=every),
             max_instances=1,
             coalesce=True,
         )
@@ -459,6 +476,20 @@ class Daemon:
             return
         log.info("rolled up", windows=[w.isoformat() for w in windows])
 
+    def _incident_job(self) -> None:
+        """Judge the slots completed since the last run (the rollup lease holder only: it
+        judges every location's probes); publish which endpoints have an open incident."""
+        if not self.membership.leader:
+            self.incidents.forget()  # the holder judges; taking over later starts afresh
+            self._publish_live()
+            return
+        try:
+            self.incidents.run()
+        except Exception as exc:  # the store may be down: judged again from it next run
+            self.metrics.storage_errors.inc()
+            log.error("incidents not judged", error=f"{type(exc).__name__}: {exc}")
+        self._publish_live()
+
     def _retention_job(self) -> None:
         cutoff = self._clock() - timedelta(seconds=self._config.schema.rollup.raw_retention)
         try:
@@ -479,18 +510,25 @@ class Daemon:
             self._store_problem = None
 
     def _publish(self, snapshot: Snapshot) -> None:
-        # Only the rollup leader exports the window and model families: every agent would
-        # export the same numbers, and Prometheus summing over agents would multiply them.
-        if not self.membership.leader:
-            self._collector.publish(LiveState())
-            return
-        self._collector.publish(
-            LiveState(
-                rollups=snapshot.rollups,
-                models=self._config.models,
-                profiles=tuple(snapshot.profiles.values()),
+        self._snapshot = snapshot
+        self._publish_live()
+
+    def _publish_live(self) -> None:
+        # Only the rollup leader exports the window, model and incident families: every agent
+        # would export the same numbers, and Prometheus summing over agents would multiply them.
+        with self._publish_lock:
+            snapshot = self._snapshot
+            if not self.membership.leader:
+                self._collector.publish(LiveState())
+                return
+            self._collector.publish(
+                LiveState(
+                    rollups=snapshot.rollups if snapshot else (),
+                    models=self._config.models,
+                    profiles=tuple(snapshot.profiles.values()) if snapshot else (),
+                    incidents=self.incidents.open_flags(),
+                )
             )
-        )
 
     def _remember(self, result: ProbeResult) -> None:
         with self._last_lock:

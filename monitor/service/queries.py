@@ -15,6 +15,8 @@ from monitor.store import Store
 
 #: Most rollup rows one page holds; the rest is left for a next page.
 MAX_ROLLUP_ROWS = 10_000
+#: Most incidents ``/api/v1/incidents`` lists (its summary counts them all).
+MAX_INCIDENTS = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from monitor.core.agent import AgentRecord, Lease
+from monitor.core.incidents import Incident, IncidentProbe
 from monitor.core.profile import UptimeCounts
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
@@ -134,6 +135,12 @@ class Store(Protocol):
         """Starts of the aligned windows holding at least one probe started in [since, until)."""
         ...
 
+    def incident_probes(
+        self, since: datetime, until: datetime, *, endpoint: str | None = None
+    ) -> list[IncidentProbe]:
+        """What judging incidents needs of the probes started in [since, until), oldest first."""
+        ...
+
     def spend_since(self, since: datetime, until: datetime | None = None) -> float:
         """USD the probes started in [since, until) cost (every agent's)."""
         ...
@@ -251,6 +258,26 @@ class Store(Protocol):
         ...
 
     # Life cycle
+
+    # Incidents
+
+    def upsert_incidents(self, incidents: Sequence[Incident]) -> None:
+        """Insert incidents, or replace the stored ones of the same endpoint and start."""
+        ...
+
+    def incidents(
+        self,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        open_only: bool | None = None,
+        limit: int | None = None,
+    ) -> list[Incident]:
+        """Incidents that overlap [since, until) (started before ``until``, not ended by
+        ``since``), newest start first; ``open_only`` True: only open ones, False: only closed."""
+        ...
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers."""

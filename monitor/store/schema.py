@@ -245,3 +245,23 @@ dirty_windows = Table(
     Column("window_start", UTCDateTime(), primary_key=True),
     Column("marked_at", UTCDateTime(), nullable=False),
 )
+
+# Incidents (0007): keyed by endpoint and start, fixed when one opens, so judging the same
+# probes again upserts the same row (docs/design.md#incidents). ``ended_at`` is NULL while open.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("endpoint", String(), primary_key=True),
+    Column("started_at", UTCDateTime(), primary_key=True),
+    Column("model", String(), nullable=False),
+    Column("provider", String(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("checked_at", UTCDateTime(), nullable=False),
+    Column("last_down_at", UTCDateTime(), nullable=False),
+    Column("down_slots", BigInteger, nullable=False),
+    Column("outcomes", JSON, nullable=False),
+    Column("first_error", Text),
+    Column("last_error", Text),
+    Index(None, "started_at"),
+    Index(None, "ended_at"),
+)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     true,
     update,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 
 from monitor.core.agent import AgentRecord, Lease
 from monitor.core.errors import StoreError
+from monitor.core.incidents import Incident, IncidentProbe
 from monitor.core.outcomes import counts_as_down
 from monitor.core.profile import UptimeCounts
 from monitor.core.result import ProbeResult
@@ -56,6 +58,7 @@ from monitor.store.rows import (
 from monitor.store.schema import UTCDateTime, model_profiles, probes
 from monitor.store.schema import agents as agents_table
 from monitor.store.schema import dirty_windows as dirty_table
+from monitor.store.schema import incidents as incidents_table
 from monitor.store.schema import leases as leases_table
 from monitor.store.schema import location_rollups as location_table
 from monitor.store.schema import rollups as rollups_table
@@ -280,6 +283,33 @@ class SQLStore:
         query = select(windows.c.start).where(windows.c.start.is_not(None))
         with self._read("read probe windows") as connection:
             return set(connection.execute(query).scalars())
+
+    def incident_probes(
+        self, since: datetime, until: datetime, *, endpoint: str | None = None
+    ) -> list[IncidentProbe]:
+        """What judging incidents needs of the probes started in [since, until), oldest first."""
+        query = _in_range(
+            select(
+                probes.c.endpoint,
+                probes.c.location,
+                probes.c.started_at,
+                probes.c.outcome,
+                probes.c.error,
+            ),
+            probes.c.started_at,
+            since,
+            until,
+        )
+        if endpoint is not None:
+            query = query.where(probes.c.endpoint == endpoint)
+        query = query.order_by(probes.c.started_at)
+        with self._read("read probes") as connection:
+            rows = connection.execute(query).all()
+        outcomes = OUTCOMES
+        return [
+            IncidentProbe(name, where, at, outcomes[outcome], error)
+            for name, where, at, outcome, error in rows
+        ]
 
     def spend_since(self, since: datetime, until: datetime | None = None) -> float:
         """USD the probes started in [since, until) cost (their ``cost_usd``, by every agent
@@ -621,6 +651,79 @@ class SQLStore:
         }
         with self._write("store the model profile") as connection:
             connection.execute(dialects.upsert(self._dialect, model_profiles, _PROFILE_KEY), [row])
+
+    # Incidents
+
+    def upsert_incidents(self, incidents: Sequence[Incident]) -> None:
+        """Insert incidents, or replace the stored ones of the same endpoint and start."""
+        if not incidents:
+            return
+        rows = [
+            {
+                "endpoint": i.endpoint,
+                "started_at": i.started_at,
+                "model": i.model,
+                "provider": i.provider,
+                "ended_at": i.ended_at,
+                "checked_at": i.checked_at,
+                "last_down_at": i.last_down_at,
+                "down_slots": i.down_slots,
+                "outcomes": dict(i.outcomes),
+                "first_error": i.first_error,
+                "last_error": i.last_error,
+            }
+            for i in incidents
+        ]
+        statement = dialects.upsert(self._dialect, incidents_table, ("endpoint", "started_at"))
+        with self._write("store incidents") as connection:
+            connection.execute(statement, rows)
+
+    def incidents(
+        self,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        open_only: bool | None = None,
+        limit: int | None = None,
+    ) -> list[Incident]:
+        """Incidents that overlap [since, until), newest start first (see ``Store``)."""
+        table = incidents_table
+        query = select(table)
+        if endpoint is not None:
+            query = query.where(table.c.endpoint == endpoint)
+        if model is not None:
+            query = query.where(table.c.model == model)
+        if until is not None:
+            query = query.where(table.c.started_at < until)
+        if since is not None:
+            query = query.where(or_(table.c.ended_at.is_(None), table.c.ended_at > since))
+        if open_only is True:
+            query = query.where(table.c.ended_at.is_(None))
+        elif open_only is False:
+            query = query.where(table.c.ended_at.is_not(None))
+        query = query.order_by(table.c.started_at.desc(), table.c.endpoint)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("read incidents") as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            Incident(
+                endpoint=row["endpoint"],
+                model=row["model"],
+                provider=row["provider"],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                checked_at=row["checked_at"],
+                last_down_at=row["last_down_at"],
+                down_slots=row["down_slots"],
+                outcomes=dict(sorted(row["outcomes"].items())),
+                first_error=row["first_error"],
+                last_error=row["last_error"],
+            )
+            for row in rows
+        ]
 
     def profiles(
         self,

@@ -12,7 +12,7 @@ These functions read the store, so they run on a worker thread, never on an even
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from math import ceil
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from markupsafe import Markup
 
 from monitor.config import Config, Endpoint, ModelSpec
+from monitor.core.incidents import Incident
 from monitor.core.outcomes import Outcome
 from monitor.core.profile import EndpointLive, ModelLive, model_live
 from monitor.core.result import ProbeResult
@@ -50,6 +51,9 @@ RANGES = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 RECENT_PROBES = 50
 #: Windows in an endpoint's table of windows.
 RECENT_WINDOWS = 48
+#: Incidents on a model's or an endpoint's page: the newest, of the last days.
+RECENT_INCIDENTS = 20
+INCIDENT_DAYS = 30
 #: The page refreshes itself every probe interval, but not more often or less often than this.
 REFRESH_BOUNDS = (30, 300)
 #: Failing first: the order of the states on the status page.
@@ -316,6 +320,8 @@ class StatusPage:
     endpoints: int
     #: The last check of the probes' spend against the budget (None without a budget).
     budget: BudgetState | None = None
+    #: The configured endpoints' open incidents, newest first.
+    open_incidents: tuple[Incident, ...] = ()
 
 
 def page_number(text: str | None) -> int:
@@ -385,6 +391,9 @@ def status_page(view: MonitorView, f: Frame, cache: Caches, page: int) -> Status
         len(config.models),
         len(config.endpoints),
         budget=view.budget(),
+        open_incidents=tuple(
+            i for i in view.store.incidents(open_only=True) if i.endpoint in order
+        ),
     )
 
 
@@ -483,6 +492,8 @@ class ModelPage:
     paging: Paging
     range: str
     charts: Markup
+    incidents: tuple[Incident, ...] = ()
+    incident_days: int = INCIDENT_DAYS
 
 
 def find_model(f: Frame, model_id: str) -> ModelSpec:
@@ -528,8 +539,20 @@ def model_page(
         ("model-charts", spec.id, range_name),
         lambda: _charts(view, f, drawn, seconds, len(mine) - len(drawn), "model"),
     )
+    incidents = view.store.incidents(
+        model=spec.id, since=f.now - timedelta(days=INCIDENT_DAYS), limit=RECENT_INCIDENTS
+    )
+    configured = {e.id for e in mine}
     return ModelPage(
-        f, spec, live, fact_rows(spec), rows, Paging(page, pages, len(mine)), range_name, charts
+        f,
+        spec,
+        live,
+        fact_rows(spec),
+        rows,
+        Paging(page, pages, len(mine)),
+        range_name,
+        charts,
+        tuple(i for i in incidents if i.endpoint in configured),
     )
 
 
@@ -557,6 +580,8 @@ class EndpointPage:
     charts: Markup
     probes: list[ProbeResult]
     windows: list[WindowLine]
+    incidents: list[Incident] = field(default_factory=list)
+    incident_days: int = INCIDENT_DAYS
 
 
 def find_endpoint(f: Frame, endpoint_id: str) -> Endpoint:
@@ -595,6 +620,19 @@ def endpoint_page(
         endpoint=endpoint.id,
     )
     windows = [WindowLine(r.window_start, r.window_end, r) for r in reversed(rollups)]
+    incidents = view.store.incidents(
+        endpoint=endpoint.id, since=f.now - timedelta(days=INCIDENT_DAYS), limit=RECENT_INCIDENTS
+    )
     return EndpointPage(
-        f, endpoint, state, line, failure_text(state), strip, range_name, charts, probes, windows
+        f,
+        endpoint,
+        state,
+        line,
+        failure_text(state),
+        strip,
+        range_name,
+        charts,
+        probes,
+        windows,
+        incidents,
     )

@@ -33,9 +33,10 @@ from schemathesis.generation import GenerationMode  # noqa: E402 - after the imp
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 #: Routes with a rule between parameters that a schema cannot state: a schema-valid request can
-#: be refused with 422. ``since`` must come before ``until`` in /api/v1/rollups (``since=now``
-#: or a date in the future breaks it); everything else is still checked there.
-CROSS_PARAMETER_RULES = {"GET /api/v1/rollups"}
+#: be refused with 422. ``since`` must come before ``until`` in /api/v1/rollups and
+#: /api/v1/incidents (``since=now`` or a date in the future breaks it); everything else is still
+#: checked there.
+CROSS_PARAMETER_RULES = {"GET /api/v1/rollups", "GET /api/v1/incidents"}
 ERROR_SCHEMA = "#/components/schemas/Error"
 
 MODEL, ENDPOINT = "gpt-4.1-nano", "azure-eastus"
@@ -169,6 +170,7 @@ def test_fuzzing_every_route_finds_no_server_error_and_no_schema_violation(api: 
     # Both the answers and the refusals were reached, and nothing else.
     assert {200, 404} <= set(seen["GET /api/v1/models/{id}/profile"])
     assert {200, 404, 422} <= set(seen["GET /api/v1/rollups"])
+    assert {200, 404, 422} <= set(seen["GET /api/v1/incidents"])
     assert all(status < 500 for statuses in seen.values() for status in statuses)
 
 

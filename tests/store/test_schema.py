@@ -25,6 +25,7 @@ TABLES = [
     "agents",
     "alembic_version",
     "dirty_windows",
+    "incidents",
     "leases",
     "location_rollups",
     "model_profiles",

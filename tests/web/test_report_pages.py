@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from monitor.config import parse_config
+from monitor.core.incidents import Incident
 from monitor.core.outcomes import Outcome
 from monitor.reports.build import build_report
 from monitor.reports.formats import render_csv, render_json, render_markdown
@@ -292,3 +293,33 @@ async def test_many_windows_are_listed_fifty_at_a_time(tmp_path: Path) -> None:
     assert third.one(testid="pagination").find_all("a", rel="next") == []
     assert third.one(testid="pagination").one("a").get("href") == "/reports"
     assert "before must name a window" in bad.one(testid="error-message").text()
+
+
+async def test_a_windows_report_page_lists_its_incidents(
+    reports_client: httpx.AsyncClient, probed: tuple[View, Path]
+) -> None:
+    # (Report pages are cached until the next window is published: the incident is stored
+    # before the first request.)
+    probed[0].store.upsert_incidents(
+        [
+            Incident(
+                endpoint="azure-eastus", model="gpt-4.1-nano", provider="azure",
+                started_at=LAST_WINDOW + timedelta(minutes=8),
+                ended_at=LAST_WINDOW + timedelta(minutes=11, seconds=30),
+                checked_at=LAST_WINDOW + timedelta(minutes=12),
+                last_down_at=LAST_WINDOW + timedelta(minutes=10), down_slots=3,
+                outcomes={"server_error": 3}, first_error="HTTP 500: boom", last_error=None,
+            )
+        ]
+    )  # fmt: skip
+    root = await page(reports_client, "/reports/20250601T1200Z")
+    section = root.one(testid="report-incidents")
+    assert section.one("p").text() == "1 incident: 3m 30s down in the range"
+    (row,) = section.find_all(testid="report-incident-row")
+    assert [c.text() for c in row.find_all("td")] == [
+        "azure-eastus", "2025-06-01T12:08:00Z", "2025-06-01T12:11:30Z", "3m 30s", "3",
+        "server_error 3", "HTTP 500: boom",
+    ]  # fmt: skip
+    # The earlier window's report has none.
+    earlier = await page(reports_client, "/reports/20250601T1130Z")
+    assert earlier.find_all(testid="report-incidents") == []
