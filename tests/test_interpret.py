@@ -103,12 +103,16 @@ def test_finish_reason_is_kept_when_a_later_chunk_says_null() -> None:
         {"reasoning_content": "thinking"},
         {"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]},
         {"content": "x"},
+        {"refusal": "I can't help with that."},
     ],
-    ids=["reasoning", "tool-call", "text"],
+    ids=["reasoning", "tool-call", "text", "refusal"],
 )
-def test_content_includes_reasoning_and_tool_calls(delta: dict[str, Any]) -> None:
+def test_content_includes_reasoning_tool_calls_and_refusals(delta: dict[str, Any]) -> None:
+    # The opening chunk's ``refusal: null`` (in ROLE) is not content; a refusal's text is.
     state = _feed_chat([(5, ROLE), (7, _chunk(delta))])
     assert state.first_content_ns == 7 * MS
+    if "reasoning_content" not in delta:
+        assert state.first_answer_ns == 7 * MS  # answer TTFT: never before TTFT
 
 
 def test_choices_without_delta_are_not_content() -> None:

@@ -739,7 +739,8 @@ def test_profile_command_json_is_the_api_profile_document(live_store: Path) -> N
     assert set(live["endpoints"][0]) == {
         "endpoint", "provider", "region", "uptime_ratio", "ttft_p50_seconds",
         "ttft_p95_seconds", "output_tokens_per_second_p50", "probes", "failures_by_outcome",
-        "last_probe_at", "status", "locations",
+        "last_probe_at", "status", "locations", "answer_ttft_p50_seconds",
+        "answer_ttft_p95_seconds",
     }  # fmt: skip
 
 
@@ -909,3 +910,51 @@ def test_incidents_of_the_range_are_counted_listed_and_rendered(
         build_report(config, filled, now=NOW, model="other-model", since=W - timedelta(hours=2),
                      until=W - timedelta(hours=1))
     )  # fmt: skip
+
+
+# --- answer TTFT -------------------------------------------------------------------------------
+
+
+def test_answer_ttft_is_in_rollups_the_profile_and_the_report(store: Store, config: Config) -> None:
+    # A reasoning endpoint: its first token (reasoning) comes at 0.3-0.5 s, its answer at
+    # 1.1-1.5 s; the other one streams no reasoning (answer TTFT = TTFT).
+    minute = timedelta(minutes=1)
+    probes = [
+        replace(_ok("azure-eastus", W + (i + 1) * minute, 0.3 + i / 10, 150),
+                answer_ttft_seconds=1.1 + i / 5)
+        for i in range(3)
+    ] + [_ok("openai", W + (i + 1) * minute, 0.9, 100) for i in range(3)]  # fmt: skip
+    store.add_probes(probes)
+    roll_window(config, store, W, NOW)
+    (rollup,) = store.rollups(window_seconds=1800, endpoint="azure-eastus")
+    assert rollup.answer_ttft.count == 3
+    assert rollup.answer_ttft.p50 == pytest.approx(1.3)
+    assert rollup.ttft.p50 == pytest.approx(0.4)
+    assert dump(rollup)["answer_ttft_seconds"]["p50"] == pytest.approx(1.3)
+
+    live = snapshot(config, store, NOW).profiles["gpt-4.1-nano"]
+    assert live.best_ttft_seconds == pytest.approx(0.4)  # the reasoning endpoint's first token
+    assert live.best_answer_ttft_seconds == pytest.approx(0.9)  # but openai answers first
+    assert live.best_answer_ttft_from is not None
+    assert live.best_answer_ttft_from.endpoint == "openai"
+    line = next(x for x in live.endpoints if x.endpoint == "azure-eastus")
+    assert line.answer_ttft_p50_seconds == pytest.approx(1.3)
+    assert line.answer_ttft_p95_seconds == pytest.approx(1.48)
+
+    report = build_report(config, store, now=NOW, model="gpt-4.1-nano")
+    summary = _summary(report, "azure-eastus")
+    assert summary["answer_ttft_p50_seconds"] == pytest.approx(1.3)
+    markdown = render_markdown(report)
+    assert (
+        "| endpoint | via | uptime | probes | TTFT p50 | TTFT p95 | answer p50 | tok/s p50 |"
+        in (markdown)
+    )
+    assert "| azure-eastus | Azure eastus | 100.0% | 3 | 400 ms | 490 ms | 1,300 ms |" in markdown
+    assert "| openai | OpenAI | 100.0% | 3 | 900 ms | 900 ms | 900 ms |" in markdown
+    assert "answer p50" in _table_text(report)
+
+
+def test_without_reasoning_the_report_has_no_answer_column(filled: Store, config: Config) -> None:
+    report = build_report(config, filled, now=NOW)
+    assert "answer p50" not in render_markdown(report)
+    assert _summary(report, "openai")["answer_ttft_p50_seconds"] == pytest.approx(0.55)

@@ -9,6 +9,8 @@ For one model, from the rollups of its endpoints:
 - ``best_ttft_seconds``: the lowest p50 TTFT in the last complete window of an active
   endpoint from one location (``best_ttft_from`` says which endpoint and location);
 - ``best_output_tokens_per_second``: the highest such p50 output speed (and its ``_from``);
+- ``best_answer_ttft_seconds``: the lowest such p50 time to first answer token (and its
+  ``_from``): the same as the best TTFT unless an endpoint streams reasoning first;
 - ``active_endpoints``: endpoints with a success in that window, of ``total_endpoints``;
 - ``available_via``: display names of the providers of the active endpoints;
 - ``locations``: the locations that probed the model's endpoints over the uptime span; each
@@ -71,6 +73,13 @@ class _Endpoint(Protocol):
     def model(self) -> _Model: ...
 
 
+#: How the answer TTFT fields describe themselves.
+_ANSWER_P50 = (
+    "p50 time to first answer token (after any streamed reasoning) of the successful probes in"
+    " the last complete window"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LocationLive(Shape):
     """One location's numbers for one endpoint in a model profile."""
@@ -87,6 +96,9 @@ class LocationLive(Shape):
         Count | None,
         Field(description="This location's probes in the last complete window; null when none."),
     ]
+    answer_ttft_p50_seconds: Annotated[
+        float | None, Field(description=_ANSWER_P50 + " from this location.")
+    ] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +136,10 @@ class EndpointLive(Shape):
         tuple[LocationLive, ...],
         Field(description="Each location that probed this endpoint over the uptime window."),
     ] = ()
+    answer_ttft_p50_seconds: Annotated[float | None, Field(description=_ANSWER_P50 + ".")] = None
+    answer_ttft_p95_seconds: Annotated[
+        float | None, Field(description=_ANSWER_P50.replace("p50", "p95") + ".")
+    ] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +170,17 @@ class ModelLive(Shape):
         tuple[str, ...],
         Field(description="The locations that probed this model's endpoints (uptime window)."),
     ] = ()
+    best_answer_ttft_seconds: Annotated[
+        float | None,
+        Field(
+            description="The lowest p50 time to first answer token (after any streamed"
+            " reasoning) of an active endpoint from one location in the last complete window"
+            " (docs/design.md#answer-ttft)."
+        ),
+    ] = None
+    best_answer_ttft_from: Annotated[
+        BestFrom | None, Field(description="The endpoint and location of the best answer TTFT.")
+    ] = None
 
 
 def model_live(
@@ -233,6 +260,8 @@ def model_live(
                 last_probe_at=(last_probe_at or {}).get(endpoint.id),
                 status=window_status(latest),
                 locations=located,
+                answer_ttft_p50_seconds=latest.answer_ttft.p50 if latest else None,
+                answer_ttft_p95_seconds=latest.answer_ttft.p95 if latest else None,
             )
         )
     active = [line for line in lines if (r := last.get(line.endpoint)) and r.successes > 0]
@@ -240,19 +269,35 @@ def model_live(
     # an endpoint whose probes have no location offers its own numbers.
     ttfts: list[tuple[float, BestFrom]] = []
     speeds: list[tuple[float, BestFrom]] = []
+    answers: list[tuple[float, BestFrom]] = []
     for line in active:
-        measured: list[tuple[str | None, float | None, float | None]] = [
-            (loc.location, loc.ttft_p50_seconds, loc.output_tokens_per_second_p50)
+        measured: list[tuple[str | None, float | None, float | None, float | None]] = [
+            (
+                loc.location,
+                loc.ttft_p50_seconds,
+                loc.output_tokens_per_second_p50,
+                loc.answer_ttft_p50_seconds,
+            )
             for loc in line.locations
             if loc.probes is not None
-        ] or [(None, line.ttft_p50_seconds, line.output_tokens_per_second_p50)]
-        for where, ttft, speed in measured:
+        ] or [
+            (
+                None,
+                line.ttft_p50_seconds,
+                line.output_tokens_per_second_p50,
+                line.answer_ttft_p50_seconds,
+            )
+        ]
+        for where, ttft, speed, answer in measured:
             source = BestFrom(endpoint=line.endpoint, location=where)
             if ttft is not None:
                 ttfts.append((ttft, source))
             if speed is not None:
                 speeds.append((speed, source))
+            if answer is not None:
+                answers.append((answer, source))
     best_ttft = min(ttfts, key=lambda item: item[0], default=None)
+    best_answer = min(answers, key=lambda item: item[0], default=None)
     best_speed = max(speeds, key=lambda item: item[0], default=None)
     via = dict.fromkeys(PROVIDER_DISPLAY_NAMES[line.provider] for line in active)
     window_end = None
@@ -273,6 +318,8 @@ def model_live(
         best_ttft_from=best_ttft[1] if best_ttft else None,
         best_output_tokens_per_second_from=best_speed[1] if best_speed else None,
         locations=tuple(sorted({loc.location for line in lines for loc in line.locations})),
+        best_answer_ttft_seconds=best_answer[0] if best_answer else None,
+        best_answer_ttft_from=best_answer[1] if best_answer else None,
     )
 
 
@@ -284,6 +331,7 @@ def _location_line(name: str, uptime: float | None, latest: EndpointRollup | Non
         ttft_p95_seconds=latest.ttft.p95 if latest else None,
         output_tokens_per_second_p50=latest.speed.p50 if latest else None,
         probes=latest.probes if latest else None,
+        answer_ttft_p50_seconds=latest.answer_ttft.p50 if latest else None,
     )
 
 

@@ -90,6 +90,10 @@ class Distribution(Shape):
         )
 
 
+#: The distribution of no values.
+EMPTY_DISTRIBUTION = Distribution()
+
+
 class ProbeRow(NamedTuple):
     """The columns of a stored probe that a rollup needs (a named tuple: a window of 1,000
     endpoints from 3 locations reads 90,000 of them, and a tuple is the cheapest to build)."""
@@ -107,6 +111,8 @@ class ProbeRow(NamedTuple):
     #: Seconds from the start of the window it was read for to its start (None where a
     #: rollup's caller does not need the quorum's slots).
     offset_seconds: float | None = None
+    #: Time to the first answer token (docs/design.md#answer-ttft).
+    answer_ttft_seconds: float | None = None
 
 
 #: A count of probes, tokens or outcomes.
@@ -138,6 +144,14 @@ class EndpointRollup(Shape):
     input_tokens: Count
     cost_usd: float
     computed_at: UtcTime = field(compare=False)
+    answer_ttft: Annotated[
+        Distribution,
+        Field(
+            serialization_alias="answer_ttft_seconds",
+            description="Time to the first answer token (after any streamed reasoning) of the"
+            " successful probes (docs/design.md#answer-ttft).",
+        ),
+    ] = EMPTY_DISTRIBUTION
     location: Annotated[
         str | None,
         Field(
@@ -195,6 +209,7 @@ def compute_rollup(
     counts: Counter[Outcome] = Counter([row.outcome for row in rows])
     successes = [row for row in rows if row.outcome is Outcome.SUCCESS]
     ttfts = [v for row in successes if (v := row.ttft_seconds) is not None]
+    answers = sorted([v for row in successes if (v := row.answer_ttft_seconds) is not None])
     speeds = [v for row in successes if (v := row.output_tokens_per_second) is not None]
     latencies = [v for row in successes if (v := row.total_seconds) is not None]
     ttfts.sort()
@@ -218,6 +233,7 @@ def compute_rollup(
         input_tokens=sum([n for row in rows if (n := row.input_tokens)]),
         cost_usd=math.fsum([c for row in rows if (c := row.cost_usd)]),
         computed_at=now or datetime.now(UTC),
+        answer_ttft=Distribution.of_sorted(answers),
         location=location,
     )
 

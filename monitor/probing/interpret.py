@@ -186,6 +186,9 @@ class ChatCompletionsInterpreter(_JSONEvents):
                     if isinstance(text, str) and text:
                         texts.append(text)
                         visible = True
+                    refusal = delta.get("refusal")
+                    if isinstance(refusal, str) and refusal:
+                        visible = True  # an answer, though not the one asked for
                     thought = delta.get("reasoning_content") or delta.get("reasoning")
                     if isinstance(thought, str) and thought:
                         reasoning = True

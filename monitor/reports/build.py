@@ -210,6 +210,8 @@ def summarize_endpoint(
             input_tokens=total.input_tokens,
             cost_usd=total.cost_usd,
             source="probes",
+            answer_ttft_p50_seconds=total.answer_ttft.p50,
+            answer_ttft_p95_seconds=total.answer_ttft.p95,
         )
     counts: Counter[str] = Counter()
     for rollup in rollups:

@@ -4,6 +4,8 @@ Markdown renderers (and the web pages) draw the same cells."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from monitor.core.profile import ModelLive
 from monitor.core.rollup import EndpointRollup
 from monitor.core.shape import utc_text
@@ -37,6 +39,9 @@ FROM_ROLLUPS = (
 )
 
 
+#: The column of the time to first answer token, shown where it differs from the TTFT.
+ANSWER_HEADER = "answer p50"
+
 #: Column name → (right-aligned, may wrap): numbers stay whole, text gives way on a narrow screen.
 COLUMNS: dict[str, tuple[bool, bool]] = {
     "endpoint": (False, False), "window": (False, True), "via": (False, True),
@@ -45,6 +50,7 @@ COLUMNS: dict[str, tuple[bool, bool]] = {
     "failures": (False, True), "cost": (True, False), "last probe": (False, True),
     "location": (False, False), "started": (False, False), "ended": (False, False),
     "lasted": (True, False), "down slots": (True, False), "first error": (False, True),
+    ANSWER_HEADER: (True, False),
 }  # fmt: skip
 
 
@@ -108,6 +114,30 @@ def summary_cells(s: EndpointSummary) -> list[str]:
         failures_text(s.failures_by_outcome),
         usd(s.cost_usd),
     ]
+
+
+def reasoning_shown(summaries: Sequence[EndpointSummary]) -> bool:
+    """Whether the time to first answer token differs from the TTFT (by a millisecond or
+    more) for an endpoint of ``summaries``: only then is it a column of their table."""
+    return any(
+        s.answer_ttft_p50_seconds is not None
+        and s.ttft_p50_seconds is not None
+        and abs(s.answer_ttft_p50_seconds - s.ttft_p50_seconds) >= 0.001
+        for s in summaries
+    )
+
+
+def summary_table(summaries: Sequence[EndpointSummary]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The headers and rows of a model's endpoints; with ``answer p50`` after ``TTFT p95``
+    when an endpoint streams reasoning before its answer (``reasoning_shown``)."""
+    rows = [summary_cells(s) for s in summaries]
+    if not reasoning_shown(summaries):
+        return SUMMARY_HEADERS, rows
+    at = SUMMARY_HEADERS.index("TTFT p95") + 1
+    headers = (*SUMMARY_HEADERS[:at], ANSWER_HEADER, *SUMMARY_HEADERS[at:])
+    for s, row in zip(summaries, rows, strict=True):
+        row.insert(at, millis(s.answer_ttft_p50_seconds) if s.has_data else NONE)
+    return headers, rows
 
 
 def window_cells(

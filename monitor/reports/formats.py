@@ -17,14 +17,13 @@ from monitor.reports.cells import (
     LOCATION_HEADERS,
     LOCATIONS_NOTE,
     NO_DATA_LINE,
-    SUMMARY_HEADERS,
     WINDOW_HEADERS,
     incident_rows,
     incidents_line,
     location_rows,
     spend_line,
     subtitle,
-    summary_cells,
+    summary_table,
     title,
     window_cells,
 )
@@ -60,7 +59,7 @@ def render_markdown(report: Report) -> str:
         out += [f"## {model_heading(m.spec)}", "", card_line(m.live, report.window_seconds), ""]
         if (prices := pricing_line(m.spec)) is not None:
             out += [f"Pricing: {prices}", ""]
-        out += _md_table(SUMMARY_HEADERS, [summary_cells(s) for s in m.summaries])
+        out += _md_table(*summary_table(m.summaries))
         out.append("")
         if any(s.source == "rollups" for s in m.summaries):
             out += [f"\\{FROM_ROLLUPS}", ""]

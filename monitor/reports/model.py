@@ -60,6 +60,14 @@ class EndpointSummary(Shape):
             " summed from rollups, percentiles null."
         ),
     ]
+    answer_ttft_p50_seconds: Annotated[
+        float | None,
+        Field(description="Time to first answer token (after any streamed reasoning), p50."),
+    ] = None
+    answer_ttft_p95_seconds: Annotated[
+        float | None,
+        Field(description="Time to first answer token (after any streamed reasoning), p95."),
+    ] = None
 
     @property
     def has_data(self) -> bool:

@@ -21,7 +21,6 @@ from monitor.reports.cells import (
     LOCATION_HEADERS,
     LOCATIONS_NOTE,
     NO_DATA_LINE,
-    SUMMARY_HEADERS,
     WINDOW_HEADERS,
     incident_rows,
     incidents_line,
@@ -29,7 +28,7 @@ from monitor.reports.cells import (
     speed_cell,
     spend_line,
     subtitle,
-    summary_cells,
+    summary_table,
     title,
     window_cells,
 )
@@ -115,8 +114,9 @@ def render_table(report: Report, console: Console) -> None:
         ]
         if (prices := pricing_line(m.spec)) is not None:
             lines.append(Text(prices, style="dim"))
-        table = _rich_table(SUMMARY_HEADERS)
-        _fill(table, [summary_cells(s) for s in m.summaries], console.width)
+        headers, rows = summary_table(m.summaries)
+        table = _rich_table(headers)
+        _fill(table, rows, console.width)
         lines.append(table)
         if any(s.source == "rollups" for s in m.summaries):
             lines.append(Text(FROM_ROLLUPS, style="dim"))

@@ -92,6 +92,7 @@ def row_to_rollup(row: Mapping[Any, Any]) -> EndpointRollup:
         input_tokens=row["input_tokens"],
         cost_usd=row["cost_usd"],
         computed_at=row["computed_at"],
+        answer_ttft=distributions["answer_ttft"],
         location=row.get("location"),
         locations=row.get("locations", 1),
         slots_up=row.get("slots_up"),

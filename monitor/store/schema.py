@@ -132,12 +132,14 @@ probes = Table(
 )
 
 #: The three distributions of a rollup, each flattened into ``<prefix>_<statistic>`` columns.
-DISTRIBUTIONS = ("ttft", "speed", "latency")
+DISTRIBUTIONS = ("ttft", "speed", "latency", "answer_ttft")
 DISTRIBUTION_STATS = ("p50", "p90", "p95", "p99", "min", "max", "mean")
 
 
-def _distribution_columns(prefix: str) -> list[Column[Any]]:
-    return [Column(f"{prefix}_count", BigInteger, nullable=False)] + [
+def _distribution_columns(prefix: str, *, added: bool = False) -> list[Column[Any]]:
+    # A distribution added by a later revision counts 0 in the rows written before it.
+    default = text("0") if added else None
+    return [Column(f"{prefix}_count", BigInteger, nullable=False, server_default=default)] + [
         Column(f"{prefix}_{stat}", Double) for stat in DISTRIBUTION_STATS
     ]
 
@@ -171,6 +173,8 @@ rollups = Table(
     Column("locations", BigInteger, nullable=False, server_default=text("1")),
     Column("slots_up", BigInteger),
     Column("slots_down", BigInteger),
+    # Time to first answer token of the successful probes (0008).
+    *_distribution_columns("answer_ttft", added=True),
     Index(None, "model", "window_seconds", "window_start"),
     Index(None, "window_seconds", "window_start"),
 )
@@ -197,6 +201,7 @@ location_rollups = Table(
     Column("input_tokens", BigInteger, nullable=False),
     Column("cost_usd", Double, nullable=False),
     Column("computed_at", UTCDateTime(), nullable=False),
+    *_distribution_columns("answer_ttft", added=True),  # 0008
     Index(None, "window_seconds", "window_start"),
 )
 

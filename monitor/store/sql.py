@@ -221,6 +221,7 @@ class SQLStore:
                 probes.c.cost_usd,
                 probes.c.location,
                 dialects.seconds_since(self._dialect, probes.c.started_at, since),
+                probes.c.answer_ttft_seconds,
             ),
             probes.c.started_at,
             since,
@@ -239,11 +240,26 @@ class SQLStore:
         grouped: dict[str, list[ProbeRow]] = {}
         outcomes = OUTCOMES
         make = tuple.__new__  # ProbeRow's own __new__, without its keyword handling
-        for endpoint, outcome, ttft, speed, total, output, input_, cost, where, at in fetched:
+        for (
+            endpoint,
+            outcome,
+            ttft,
+            speed,
+            total,
+            output,
+            input_,
+            cost,
+            where,
+            at,
+            answer,
+        ) in fetched:
             row = make(
                 ProbeRow,
-                (endpoint, outcomes[outcome], ttft, speed, total, output, input_, cost, where, at),
-            )
+                (
+                    endpoint, outcomes[outcome], ttft, speed, total, output, input_, cost, where,
+                    at, answer,
+                ),
+            )  # fmt: skip
             rows = grouped.get(endpoint)
             if rows is None:
                 grouped[endpoint] = [row]

@@ -127,6 +127,7 @@ def make_environment(static: dict[str, StaticFile]) -> Environment:
         window_headers=cells.WINDOW_HEADERS,
         columns=cells.COLUMNS,
         summary_cells=cells.summary_cells,
+        summary_table=cells.summary_table,
         spend_line=cells.spend_line,
         lasted=cells.lasted,
         incidents_line=cells.incidents_line,

@@ -24,7 +24,9 @@ def probe_id() -> str:
 
 
 def make_probe(**overrides: Any) -> ProbeResult:
-    """A successful probe with every optional field known (not None, not 0)."""
+    """A successful probe with every optional field known (not None, not 0). Its answer TTFT
+    is 81 ms after its TTFT (as a reasoning model's); given a TTFT alone, it is that TTFT (as
+    any model's that streams no reasoning)."""
     base = ProbeResult(
         probe_id=probe_id(),
         endpoint="azure-eastus",
@@ -57,6 +59,9 @@ def make_probe(**overrides: Any) -> ProbeResult:
         duration_seconds=1.456_789_012_345,
         answer_ttft_seconds=0.612_345_678_901,
     )
+    if "answer_ttft_seconds" not in overrides and "ttft_seconds" in overrides:
+        ttft = overrides["ttft_seconds"]
+        overrides["answer_ttft_seconds"] = ttft
     return replace(base, **overrides)
 
 
