@@ -45,7 +45,9 @@ def _config(tmp: Path, base: str, endpoints: int, interval: float, port: int) ->
     raw: dict[str, Any] = {
         "storage": {"url": f"sqlite:///{tmp / 'bench.db'}"},
         "server": {"port": port},
-        "probe": {"interval": f"{interval}s", "timeout": f"{min(interval, 10.0)}s"},
+        "probe": {
+            "interval": f"{interval}s", "timeout": f"{min(interval, 10.0)}s", "max_tokens": 40,
+        },
         "rollup": {"window": "60s"},
         "logging": {"format": "json", "level": "warning"},
         "models": [{"id": "gpt-4.1-nano",
@@ -80,7 +82,7 @@ def _self_metrics(url: str) -> dict[str, float]:
 def measure(endpoints: int, interval: float, seconds: float) -> dict[str, Any]:
     """Run the daemon and return its numbers."""
     sim = [{"id": "sim", "api_key": KEY, "ttft": {"median": "300ms", "spread": 0.2},
-            "tokens_per_second": {"median": 100, "spread": 0.2}, "output_tokens": 40}]  # fmt: skip
+            "tokens_per_second": {"median": 100, "spread": 0.2}}]  # fmt: skip
     with simulator_process(sim) as base, tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()

@@ -43,13 +43,13 @@ from monitor.service.logs import configure_logging
 from monitor.service.scheduler import ProbeScheduler
 
 KEY = "bench-key-0123456789"
-#: Every simulated endpoint: 300 ms TTFT and 100 tok/s (log-normal spread), 40 tokens.
+#: Every simulated endpoint: 300 ms TTFT and 100 tok/s (log-normal spread); the probes'
+#: max_tokens of 40 cuts its count to 40 at 40 tokens (finish "length").
 SIM_ENDPOINT: dict[str, Any] = {
     "id": "sim",
     "api_key": KEY,
     "ttft": {"median": "300ms", "spread": 0.3},
     "tokens_per_second": {"median": 100, "spread": 0.2},
-    "output_tokens": 40,
 }
 #: The Accept header of Prometheus 2.x/3.x scrapes.
 PROMETHEUS_ACCEPT = (
@@ -68,13 +68,19 @@ def config_text(
     storage_url: str,
     port: int,
     window: str = "30m",
+    max_tokens: int = 40,
 ) -> str:
     """The YAML of a monitor config with these (id, base URL) endpoints (see ``sim_url``)."""
     raw: dict[str, Any] = {
         "storage": {"url": storage_url},
         "server": {"host": "127.0.0.1", "port": port},
         # No jitter: every run is planned on an exact grid, so the delay is pure lateness.
-        "probe": {"interval": f"{interval}s", "timeout": f"{timeout}s", "jitter": 0},
+        "probe": {
+            "interval": f"{interval}s",
+            "timeout": f"{timeout}s",
+            "jitter": 0,
+            "max_tokens": max_tokens,
+        },
         "rollup": {"window": window},
         "logging": {"format": "json", "level": "info"},
         "models": [

@@ -24,6 +24,9 @@ from bench.simproc import simulator_process
 from monitor.probing.runner import ProbeRunner
 
 SHAPES = {"40 chunks": 40, "200 chunks": 200}
+#: The probes' max_tokens cuts each simulated answer (one token longer) at its length, so
+#: that it ends with finish "length" and the answer check leaves it alone.
+SHAPES_BY_ID = {f"c{count}": count for count in SHAPES.values()}
 
 
 async def _run(base: str, sim_id: str, probes: int, concurrency: int) -> dict[str, Any]:
@@ -34,6 +37,7 @@ async def _run(base: str, sim_id: str, probes: int, concurrency: int) -> dict[st
             timeout=30,
             storage_url="sqlite://",
             port=9464,
+            max_tokens=SHAPES_BY_ID[sim_id],
         )
     )
     endpoint = config.endpoints[0]
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             "api_key": KEY,
             "ttft": "50ms",
             "tokens_per_second": args.tokens_per_second,
-            "output_tokens": count,
+            "output_tokens": count + 1,
         }
         for count in SHAPES.values()
     ]

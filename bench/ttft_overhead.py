@@ -37,7 +37,7 @@ KEY = "bench-key-0123456789"
 
 def _endpoints(base: str, count: int) -> tuple[Endpoint, ...]:
     raw = {
-        "probe": {"timeout": "10s", "interval": "60s"},
+        "probe": {"timeout": "10s", "interval": "60s", "max_tokens": 40},
         "models": [{"id": "gpt-4.1-nano"}],
         "endpoints": [
             {
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     single = args.rounds_single or (50 if args.quick else 200)
     concurrent = args.rounds_concurrent or (5 if args.quick else 20)
     sim = [{"id": "sim", "api_key": KEY, "ttft": {"median": "200ms", "spread": 0.3},
-            "tokens_per_second": {"median": 100, "spread": 0.2}, "output_tokens": 40}]  # fmt: skip
+            "tokens_per_second": {"median": 100, "spread": 0.2}}]  # fmt: skip
     with simulator_process(sim) as base:
         rows = [
             asyncio.run(_measure(base, 1, single)),

@@ -65,7 +65,7 @@ BODY = {
 
 
 def _sim_endpoints() -> list[dict[str, Any]]:
-    common = {"api_key": KEY, "ttft": "100ms", "tokens_per_second": 200, "output_tokens": 20}
+    common = {"api_key": KEY, "ttft": "100ms", "tokens_per_second": 200}
     out = []
     for prober in PROBERS:
         out.append({"id": f"{prober}-faults", **common, "faults": FAULTS,

@@ -50,7 +50,6 @@ async def sim() -> AsyncIterator[Simulator]:
                     "api_key": KEY,
                     "ttft": f"{FAST_TTFT}s",
                     "tokens_per_second": 400,
-                    "output_tokens": 20,
                 },
                 {
                     "id": "slow",
@@ -59,14 +58,12 @@ async def sim() -> AsyncIterator[Simulator]:
                     "deployments": ["nano"],
                     "ttft": f"{SLOW_TTFT}s",
                     "tokens_per_second": 200,
-                    "output_tokens": 20,
                 },
                 {
                     "id": "flaky",
                     "api_key": KEY,
                     "ttft": "200ms",
                     "tokens_per_second": 400,
-                    "output_tokens": 20,
                 },
             ],
         }
@@ -86,7 +83,7 @@ def _write_config(tmp: Path, sim: Simulator, port: int) -> Path:
     raw: dict[str, Any] = {
         "storage": {"url": f"sqlite:///{tmp / 'monitor.db'}"},
         "server": {"host": "127.0.0.1", "port": port},
-        "probe": {"interval": "1s", "timeout": "1s", "jitter": 0, "max_tokens": 32},
+        "probe": {"interval": "1s", "timeout": "1s", "jitter": 0, "max_tokens": 20},
         "rollup": {"window": f"{WINDOW}s"},
         "profile": {"uptime_window": "1m"},
         "reports": {"directory": str(tmp / "reports")},

@@ -37,11 +37,13 @@ MODES = [
     "empty",
     "content_filter",
     "keepalive_comments",
+    "premature_stop",
 ]
 
 
 def _sim_endpoints() -> list[dict[str, Any]]:
-    common = {"api_key": KEY, "output_tokens": 30, "tokens_per_second": 400}
+    # The answer is the prompt's count ("1 2 … 40"), cut at the probes' max_tokens of 30.
+    common = {"api_key": KEY, "tokens_per_second": 400}
     endpoints: list[dict[str, Any]] = [
         {"id": "openai", "flavor": "openai", "ttft": "150ms", **common},
         {"id": "openai-chunky", "flavor": "openai", "ttft": "80ms", "tokens_per_chunk": [2, 5],
@@ -98,7 +100,7 @@ async def stack() -> AsyncIterator[tuple[Simulator, Config]]:
     async with Simulator(sim_config) as sim:
         text = yaml.safe_dump(
             {
-                "probe": {"timeout": "1500ms", "interval": "10s", "jitter": 0},
+                "probe": {"timeout": "1500ms", "interval": "10s", "jitter": 0, "max_tokens": 30},
                 "models": [
                     {
                         "id": "gpt-4.1-nano",
@@ -172,6 +174,7 @@ def _endpoint(config: Config, endpoint_id: str) -> Endpoint:
         ("m-empty", Outcome.EMPTY_RESPONSE),
         ("m-content_filter", Outcome.CONTENT_FILTER),
         ("m-keepalive_comments", Outcome.SUCCESS),
+        ("m-premature_stop", Outcome.WRONG_ANSWER),
     ],
 )
 def test_each_behaviour_gives_its_outcome(
@@ -228,7 +231,7 @@ def test_a_success_carries_usage_cost_and_connection_facts(results: dict[str, Pr
     assert result.total_seconds >= result.ttft_seconds
     assert result.first_byte_seconds is not None
     assert result.first_byte_seconds <= result.ttft_seconds
-    assert result.finish_reason == "stop"
+    assert result.finish_reason == "length"  # the count to 40, cut at max_tokens 30
     assert result.response_model == "gpt-4.1-nano-2025-04-14"
     # No reasoning streamed: the first token is the answer's.
     assert result.answer_ttft_seconds == result.ttft_seconds

@@ -20,7 +20,8 @@ from .canned_http import KEY, canned_server, chunk, response, sse
 
 def _endpoint(url: str, **extra: Any) -> Endpoint:
     raw = {
-        "probe": {"timeout": "5s", "interval": "10s", "jitter": 0},
+        # Canned answers ("hi"): a prompt that asks for no count, so no answer check.
+        "probe": {"timeout": "5s", "interval": "10s", "jitter": 0, "prompt": "Say hi."},
         "models": [{"id": "gpt-4.1-nano"}],
         "endpoints": [
             {"id": "gateway", "model": "gpt-4.1-nano", "provider": "openai_compatible",

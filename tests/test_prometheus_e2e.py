@@ -157,7 +157,7 @@ def _recorded_names() -> list[str]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def sim() -> AsyncIterator[Simulator]:
-    endpoint: dict[str, Any] = {"api_key": KEY, "tokens_per_second": 400, "output_tokens": 20}
+    endpoint: dict[str, Any] = {"api_key": KEY, "tokens_per_second": 400}
     config = SimulatorConfig.model_validate(
         {
             "port": 0,
@@ -228,7 +228,7 @@ def _daemon_config(tmp: Path, sim: Simulator, port: int) -> Path:
     raw = {
         "storage": {"url": f"sqlite:///{tmp / 'monitor.db'}"},
         "server": {"host": "127.0.0.1", "port": port},
-        "probe": {"interval": "1s", "timeout": "1s", "jitter": 0, "max_tokens": 32},
+        "probe": {"interval": "1s", "timeout": "1s", "jitter": 0, "max_tokens": 20},
         "rollup": {"window": f"{WINDOW}s"},
         "profile": {"uptime_window": "1m"},
         "reports": {"directory": str(tmp / "reports")},

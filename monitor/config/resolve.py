@@ -57,6 +57,8 @@ class ProbeSettings:
     verify_tls: bool
     ca_bundle: Path | None
     stream_usage: bool
+    #: What the answer must match (a regular expression), if set (docs/design.md#answer-check).
+    expect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,7 @@ def _merge_probe(defaults: ProbeDefaults, spec: EndpointSpec) -> ProbeSettings:
         verify_tls=pick("verify_tls"),
         ca_bundle=pick("ca_bundle"),
         stream_usage=pick("stream_usage"),
+        expect=pick("expect"),
     )
 
 

@@ -69,6 +69,17 @@ Prompt = Annotated[str, Field(min_length=1, max_length=100_000)]
 Temperature = Annotated[float, Field(ge=0, le=2)]
 
 
+def _regular_expression(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
+Expect = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_regular_expression)]
+
+
 class ProbeOverrides(_Strict):
     """Probe settings that an endpoint may override; ``None`` means "inherit"."""
 
@@ -84,6 +95,7 @@ class ProbeOverrides(_Strict):
     verify_tls: bool | None = None
     ca_bundle: Path | None = None
     stream_usage: bool | None = None
+    expect: Expect | None = None
 
 
 class ProbeDefaults(_Strict):
@@ -101,6 +113,9 @@ class ProbeDefaults(_Strict):
     verify_tls: bool = True
     ca_bundle: Path | None = None
     stream_usage: bool = True
+    #: A regular expression the answer must match, else the probe is ``wrong_answer``; unset,
+    #: a counting prompt's answer must reach its number (docs/design.md#answer-check).
+    expect: Expect | None = None
     #: The most the probes may cost a day, in USD, estimated from the models' pricing
     #: (docs/design.md#probe-spend); a config whose estimate is over it is refused.
     budget_usd_per_day: float | None = Field(default=None, gt=0)

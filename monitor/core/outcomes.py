@@ -22,6 +22,9 @@ class Outcome(StrEnum):
     EMPTY_RESPONSE = "empty_response"
     CONTENT_FILTER = "content_filter"
     CANCELLED = "cancelled"
+    #: The answer is wrong or cut short although the stream said it finished
+    #: (docs/design.md#answer-check).
+    WRONG_ANSWER = "wrong_answer"
 
 
 class SkipReason(StrEnum):

@@ -20,6 +20,7 @@ import httpx
 
 from monitor.config import Endpoint
 from monitor.core.agent import AgentIdentity
+from monitor.core.answer import check_answer
 from monitor.core.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
@@ -215,7 +216,15 @@ class ProbeRunner:
             interpreter.state.fail(Outcome.STREAM_ERROR, _transport_error(exc, response))
         except SSEProtocolError as exc:
             interpreter.state.fail(Outcome.PROTOCOL_ERROR, str(exc))
-        return interpreter.state.end_outcome()
+        outcome, error = interpreter.state.end_outcome()
+        if outcome is Outcome.SUCCESS:
+            state = interpreter.state
+            wrong = check_answer(
+                state.text, state.finish_reason, prompt=settings.prompt, expect=settings.expect
+            )
+            if wrong is not None:
+                return Outcome.WRONG_ANSWER, wrong
+        return outcome, error
 
     async def _read_stream(
         self, http: httpx.Response, timing: WireTiming, interpreter: StreamInterpreter

@@ -49,11 +49,28 @@ class Plan:
     chunk_times: tuple[float, ...]
     finish_reason: str
     cut: int | None
+    #: How many of the first chunks are streamed reasoning (the answer's chunks follow).
+    reasoning_chunks: int = 0
+    #: Reasoning tokens generated but not streamed (``hidden``): in the usage only.
+    hidden_reasoning_tokens: int = 0
+    #: ``reasoning_content``, ``reasoning`` or ``hidden``; None without reasoning.
+    reasoning_style: str | None = None
 
     @property
     def output_tokens(self) -> int:
-        """Tokens the full answer has (what a completed stream reports as usage)."""
-        return sum(self.chunk_tokens)
+        """Tokens the full answer has, reasoning included (what a completed stream reports as
+        usage)."""
+        return sum(self.chunk_tokens) + self.hidden_reasoning_tokens
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Reasoning tokens, streamed or not."""
+        return sum(self.chunk_tokens[: self.reasoning_chunks]) + self.hidden_reasoning_tokens
+
+    def texts(self) -> tuple[str, ...]:
+        """Each chunk's text: reasoning words, then the count."""
+        k = self.reasoning_chunks
+        return reasoning_texts(self.chunk_tokens[:k]) + chunk_texts(self.chunk_tokens[k:])
 
 
 def lognormal(median: float, spread: float, rng: random.Random) -> float:
@@ -99,6 +116,26 @@ def chunk_texts(chunk_tokens: tuple[int, ...]) -> tuple[str, ...]:
     index = 0
     for count in chunk_tokens:
         texts.append("".join(token_text(i) for i in range(index, index + count)))
+        index += count
+    return tuple(texts)
+
+
+#: Reasoning, word by word: each is one real token (a space and a common word).
+_THOUGHT = (
+    " The", " user", " wants", " me", " to", " count", " from", " one", " to", " forty",
+    ",", " separated", " by", " spaces", ".", " Let", " me", " write", " the", " numbers",
+    " in", " order", " and", " check", " that", " none", " is", " missing", ".",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def reasoning_texts(chunk_tokens: tuple[int, ...]) -> tuple[str, ...]:
+    """The text of each reasoning chunk (``chunk_tokens`` tokens each), cycling through
+    ``_THOUGHT``."""
+    texts: list[str] = []
+    index = 0
+    for count in chunk_tokens:
+        texts.append("".join(_THOUGHT[i % len(_THOUGHT)] for i in range(index, index + count)))
         index += count
     return tuple(texts)
 
@@ -152,40 +189,79 @@ def choose_behaviour(
     return Behaviour.NORMAL
 
 
+#: The natural answer to a prompt that does not ask to count: as long as the default one's.
+DEFAULT_ANSWER_TOKENS = 79
+
+
+def natural_tokens(endpoint: EndpointConfig, count_to: int | None, rng: random.Random) -> int:
+    """The answer's length before any limit: ``output_tokens`` when set, else the count the
+    prompt asks for ("1 2 … N" is 2N - 1 tokens), else ``DEFAULT_ANSWER_TOKENS``."""
+    if endpoint.output_tokens is not None:
+        return sample_int(endpoint.output_tokens, rng)
+    if count_to is not None and count_to >= 1:
+        return 2 * count_to - 1
+    return DEFAULT_ANSWER_TOKENS
+
+
 def plan_generation(
     endpoint: EndpointConfig,
     behaviour: Behaviour,
     *,
     max_tokens: int | None,
     rng: random.Random,
+    count_to: int | None = None,
+    prompt_tokens: int = 0,
 ) -> Plan:
-    """Draw the timing and length of one answer under ``behaviour``."""
+    """Draw the timing and length of one answer under ``behaviour``: any reasoning first, then
+    the answer, all at one speed; reasoning counts against ``max_tokens`` as on real models."""
     ttft = sample_duration(endpoint.ttft, rng)
+    ttft += prompt_tokens / 1000 * endpoint.ttft_per_1k_input_tokens
     tps = sample_rate(endpoint.tokens_per_second, rng)
-    natural = sample_int(endpoint.output_tokens, rng)
-    total = natural if max_tokens is None else min(natural, max_tokens)
+    natural = natural_tokens(endpoint, count_to, rng)
+    reasoning = endpoint.reasoning
+    thought = sample_int(reasoning.tokens, rng) if reasoning is not None else 0
+    if max_tokens is not None:
+        thought = min(thought, max_tokens)
+    room = None if max_tokens is None else max_tokens - thought
+    total = natural if room is None else min(natural, room)
     finish_reason = "length" if total < natural else "stop"
     if behaviour is Behaviour.EMPTY:
-        total, finish_reason = 0, "stop"
+        total, thought, finish_reason = 0, 0, "stop"
     elif behaviour is Behaviour.CONTENT_FILTER:
         total, finish_reason = max(1, total // 2), "content_filter"
-    chunk_tokens = split_tokens(total, endpoint.tokens_per_chunk, rng)
+    hidden = reasoning is not None and reasoning.style == "hidden"
+    thinking = () if hidden else split_tokens(thought, endpoint.tokens_per_chunk, rng)
+    answer = split_tokens(total, endpoint.tokens_per_chunk, rng)
+    chunk_tokens = thinking + answer
+    # Hidden reasoning takes its time before the first (answer) chunk.
+    start = ttft + (thought / tps if hidden else 0.0)
     chunk_times = _chunk_times(
-        chunk_tokens, ttft, tps, endpoint.burst.chunks if endpoint.burst else 1
+        chunk_tokens, start, tps, endpoint.burst.chunks if endpoint.burst else 1
     )
     cut = None
     if behaviour in CUT_BEHAVIOURS:
         count = len(chunk_tokens)
         cut = max(1, min(count, round(count * endpoint.cut_after_fraction))) if count else 0
+    elif behaviour is Behaviour.PREMATURE_STOP and answer:
+        # Cut short, then finished as if whole: keep part of the answer, at least one chunk
+        # of it, and say "stop".
+        keep = len(thinking) + max(
+            1, min(len(answer) - 1, round(len(answer) * endpoint.cut_after_fraction))
+        )
+        chunk_tokens, chunk_times = chunk_tokens[:keep], chunk_times[:keep]
+        finish_reason = "stop"
     return Plan(
         behaviour=behaviour,
         first_byte=ttft * endpoint.first_byte_fraction,
-        ttft=ttft,
+        ttft=start,
         tokens_per_second=tps,
         chunk_tokens=chunk_tokens,
         chunk_times=chunk_times,
         finish_reason=finish_reason,
         cut=cut,
+        reasoning_chunks=len(thinking),
+        hidden_reasoning_tokens=thought if hidden else 0,
+        reasoning_style=reasoning.style if reasoning is not None else None,
     )
 
 

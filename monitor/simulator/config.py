@@ -40,6 +40,7 @@ class Behaviour(StrEnum):
     REDIRECT = "redirect"
     ENDLESS_LINE = "endless_line"
     HUGE_EVENT = "huge_event"
+    PREMATURE_STOP = "premature_stop"
 
 
 class Flavor(StrEnum):
@@ -144,6 +145,7 @@ class FaultsConfig(BaseModel):
     redirect: float = Field(default=0.0, ge=0.0, le=1.0)
     endless_line: float = Field(default=0.0, ge=0.0, le=1.0)
     huge_event: float = Field(default=0.0, ge=0.0, le=1.0)
+    premature_stop: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _at_most_one(self) -> Self:
@@ -159,6 +161,23 @@ class FaultsConfig(BaseModel):
             for name, value in self.model_dump().items()
             if isinstance(value, float) and value > 0.0
         }
+
+
+class ReasoningConfig(BaseModel):
+    """A reasoning phase before the answer: ``tokens`` of reasoning at the endpoint's speed,
+    streamed as ``reasoning_content`` deltas (DeepSeek, vLLM, SGLang), ``reasoning`` deltas
+    (OpenRouter) or not at all (``hidden``: OpenAI's o-series; the answer just starts later).
+    On the Responses API a visible style streams a reasoning summary."""
+
+    model_config = _STRICT
+
+    tokens: IntRange
+    style: Literal["reasoning_content", "reasoning", "hidden"] = "reasoning_content"
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _coerce_tokens(cls, value: object) -> object:
+        return _as_int_range(value)
 
 
 class OutageConfig(BaseModel):
@@ -217,9 +236,14 @@ class EndpointConfig(BaseModel):
     first_byte_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     tokens_per_second: RateDistribution = RateDistribution(median=100.0)
     tokens_per_chunk: IntRange = IntRange(min=1, max=1)
-    #: The natural answer's length in real tokens: 79 is "1 2 … 40", the whole answer to the
-    #: default probe prompt (40 numbers and the 39 spaces between them).
-    output_tokens: IntRange = IntRange(min=79, max=79)
+    #: The natural answer's length in real tokens. Unset: the answer to the prompt, "1 2 … N"
+    #: (2N - 1 tokens) when it asks to count from 1 to N, as the monitor's default prompt does
+    #: ("1 2 … 40" is 79 tokens), else 79.
+    output_tokens: IntRange | None = None
+    #: Added to each request's TTFT per 1,000 prompt tokens (as the simulator counts them for
+    #: ``usage.prompt_tokens``): providers take longer to start on long prompts.
+    ttft_per_1k_input_tokens: Duration = Field(default=0.0, ge=0.0)
+    reasoning: ReasoningConfig | None = None
     burst: BurstConfig | None = None
 
     mode: Behaviour = Behaviour.NORMAL

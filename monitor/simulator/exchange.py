@@ -210,7 +210,7 @@ class Exchange:
         index = self.index
         raw: list[bytes] = []
         body: list[bytes] = []
-        flags = chunks = tokens = 0
+        flags = chunks = tokens = answers = 0
         text = ""
         while index < count and (index == self.index or steps[index].at <= limit):
             step = steps[index]
@@ -221,7 +221,9 @@ class Exchange:
             if step.flags & CONTENT:
                 chunks += 1
                 tokens += step.tokens
-                text += step.text
+                if not step.reasoning:
+                    answers += 1
+                    text += step.text
             flags |= step.flags
             index += 1
         self.index = index
@@ -233,11 +235,14 @@ class Exchange:
         if final and script.chunked and script.ending == "keep" and script.flood is None:
             payload += CHUNKED_END
         sent_ns = self.conn.write(payload) if payload else _perf_ns()
-        self._note(sent_ns, flags, chunks, tokens, text)
+        self._note(sent_ns, flags, chunks, tokens, text, answers)
         self._next(final)
 
-    def _note(self, sent_ns: int, flags: int, chunks: int, tokens: int, text: str) -> None:
-        """Stamp the ground truth of what the write at ``sent_ns`` carried."""
+    def _note(
+        self, sent_ns: int, flags: int, chunks: int, tokens: int, text: str, answers: int = 0
+    ) -> None:
+        """Stamp the ground truth of what the write at ``sent_ns`` carried (``answers`` of its
+        ``chunks`` content chunks are the answer's, the rest streamed reasoning)."""
         script = self.script
         record = self.record
         if flags & HEAD:
@@ -250,6 +255,8 @@ class Exchange:
             record.content_chunks += chunks
             record.output_tokens += tokens
             record.text += text
+        if answers and record.first_answer_sent_ns is None:
+            record.first_answer_sent_ns = sent_ns
         if flags & USAGE and script.usage is not None:
             record.usage_prompt_tokens, record.usage_completion_tokens = script.usage
         if flags & DONE_FLAG:
@@ -288,7 +295,9 @@ class Exchange:
                 sent_ns = _perf_ns()
             if self.dripped >= len(body):  # the step's last byte carries its meaning
                 content = 1 if step.flags & CONTENT else 0
-                self._note(sent_ns, step.flags & ~HEAD, content, step.tokens, step.text)
+                answer = 0 if step.reasoning else content
+                text = "" if step.reasoning else step.text
+                self._note(sent_ns, step.flags & ~HEAD, content, step.tokens, text, answer)
                 self.index += 1
                 self.dripped = 0
         final = self.index >= len(steps)

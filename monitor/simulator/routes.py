@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from monitor.core.answer import counted_to
 from monitor.simulator.behaviour import estimate_prompt_tokens
 from monitor.simulator.config import EndpointConfig, Flavor
 from monitor.simulator.http11 import Request
@@ -72,6 +73,8 @@ class Generation:
     max_tokens: int | None
     prompt_tokens: int
     deployment: str | None
+    #: N when the prompt asks to count from 1 to N (the answer the simulator then gives).
+    count_to: int | None = None
 
 
 def mask_key(key: str) -> str:
@@ -191,6 +194,7 @@ def _route_azure(
         max_tokens=generation.max_tokens,
         prompt_tokens=generation.prompt_tokens,
         deployment=deployment,
+        count_to=generation.count_to,
     )
 
 
@@ -307,6 +311,7 @@ def _validate(api: Api, body: dict[str, object]) -> Generation | Rejection:
         max_tokens=limit,
         prompt_tokens=estimate_prompt_tokens(texts),
         deployment=None,
+        count_to=next((n for t in reversed(texts) if (n := counted_to(t)) is not None), None),
     )
 
 

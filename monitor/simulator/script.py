@@ -36,6 +36,10 @@ endless_line         200 SSE whose one ``data:`` line never ends: ``flood_bytes`
                      only its socket buffer)
 huge_event           200 SSE with one event of ``flood_bytes`` bytes of 1 KiB ``data:`` lines
                      that never reaches its terminating blank line (flow-controlled too)
+premature_stop       part of the answer (``cut_after_fraction`` of its chunks), then a normal
+                     finish (``stop``, usage of what was sent) and ``[DONE]``, or a normal
+                     ``response.completed``: what a gateway sends that fabricates a clean end
+                     after its upstream was cut
 ==================== ========================================================================
 """
 
@@ -48,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.simulator.behaviour import Plan, chunk_texts
+from monitor.simulator.behaviour import Plan
 from monitor.simulator.config import Behaviour, EndpointConfig
 from monitor.simulator.error_bodies import (
     STREAM_ERROR,
@@ -86,6 +90,8 @@ class Step:
     flags: int = 0
     tokens: int = 0
     text: str = ""
+    #: Streamed reasoning, not the answer (ground truth keeps the first answer apart).
+    reasoning: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +242,9 @@ def _incomplete_reason(finish_reason: str) -> str | None:
 def _stream(ctx: Context, plan: Plan) -> Script:
     gen = ctx.generation
     behaviour = plan.behaviour
-    texts = chunk_texts(plan.chunk_tokens)
-    encoded = _encoded(plan.chunk_tokens)
+    texts = plan.texts()
+    encoded = _encoded(texts)
+    thinking = plan.reasoning_chunks
     cut = plan.cut if plan.cut is not None else len(texts)
     head = ctx.head(
         HeadSpec(
@@ -273,6 +280,7 @@ def _stream(ctx: Context, plan: Plan) -> Script:
             model=ctx.model,
             max_output_tokens=gen.max_tokens,
             obfuscation=ctx.obfuscation,
+            reasoning_id=_reasoning_id(ctx.message_id) if thinking else None,
         )
         preamble = b"".join(events.preamble())
     if behaviour is Behaviour.HANG_AFTER_HEADERS:
@@ -282,9 +290,22 @@ def _stream(ctx: Context, plan: Plan) -> Script:
     steps.append(Step(at=plan.first_byte, raw=head, body=preamble, flags=HEAD))
     sent_text = ""
     spoiled = len(texts) // 2 if behaviour is Behaviour.INVALID_UTF8 else -1
+    summary = "".join(texts[:thinking])
     for index in range(cut):
         text = texts[index]
-        frame = chat.content_json(encoded[index]) if chat is not None else _delta(events, text)
+        if index < thinking:
+            style = plan.reasoning_style or "reasoning_content"
+            frame = (
+                chat.reasoning_json(encoded[index], style)
+                if chat is not None
+                else _reasoning_delta(events, text)
+            )
+        elif chat is not None:
+            frame = chat.content_json(encoded[index])
+        else:
+            frame = _delta(events, text)
+            if index == thinking and thinking:
+                frame = b"".join(_reasoning_end(events, summary)) + frame
         if index == spoiled:
             frame = _spoil_utf8(frame, encoded[index])
         steps.append(
@@ -294,9 +315,11 @@ def _stream(ctx: Context, plan: Plan) -> Script:
                 flags=CONTENT,
                 tokens=plan.chunk_tokens[index],
                 text=text,
+                reasoning=index < thinking,
             )
         )
-        sent_text += text
+        if index >= thinking:
+            sent_text += text
     after = (
         plan.chunk_times[cut]
         if cut < len(texts)
@@ -316,6 +339,9 @@ def _stream(ctx: Context, plan: Plan) -> Script:
         )
         steps.append(Step(at=after, body=broken + (DONE if chat is not None else b"")))
     else:
+        if events is not None and thinking and cut <= thinking:  # reasoning, then no answer
+            ended = b"".join(events.reasoning_end(summary))
+            steps.append(Step(at=after, body=ended))
         steps.append(_closing(script, plan, gen, chat, events, sent_text, after))
     if behaviour is Behaviour.KEEPALIVE_COMMENTS:
         _add_pings(script, plan, ctx.endpoint.ping_interval)
@@ -336,13 +362,13 @@ def _closing(
     at: float,
 ) -> Step:
     """The end of a complete stream: finish (+ usage) + ``[DONE]``, or ``response.completed``."""
-    tokens = sum(plan.chunk_tokens)
+    tokens = plan.output_tokens
     script.finish_reason = plan.finish_reason
     if chat is not None:
         closing = chat.finish(plan.finish_reason)
         flags = DONE_FLAG
         if gen.include_usage:
-            closing += chat.usage(gen.prompt_tokens, tokens)
+            closing += chat.usage(gen.prompt_tokens, tokens, plan.reasoning_tokens)
             script.usage = (gen.prompt_tokens, tokens)
             flags |= USAGE
         return Step(at=at, body=closing + DONE, flags=flags)
@@ -353,6 +379,7 @@ def _closing(
             input_tokens=gen.prompt_tokens,
             output_tokens=tokens,
             incomplete_reason=_incomplete_reason(plan.finish_reason),
+            reasoning_tokens=plan.reasoning_tokens,
         )
     )
     script.usage = (gen.prompt_tokens, tokens)
@@ -360,11 +387,24 @@ def _closing(
 
 
 @functools.lru_cache(maxsize=1024)
-def _encoded(chunk_tokens: tuple[int, ...]) -> tuple[bytes, ...]:
-    """Each chunk's text as a JSON string (cached alongside ``chunk_texts``)."""
-    return tuple(
-        json.dumps(text, ensure_ascii=False).encode() for text in chunk_texts(chunk_tokens)
-    )
+def _encoded(texts: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Each chunk's text as a JSON string (cached: plans repeat)."""
+    return tuple(json.dumps(text, ensure_ascii=False).encode() for text in texts)
+
+
+def _reasoning_id(message_id: str) -> str:
+    """The reasoning item's id beside a message's (``rs_`` and the same hex)."""
+    return "rs_" + message_id.split("_", 1)[-1]
+
+
+def _reasoning_delta(events: ResponseEvents | None, text: str) -> bytes:
+    assert events is not None
+    return events.reasoning_delta(text)
+
+
+def _reasoning_end(events: ResponseEvents | None, summary: str) -> list[bytes]:
+    assert events is not None
+    return events.reasoning_end(summary)
 
 
 def _delta(events: ResponseEvents | None, text: str) -> bytes:
@@ -400,8 +440,8 @@ def _whole(ctx: Context, plan: Plan) -> Script:
     """A non-streamed answer: one JSON body once the whole answer is generated."""
     gen = ctx.generation
     behaviour = plan.behaviour
-    text = "".join(chunk_texts(plan.chunk_tokens))
-    tokens = sum(plan.chunk_tokens)
+    text = "".join(plan.texts()[plan.reasoning_chunks :])
+    tokens = plan.output_tokens
     ready = plan.chunk_times[-1] if plan.chunk_times else plan.ttft
     if gen.api == "chat_completions":
         body = chat_completion_body(

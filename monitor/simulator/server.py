@@ -327,12 +327,20 @@ class Simulator:
             elapsed=received_at - self._started,
             rng=state.rng,
         )
-        plan = plan_generation(config, behaviour, max_tokens=generation.max_tokens, rng=state.rng)
+        plan = plan_generation(
+            config,
+            behaviour,
+            max_tokens=generation.max_tokens,
+            rng=state.rng,
+            count_to=generation.count_to,
+            prompt_tokens=generation.prompt_tokens,
+        )
         record.behaviour = behaviour.value
         record.include_usage = generation.include_usage
         record.planned_ttft_seconds = plan.ttft
         record.planned_tokens_per_second = plan.tokens_per_second
         record.planned_output_tokens = plan.output_tokens
+        record.reasoning_tokens = plan.reasoning_tokens
         context = Context(
             azure=state.azure,
             endpoint=config,

@@ -32,8 +32,13 @@ class TruthRecord:
     planned_ttft_seconds: float | None = None
     planned_tokens_per_second: float | None = None
     planned_output_tokens: int | None = None
+    #: Reasoning tokens of the plan (streamed or hidden); 0 without reasoning.
+    reasoning_tokens: int = 0
     headers_sent_ns: int | None = None
+    #: The first content chunk of any kind (reasoning included), as the monitor's TTFT counts.
     first_content_sent_ns: int | None = None
+    #: The first chunk of the answer (not reasoning), as the monitor's answer TTFT counts.
+    first_answer_sent_ns: int | None = None
     last_content_sent_ns: int | None = None
     done_sent_ns: int | None = None
     closed_ns: int | None = None
@@ -51,6 +56,7 @@ class TruthRecord:
             **asdict(self),
             ttft_seconds=_ttft(self),
             output_tokens_per_second=_speed(self),
+            answer_ttft_seconds=_since_received(self, self.first_answer_sent_ns),
         )
 
 
@@ -72,8 +78,10 @@ class RequestTruth:
     planned_ttft_seconds: float | None
     planned_tokens_per_second: float | None
     planned_output_tokens: int | None
+    reasoning_tokens: int
     headers_sent_ns: int | None
     first_content_sent_ns: int | None
+    first_answer_sent_ns: int | None
     last_content_sent_ns: int | None
     done_sent_ns: int | None
     closed_ns: int | None
@@ -86,6 +94,7 @@ class RequestTruth:
     ending: str | None
     ttft_seconds: float | None
     output_tokens_per_second: float | None
+    answer_ttft_seconds: float | None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (tuples become lists)."""
@@ -95,9 +104,11 @@ class RequestTruth:
 
 
 def _ttft(record: TruthRecord) -> float | None:
-    if record.first_content_sent_ns is None:
-        return None
-    return (record.first_content_sent_ns - record.received_ns) / 1e9
+    return _since_received(record, record.first_content_sent_ns)
+
+
+def _since_received(record: TruthRecord, sent_ns: int | None) -> float | None:
+    return None if sent_ns is None else (sent_ns - record.received_ns) / 1e9
 
 
 def _speed(record: TruthRecord) -> float | None:

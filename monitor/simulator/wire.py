@@ -61,15 +61,18 @@ def sse_event(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
-def openai_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, object]:
-    """A chat ``usage`` object in OpenAI's key order."""
+def openai_usage(
+    prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0
+) -> dict[str, object]:
+    """A chat ``usage`` object in OpenAI's key order (``completion_tokens`` counts the
+    reasoning ones too)."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -184,9 +187,15 @@ class ChatChunks:
         filters = _AZURE_FILTERED_BYTES if finish_reason == "content_filter" else b"{}"
         return self._wrap(self._choice(b"{}", finish_reason, filters))
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+    def reasoning_json(self, text_json: bytes, field: str) -> bytes:
+        """A chunk of streamed reasoning, as DeepSeek and vLLM (``reasoning_content``) or
+        OpenRouter (``reasoning``) send it: the text under ``field``, ``content`` null."""
+        delta = b'{"content":null,"%s":%s}' % (field.encode(), text_json)
+        return self._wrap(self._choice(delta, None, b"{}"))
+
+    def usage(self, prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> bytes:
         """The ``choices: []`` chunk with token usage (sent when include_usage was asked)."""
-        usage = openai_usage(prompt_tokens, completion_tokens)
+        usage = openai_usage(prompt_tokens, completion_tokens, reasoning_tokens)
         encoded = (_sorted_dumps if self._azure else _dumps)(usage).encode()
         return self._wrap(b"", encoded)
 

@@ -12,13 +12,15 @@ from collections.abc import Callable
 from monitor.simulator.wire import compact, pretty, sse_event
 
 
-def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, object]:
-    """The Responses API ``usage`` object."""
+def responses_usage(
+    input_tokens: int, output_tokens: int, reasoning_tokens: int = 0
+) -> dict[str, object]:
+    """The Responses API ``usage`` object (``output_tokens`` counts the reasoning ones too)."""
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
         "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": input_tokens + output_tokens,
     }
 
@@ -35,7 +37,12 @@ class ResponseEvents:
         model: str,
         max_output_tokens: int | None,
         obfuscation: Callable[[], str] | None,
+        reasoning_id: str | None = None,
     ) -> None:
+        #: With a reasoning item (a streamed summary) first, the message is output 1.
+        self._reasoning_id = reasoning_id
+        self._reasoning_summary: str | None = None
+        self._index = 0 if reasoning_id is None else 1
         self._response_id = response_id
         self._message_id = message_id
         self._created_at = created_at
@@ -62,6 +69,8 @@ class ResponseEvents:
         """The ``response`` object as the events (and the non-streamed body) carry it."""
         output: list[object] = []
         if text is not None:
+            if self._reasoning_id is not None:
+                output.append(self._reasoning_item(self._reasoning_summary or ""))
             output.append(self._message(status, text))
         return {
             "id": self._response_id,
@@ -128,6 +137,16 @@ class ResponseEvents:
             in_progress,
             self._next(),
         )
+        opening = [
+            sse_event("response.created", created),
+            sse_event("response.in_progress", progress),
+        ]
+        if self._reasoning_id is not None:
+            return opening + self._reasoning_opening()
+        return opening + self.message_opening()
+
+    def message_opening(self) -> list[bytes]:
+        """``response.output_item.added`` (the message) and ``response.content_part.added``."""
         item = compact(
             {
                 "id": self._message_id,
@@ -138,19 +157,74 @@ class ResponseEvents:
             }
         )
         added = (
+            b'{"type":"response.output_item.added","item":%s,"output_index":%d,'
+            b'"sequence_number":%d}' % (item, self._index, self._next())
+        )
+        part = (
+            b'{"type":"response.content_part.added","content_index":0,"item_id":%s,'
+            b'"output_index":%d,"part":{"type":"output_text","annotations":[],"logprobs":[],'
+            b'"text":""},"sequence_number":%d}' % (self._message_id_json, self._index, self._next())
+        )
+        return [
+            sse_event("response.output_item.added", added),
+            sse_event("response.content_part.added", part),
+        ]
+
+    def _reasoning_item(self, summary: str | None) -> dict[str, object]:
+        parts = [] if summary is None else [{"type": "summary_text", "text": summary}]
+        return {"id": self._reasoning_id, "type": "reasoning", "summary": parts}
+
+    def _reasoning_opening(self) -> list[bytes]:
+        item = compact(self._reasoning_item(None))
+        added = (
             b'{"type":"response.output_item.added","item":%s,"output_index":0,'
             b'"sequence_number":%d}' % (item, self._next())
         )
         part = (
-            b'{"type":"response.content_part.added","content_index":0,"item_id":%s,'
-            b'"output_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],'
-            b'"text":""},"sequence_number":%d}' % (self._message_id_json, self._next())
+            b'{"type":"response.reasoning_summary_part.added","item_id":%s,"output_index":0,'
+            b'"part":{"type":"summary_text","text":""},"sequence_number":%d,'
+            b'"summary_index":0}' % (compact(self._reasoning_id), self._next())
         )
         return [
-            sse_event("response.created", created),
-            sse_event("response.in_progress", progress),
             sse_event("response.output_item.added", added),
-            sse_event("response.content_part.added", part),
+            sse_event("response.reasoning_summary_part.added", part),
+        ]
+
+    def reasoning_delta(self, text: str) -> bytes:
+        """One ``response.reasoning_summary_text.delta``."""
+        obf = b""
+        if self._obfuscation is not None:
+            obf = b'"obfuscation":"' + self._obfuscation().encode() + b'",'
+        data = (
+            b'{"type":"response.reasoning_summary_text.delta","delta":%s,"item_id":%s,%s'
+            b'"output_index":0,"sequence_number":%d,"summary_index":0}'
+            % (compact(text), compact(self._reasoning_id), obf, self._next())
+        )
+        return sse_event("response.reasoning_summary_text.delta", data)
+
+    def reasoning_end(self, summary: str) -> list[bytes]:
+        """The end of the reasoning item (its summary whole), then the message's opening."""
+        self._reasoning_summary = summary
+        rid = compact(self._reasoning_id)
+        text = compact(summary)
+        done = (
+            b'{"type":"response.reasoning_summary_text.done","item_id":%s,"output_index":0,'
+            b'"sequence_number":%d,"summary_index":0,"text":%s}' % (rid, self._next(), text)
+        )
+        part = (
+            b'{"type":"response.reasoning_summary_part.done","item_id":%s,"output_index":0,'
+            b'"part":{"type":"summary_text","text":%s},"sequence_number":%d,"summary_index":0}'
+            % (rid, text, self._next())
+        )
+        item = (
+            b'{"type":"response.output_item.done","item":%s,"output_index":0,'
+            b'"sequence_number":%d}' % (compact(self._reasoning_item(summary)), self._next())
+        )
+        return [
+            sse_event("response.reasoning_summary_text.done", done),
+            sse_event("response.reasoning_summary_part.done", part),
+            sse_event("response.output_item.done", item),
+            *self.message_opening(),
         ]
 
     def delta(self, text: str) -> bytes:
@@ -160,8 +234,8 @@ class ResponseEvents:
             obf = b'"obfuscation":"' + self._obfuscation().encode() + b'",'
         data = (
             b'{"type":"response.output_text.delta","content_index":0,"delta":%s,"item_id":%s,'
-            b'"logprobs":[],%s"output_index":0,"sequence_number":%d}'
-            % (compact(text), self._message_id_json, obf, self._next())
+            b'"logprobs":[],%s"output_index":%d,"sequence_number":%d}'
+            % (compact(text), self._message_id_json, obf, self._index, self._next())
         )
         return sse_event("response.output_text.delta", data)
 
@@ -171,32 +245,39 @@ class ResponseEvents:
         return whole[: max(40, len(whole) // 2)] + b"\n\n"
 
     def finish(
-        self, text: str, *, input_tokens: int, output_tokens: int, incomplete_reason: str | None
+        self,
+        text: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        incomplete_reason: str | None,
+        reasoning_tokens: int = 0,
     ) -> list[bytes]:
         """The closing events, ending in ``response.completed`` or ``response.incomplete``."""
         status = "completed" if incomplete_reason is None else "incomplete"
         text_json = compact(text)
         done = (
             b'{"type":"response.output_text.done","content_index":0,"item_id":%s,'
-            b'"logprobs":[],"output_index":0,"sequence_number":%d,"text":%s}'
-            % (self._message_id_json, self._next(), text_json)
+            b'"logprobs":[],"output_index":%d,"sequence_number":%d,"text":%s}'
+            % (self._message_id_json, self._index, self._next(), text_json)
         )
         part = (
             b'{"type":"response.content_part.done","content_index":0,"item_id":%s,'
-            b'"output_index":0,"part":{"type":"output_text","annotations":[],"logprobs":[],'
-            b'"text":%s},"sequence_number":%d}' % (self._message_id_json, text_json, self._next())
+            b'"output_index":%d,"part":{"type":"output_text","annotations":[],"logprobs":[],'
+            b'"text":%s},"sequence_number":%d}'
+            % (self._message_id_json, self._index, text_json, self._next())
         )
         item = compact(self._message(status, text))
         item_done = (
-            b'{"type":"response.output_item.done","item":%s,"output_index":0,'
-            b'"sequence_number":%d}' % (item, self._next())
+            b'{"type":"response.output_item.done","item":%s,"output_index":%d,'
+            b'"sequence_number":%d}' % (item, self._index, self._next())
         )
         final = self.response_object(
             status=status,
             text=text,
             completed_at=self._created_at + 1 if incomplete_reason is None else None,
             incomplete_reason=incomplete_reason,
-            usage=responses_usage(input_tokens, output_tokens),
+            usage=responses_usage(input_tokens, output_tokens, reasoning_tokens),
         )
         event = f"response.{status}"
         closing = b'{"type":"%s","response":%s,"sequence_number":%d}' % (

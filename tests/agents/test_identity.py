@@ -113,7 +113,9 @@ async def test_every_request_says_which_agent_and_location_it_comes_from() -> No
     reply = sse(chunk("1"), chunk(" 2"), chunk(finish="stop"), "[DONE]")
     async with canned_server(reply) as server:
         spec = {"id": "e", "model": "m", "provider": "openai", "base_url": server.url}
-        raw = {"models": [{"id": "m"}], "endpoints": [{**spec, "api_key_env": "K"}]}
+        # The canned answer counts to 2: so does the prompt, for the answer check.
+        raw = {"probe": {"prompt": "Count from 1 to 2."}, "models": [{"id": "m"}],
+               "endpoints": [{**spec, "api_key_env": "K"}]}  # fmt: skip
         endpoint = parse_config(yaml.safe_dump(raw), environ={"K": KEY}).endpoints[0]
         runner = ProbeRunner(agent=agent)
         try:

@@ -209,7 +209,8 @@ def test_an_http_1_0_close_delimited_stream_is_a_success(stack: Stack, endpoint:
     truth = stack.sim.truth(result.provider_request_id)
     assert truth is not None and truth.behaviour == "close_delimited"
     assert truth.ending == "complete"
-    assert result.output_tokens == truth.output_tokens and result.finish_reason == "stop"
+    assert result.output_tokens == truth.output_tokens
+    assert result.finish_reason == truth.finish_reason == "length"  # cut at max_tokens 16
     assert result.ttft_seconds is not None and truth.ttft_seconds is not None
     assert abs(result.ttft_seconds - truth.ttft_seconds) < 0.01
 

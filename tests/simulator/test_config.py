@@ -65,6 +65,7 @@ def test_scalar_distributions_become_constants() -> None:
 
     assert (endpoint.ttft.median, endpoint.ttft.spread) == (1.5, 0.0)
     assert (endpoint.tokens_per_second.median, endpoint.tokens_per_second.spread) == (50.0, 0.0)
+    assert endpoint.output_tokens is not None
     assert (endpoint.output_tokens.min, endpoint.output_tokens.max) == (10, 20)
 
 
