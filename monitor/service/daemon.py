@@ -102,6 +102,7 @@ class Daemon:
         )
         self.incidents = IncidentJob(config, self._store, settle_seconds(config), clock)
         self._snapshot: Snapshot | None = None
+        self._published: LiveState | None = None
         self._publish_lock = threading.Lock()
         self._maintenance = BackgroundScheduler(timezone=UTC)
         self.membership = Membership(config, self._store)
@@ -519,16 +520,20 @@ class Daemon:
         with self._publish_lock:
             snapshot = self._snapshot
             if not self.membership.leader:
-                self._collector.publish(LiveState())
+                self._published = LiveState()
+                self._collector.publish(self._published)
                 return
-            self._collector.publish(
-                LiveState(
-                    rollups=snapshot.rollups if snapshot else (),
-                    models=self._config.models,
-                    profiles=tuple(snapshot.profiles.values()) if snapshot else (),
-                    incidents=self.incidents.open_flags(),
-                )
+            state = LiveState(
+                rollups=snapshot.rollups if snapshot else (),
+                models=self._config.models,
+                profiles=tuple(snapshot.profiles.values()) if snapshot else (),
+                incidents=self.incidents.open_flags(),
             )
+            # The incident job publishes every few seconds: a state equal to the last one
+            # keeps the exposition text the collector made for it.
+            if state != self._published:
+                self._published = state
+                self._collector.publish(state)
 
     def _remember(self, result: ProbeResult) -> None:
         with self._last_lock:

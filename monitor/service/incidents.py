@@ -99,9 +99,18 @@ class IncidentJob:
         return self._trackers
 
     def _read(self, until: datetime) -> dict[str, list[IncidentProbe]]:
+        """The probes after each endpoint's cursor: one read per distinct cursor (endpoints
+        of one interval share theirs), so an endpoint probed hourly does not make every run
+        read an hour of every endpoint's probes."""
+        by_cursor: dict[datetime, list[str]] = {}
+        for endpoint_id, cursor in self._cursor.items():
+            by_cursor.setdefault(cursor, []).append(endpoint_id)
         probes: dict[str, list[IncidentProbe]] = {}
-        if self._cursor:
-            for probe in self.store.incident_probes(min(self._cursor.values()), until):
+        for cursor, endpoint_ids in sorted(by_cursor.items()):
+            if cursor >= until:
+                continue
+            wanted = None if len(by_cursor) == 1 else endpoint_ids
+            for probe in self.store.incident_probes(cursor, until, endpoints=wanted):
                 probes.setdefault(probe.endpoint, []).append(probe)
         return probes
 
@@ -134,7 +143,9 @@ class IncidentJob:
                 probes.setdefault(probe.endpoint, []).append(probe)
         for endpoint_id, start in starts.items():
             if start < near:
-                probes[endpoint_id] = self.store.incident_probes(start, until, endpoint=endpoint_id)
+                probes[endpoint_id] = self.store.incident_probes(
+                    start, until, endpoints=[endpoint_id]
+                )
         self._trackers = {e.id: self._tracker(e) for e in endpoints}
         self._cursor = starts
         changed = self._judge(probes, until, announce=False)

@@ -136,9 +136,10 @@ class Store(Protocol):
         ...
 
     def incident_probes(
-        self, since: datetime, until: datetime, *, endpoint: str | None = None
+        self, since: datetime, until: datetime, *, endpoints: Sequence[str] | None = None
     ) -> list[IncidentProbe]:
-        """What judging incidents needs of the probes started in [since, until), oldest first."""
+        """What judging incidents needs of the probes started in [since, until) (of these
+        ``endpoints``, else of all), oldest first."""
         ...
 
     def spend_since(self, since: datetime, until: datetime | None = None) -> float:

@@ -301,7 +301,7 @@ class SQLStore:
             return set(connection.execute(query).scalars())
 
     def incident_probes(
-        self, since: datetime, until: datetime, *, endpoint: str | None = None
+        self, since: datetime, until: datetime, *, endpoints: Sequence[str] | None = None
     ) -> list[IncidentProbe]:
         """What judging incidents needs of the probes started in [since, until), oldest first."""
         query = _in_range(
@@ -316,8 +316,8 @@ class SQLStore:
             since,
             until,
         )
-        if endpoint is not None:
-            query = query.where(probes.c.endpoint == endpoint)
+        if endpoints is not None:
+            query = query.where(probes.c.endpoint.in_(list(endpoints)))
         query = query.order_by(probes.c.started_at)
         with self._read("read probes") as connection:
             rows = connection.execute(query).all()

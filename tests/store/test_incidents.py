@@ -237,3 +237,37 @@ def test_incidents_are_filtered_by_endpoint_model_span_and_state(store: SQLStore
     store.upsert_incidents([incident("a", 400, 450)])
     assert len(store.incidents()) == 3
     assert store.incidents(open_only=True) == []
+
+
+def test_endpoints_of_different_intervals_are_judged_on_their_own_slots(store: SQLStore) -> None:
+    raw = {
+        "probe": {"interval": "10s", "timeout": "3s"},
+        "models": [{"id": "gpt-4.1-nano"}],
+        "endpoints": [
+            {"id": "a", "model": "gpt-4.1-nano", "provider": "openai",
+             "base_url": "http://127.0.0.1:9/v1", "api_key_env": "K"},
+            {"id": "b", "model": "gpt-4.1-nano", "provider": "openai", "interval": "60s",
+             "base_url": "http://127.0.0.1:9/v1", "api_key_env": "K"},
+        ],
+    }  # fmt: skip
+    config = parse_config(yaml.safe_dump(raw), environ={"K": "sk-x"})
+    # a: fine every 10 s; b: one probe a minute, down in minutes 2, 3 and 4.
+    _store_slots(store, "." * 60)
+    store.add_probes(
+        [
+            make_probe(endpoint="b", provider="openai", location="here",
+                       started_at=T0 + timedelta(minutes=m, seconds=5),
+                       outcome=Outcome.TIMEOUT if m in (2, 3, 4) else Outcome.SUCCESS)
+            for m in range(8)
+        ]
+    )  # fmt: skip
+    clock = Clock()
+    job = _job(store, clock, config)
+    for slot in range(61):  # every 10 s, as the daemon runs it
+        _at_slot(clock, slot)
+        job.run()
+    (incident,) = store.incidents()
+    assert incident.endpoint == "b"
+    assert incident.started_at == T0 + timedelta(minutes=2, seconds=5)
+    assert incident.ended_at == T0 + timedelta(minutes=5, seconds=5)
+    assert incident.down_slots == 3
