@@ -25,6 +25,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.locations",
         "one window's rollup of 1,000 endpoints from 1 and 3 locations",
     ),
+    "incidents": (
+        "bench.incidents",
+        "the incident job on 1,000 endpoints: rebuilt from the store, then each run",
+    ),
     "shards": (
         "bench.shards",
         "1, 2 and 3 sharded agents of one location on one PostgreSQL: endpoints kept on schedule",
