@@ -73,7 +73,7 @@ PROFILE_LIVE_FIELDS = {
     "window_start", "window_end", "refreshed_at", "avg_uptime_ratio", "best_ttft_seconds",
     "best_output_tokens_per_second", "active_endpoints", "total_endpoints", "available_via",
     "endpoints", "best_ttft_from", "best_output_tokens_per_second_from", "locations",
-    "best_answer_ttft_seconds", "best_answer_ttft_from",
+    "best_answer_ttft_seconds", "best_answer_ttft_from", "kinds",
 }  # fmt: skip
 PROFILE_ENDPOINT_FIELDS = {
     "endpoint", "provider", "region", "uptime_ratio", "ttft_p50_seconds", "ttft_p95_seconds",

@@ -101,7 +101,8 @@ def _config() -> Config:
         ],
         "endpoints": [
             {"id": "openai", "model": "gpt-4.1-nano", "provider": "openai",
-             "base_url": "https://api.openai.com/v1", "api_key_env": "K"},
+             "base_url": "https://api.openai.com/v1", "api_key_env": "K",
+             "kinds": [{"name": "long", "input_tokens": 10000}]},
             {"id": "azure-eastus", "model": "gpt-4.1-nano", "provider": "azure",
              "base_url": "https://x.openai.azure.com", "deployment": 'nano "1" \\ x',
              "region": "east\nus ✓", "api_key_env": "K"},
@@ -123,6 +124,10 @@ def daemon_state(registry: Any) -> tuple[ProbeMetrics, LiveCollector]:
             make_probe(endpoint="openai", provider="openai", ttft_seconds=seconds,
                        output_tokens_per_second=100.0 + n, started_at=T0 + timedelta(seconds=n))
         )  # fmt: skip
+    metrics.observe(
+        make_probe(endpoint="openai", provider="openai", kind="long", ttft_seconds=2.2,
+                   input_tokens=10_012, started_at=T0)
+    )  # fmt: skip
     metrics.observe(bare_probe(endpoint="azure-eastus", provider="azure", started_at=T0))
     metrics.observe(bare_probe(endpoint="azure-eastus", provider="azure",
                                outcome=Outcome.CANCELLED, started_at=T0))  # fmt: skip

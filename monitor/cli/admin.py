@@ -38,7 +38,7 @@ def spend_table(config: Config) -> str:
     spend), with the budget when one is set."""
     from monitor.core.spend import estimate_spend, total_per_day, unpriced, usd
 
-    estimates = estimate_spend(config.endpoints)
+    estimates = estimate_spend(config.probe_targets())
     headers = ("endpoint", "model", "probes/day", "tokens in/out", "USD/day at most")
     rows = [
         (

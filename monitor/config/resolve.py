@@ -8,7 +8,7 @@ its key, and the key is read here, when the config is resolved.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ from monitor.core.agent import (
     name_problem,
 )
 from monitor.core.errors import ConfigError
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.providers import (
     AZURE_DEFAULT_API_VERSION,
     AZURE_FIRST_VERSION_WITH_MAX_COMPLETION_TOKENS,
@@ -78,11 +79,53 @@ class Endpoint:
     probe: ProbeSettings
     api_key: SecretStr | None = field(default=None, repr=False)
     api_key_source: str | None = None
+    #: The kinds probed besides the default one (docs/design.md#probe-kinds).
+    kinds: tuple[Kind, ...] = ()
+    #: The kind this is probed as: ``short`` (the endpoint itself), or one of its ``kinds``
+    #: (a probe target from ``Config.probe_targets``).
+    kind: str = DEFAULT_KIND
+    #: A kind's prompt size in tokens (None: the plain prompt).
+    input_tokens: int | None = None
 
     @property
     def provider_display_name(self) -> str:
         """How people name the provider ("OpenAI", "Azure")."""
         return PROVIDER_DISPLAY_NAMES[self.provider]
+
+    @property
+    def key(self) -> str:
+        """What tells this probe target from the others: the id, with ``#kind`` for a kind
+        other than the default (``#`` cannot occur in an id)."""
+        return self.id if self.kind == DEFAULT_KIND else f"{self.id}#{self.kind}"
+
+    def targets(self) -> tuple[Endpoint, ...]:
+        """The endpoint itself, then one probe target per kind: the same endpoint with the
+        kind's size, max_tokens, interval and expect."""
+        kinds = [
+            replace(
+                self,
+                kinds=(),
+                kind=k.name,
+                input_tokens=k.input_tokens,
+                probe=replace(
+                    self.probe, max_tokens=k.max_tokens, interval=k.interval, expect=k.expect
+                ),
+            )
+            for k in self.kinds
+        ]
+        return (self, *kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A probe kind of one endpoint, its settings resolved (``probe.kinds`` or the endpoint's
+    ``kinds``, then the endpoint's probe settings)."""
+
+    name: str
+    input_tokens: int
+    max_tokens: int
+    interval: float
+    expect: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +147,10 @@ class Config:
     def model(self, model_id: str) -> ModelSpec | None:
         """The model with this id, if configured."""
         return next((m for m in self.schema.models if m.id == model_id), None)
+
+    def probe_targets(self) -> tuple[Endpoint, ...]:
+        """Every endpoint and each of its kinds: what the scheduler probes."""
+        return tuple(t for e in self.endpoints for t in e.targets())
 
 
 def resolve_config(
@@ -128,7 +175,8 @@ def resolve_config(
             problems.append(f"server.{problem.replace('api_key', 'api_token')}")
     budget = schema.probe.budget_usd_per_day
     if budget is not None:
-        problem = over_budget(estimate_spend(endpoints), budget)
+        targets = [t for e in endpoints for t in e.targets()]
+        problem = over_budget(estimate_spend(targets), budget)
         if problem:
             problems.append(f"probe.budget_usd_per_day: {problem}")
     if problems:
@@ -202,9 +250,26 @@ def _resolve_endpoints(
                 probe=probe,
                 api_key=key,
                 api_key_source=source,
+                kinds=_resolve_kinds(schema, spec, probe),
             )
         )
     return tuple(endpoints), problems
+
+
+def _resolve_kinds(
+    schema: ConfigSchema, spec: EndpointSpec, probe: ProbeSettings
+) -> tuple[Kind, ...]:
+    kinds = spec.kinds if spec.kinds is not None else schema.probe.kinds
+    return tuple(
+        Kind(
+            name=k.name,
+            input_tokens=k.input_tokens,
+            max_tokens=k.max_tokens or probe.max_tokens,
+            interval=k.interval or probe.interval,
+            expect=k.expect if k.expect is not None else probe.expect,
+        )
+        for k in kinds
+    )
 
 
 def _keyless(spec: EndpointSpec) -> bool:

@@ -22,6 +22,7 @@ from pydantic import (
 from monitor.core.agent import DEFAULT_LOCATION, NAME_PATTERN
 from monitor.core.durations import Duration
 from monitor.core.incidents import DEFAULT_CLOSE_AFTER, DEFAULT_OPEN_AFTER
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.providers import AZURE_V1_API, KEY_OPTIONAL, ProviderId
 from monitor.core.quorum import parse_quorum
 
@@ -80,6 +81,35 @@ def _regular_expression(value: str) -> str:
 Expect = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_regular_expression)]
 
 
+class KindSpec(_Strict):
+    """A probe kind (docs/design.md#probe-kinds): the endpoint's prompt behind a filler that
+    makes the whole prompt about ``input_tokens`` long, probed on its own schedule."""
+
+    name: str = Field(pattern=_ID_PATTERN)
+    input_tokens: int = Field(ge=1, le=1_000_000)
+    max_tokens: MaxTokens | None = None
+    interval: Interval | None = None
+    expect: Expect | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_default(cls, value: str) -> str:
+        if value == DEFAULT_KIND:
+            raise ValueError(f"{DEFAULT_KIND!r} is the default kind (the plain prompt)")
+        return value
+
+
+def _unique_kinds(kinds: tuple[KindSpec, ...] | None) -> tuple[KindSpec, ...] | None:
+    names = [k.name for k in kinds or ()]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"kind {name!r} is defined twice")
+    return kinds
+
+
+Kinds = Annotated[tuple[KindSpec, ...], AfterValidator(_unique_kinds)]
+
+
 class ProbeOverrides(_Strict):
     """Probe settings that an endpoint may override; ``None`` means "inherit"."""
 
@@ -96,6 +126,8 @@ class ProbeOverrides(_Strict):
     ca_bundle: Path | None = None
     stream_usage: bool | None = None
     expect: Expect | None = None
+    #: This endpoint's kinds besides the default one (replaces ``probe.kinds``).
+    kinds: Kinds | None = None
 
 
 class ProbeDefaults(_Strict):
@@ -116,6 +148,8 @@ class ProbeDefaults(_Strict):
     #: A regular expression the answer must match, else the probe is ``wrong_answer``; unset,
     #: a counting prompt's answer must reach its number (docs/design.md#answer-check).
     expect: Expect | None = None
+    #: Kinds probed besides the default one, ``short`` (docs/design.md#probe-kinds).
+    kinds: Kinds = ()
     #: The most the probes may cost a day, in USD, estimated from the models' pricing
     #: (docs/design.md#probe-spend); a config whose estimate is over it is refused.
     budget_usd_per_day: float | None = Field(default=None, gt=0)

@@ -33,6 +33,9 @@ _COMMON = (
     "reason research girl guy moment air teacher force education"
 )
 WORDS: tuple[str, ...] = tuple(" " + word for word in _COMMON.split(" "))
+#: The kind every endpoint has: its plain prompt, on its interval. Only it counts for uptime,
+#: the rollups and incidents.
+DEFAULT_KIND = "short"
 #: A full stop ends a "sentence" every this many words (one token too).
 SENTENCE_WORDS = 15
 #: Between the filler and the question (one token).

@@ -32,13 +32,13 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Protocol
+from typing import Annotated, NamedTuple, Protocol
 
 from pydantic import Field
 
-from monitor.core.outcomes import known_outcomes, up_and_down
+from monitor.core.outcomes import Outcome, known_outcomes, up_and_down
 from monitor.core.providers import PROVIDER_DISPLAY_NAMES, ProviderId
-from monitor.core.rollup import Count, EndpointRollup
+from monitor.core.rollup import Count, EndpointRollup, percentile
 from monitor.core.shape import Shape, UtcTime
 from monitor.core.status import Status, window_status
 
@@ -143,6 +143,35 @@ class EndpointLive(Shape):
 
 
 @dataclass(frozen=True, slots=True)
+class KindEndpoint(Shape):
+    """One endpoint's numbers for one probe kind in the last complete window."""
+
+    endpoint: str
+    ttft_p50_seconds: Annotated[
+        float | None, Field(description="p50 TTFT of this kind's successful probes.")
+    ]
+    input_tokens_p50: Annotated[
+        int | None, Field(description="p50 prompt size as the provider counted it.")
+    ]
+    probes: Count
+
+
+@dataclass(frozen=True, slots=True)
+class KindLive(Shape):
+    """One probe kind of a model (docs/design.md#probe-kinds): TTFT at one prompt size."""
+
+    kind: str
+    input_tokens: Annotated[
+        int | None, Field(description="The kind's configured prompt size; null for 'short'.")
+    ]
+    best_ttft_seconds: Annotated[
+        float | None, Field(description="The lowest endpoint p50 TTFT of this kind.")
+    ]
+    best_ttft_from: BestFrom | None
+    endpoints: tuple[KindEndpoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ModelLive(Shape):
     """The live numbers of one model's profile: its ``live`` object."""
 
@@ -181,6 +210,13 @@ class ModelLive(Shape):
     best_answer_ttft_from: Annotated[
         BestFrom | None, Field(description="The endpoint and location of the best answer TTFT.")
     ] = None
+    kinds: Annotated[
+        tuple[KindLive, ...],
+        Field(
+            description="With probe kinds: the best TTFT of each kind (prompt size) in the last"
+            " complete window, 'short' first; empty without kinds."
+        ),
+    ] = ()
 
 
 def model_live(
@@ -357,3 +393,72 @@ def _uptime_counts(
         if r.model == model and r.window_start >= since and r.location:
             by_location[(r.endpoint, r.location)].update(r.outcomes)
     return UptimeCounts(outcomes=outcomes, slots=slots, by_location=by_location)
+
+
+class KindRow(NamedTuple):
+    """What a kind's line needs of one stored probe of a kind other than the default."""
+
+    endpoint: str
+    kind: str
+    outcome: Outcome
+    ttft_seconds: float | None
+    input_tokens: int | None
+
+
+def kind_lives(
+    live: ModelLive, kinds: Mapping[str, int], rows: Sequence[KindRow]
+) -> tuple[KindLive, ...]:
+    """The model's kinds: ``short`` (its best TTFT as the profile has it), then each kind of
+    ``kinds`` (name -> configured input tokens), from ``rows`` (its endpoints' probes of those
+    kinds in the last complete window)."""
+    if not kinds:
+        return ()
+    mine = {line.endpoint for line in live.endpoints}
+    short = KindLive(
+        kind="short",
+        input_tokens=None,
+        best_ttft_seconds=live.best_ttft_seconds,
+        best_ttft_from=live.best_ttft_from,
+        endpoints=tuple(
+            KindEndpoint(line.endpoint, line.ttft_p50_seconds, None, line.probes or 0)
+            for line in live.endpoints
+            if line.probes
+        ),
+    )
+    out = [short]
+    for name, size in kinds.items():
+        by_endpoint: dict[str, list[KindRow]] = {}
+        for row in rows:
+            if row.kind == name and row.endpoint in mine:
+                by_endpoint.setdefault(row.endpoint, []).append(row)
+        lines = []
+        for endpoint, found in sorted(by_endpoint.items()):
+            ttfts = sorted(
+                r.ttft_seconds
+                for r in found
+                if r.outcome is Outcome.SUCCESS and r.ttft_seconds is not None
+            )
+            sizes = sorted(r.input_tokens for r in found if r.input_tokens is not None)
+            lines.append(
+                KindEndpoint(
+                    endpoint=endpoint,
+                    ttft_p50_seconds=percentile(ttfts, 0.5) if ttfts else None,
+                    input_tokens_p50=sizes[len(sizes) // 2] if sizes else None,
+                    probes=len(found),
+                )
+            )
+        best = min(
+            (line for line in lines if line.ttft_p50_seconds is not None),
+            key=lambda line: line.ttft_p50_seconds or 0.0,
+            default=None,
+        )
+        out.append(
+            KindLive(
+                kind=name,
+                input_tokens=size,
+                best_ttft_seconds=best.ttft_p50_seconds if best else None,
+                best_ttft_from=BestFrom(best.endpoint, None) if best else None,
+                endpoints=tuple(lines),
+            )
+        )
+    return tuple(out)

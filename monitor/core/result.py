@@ -102,9 +102,17 @@ class ProbeResult(Shape):
         float | None,
         Field(
             description="Time to first answer token: from the request's first byte written to"
-            " the first chunk of the answer itself (text or a tool call; on the Responses API"
-            " also a refusal), not reasoning"
+            " the first chunk of the answer itself (text, a refusal or a tool call), not"
+            " reasoning"
             " (docs/design.md#answer-ttft). The same as ttft_seconds when no reasoning is"
             " streamed first. Null when no answer came, and for probes stored before it existed."
         ),
     ] = None
+    kind: Annotated[
+        str,
+        Field(
+            description="The probe kind (docs/design.md#probe-kinds): 'short' for the plain"
+            " prompt, else a kind's name, whose prompt is about its input_tokens long"
+            " (input_tokens says how long the provider counted it)."
+        ),
+    ] = "short"

@@ -46,17 +46,20 @@ class _Probe(Protocol):
 
 class _Endpoint(Protocol):
     @property
-    def id(self) -> str: ...
+    def key(self) -> str: ...
     @property
     def model(self) -> _Model: ...
     @property
     def probe(self) -> _Probe: ...
+    @property
+    def input_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class SpendEstimate:
-    """One endpoint's expected probing spend."""
+    """One endpoint's (or one of its kinds') expected probing spend."""
 
+    #: The endpoint's id, with ``#kind`` for a kind (``Endpoint.key``).
     endpoint: str
     model: str
     probes_per_day: float
@@ -74,16 +77,17 @@ def prompt_tokens(prompt: str) -> int:
 
 
 def estimate_spend(endpoints: Iterable[_Endpoint]) -> list[SpendEstimate]:
-    """Each endpoint's estimate, in the order given."""
+    """Each probe target's estimate (an endpoint, or one of its kinds, whose prompt is its
+    ``input_tokens``), in the order given."""
     out = []
     for endpoint in endpoints:
         settings = endpoint.probe
         per_day = SECONDS_PER_DAY / settings.interval
-        tokens_in = prompt_tokens(settings.prompt)
+        tokens_in = endpoint.input_tokens or prompt_tokens(settings.prompt)
         cost = probe_cost(endpoint.model.pricing, tokens_in, settings.max_tokens)
         out.append(
             SpendEstimate(
-                endpoint=endpoint.id,
+                endpoint=endpoint.key,
                 model=endpoint.model.id,
                 probes_per_day=per_day,
                 input_tokens=tokens_in,

@@ -145,6 +145,25 @@ BUDGET_EXHAUSTED = Spec(
     " (the intervals are stretched), else 0.", "gauge",
 )  # fmt: skip
 
+#: The probe families by kind (docs/design.md#probe-kinds): every kind of an endpoint that has
+#: kinds besides the default one, ``short`` included, so that TTFT against prompt size can be
+#: compared; the families above count the default kind only.
+KIND_LABELS = (*PROBE_LABELS, "kind")
+KIND_PROBES = Spec(
+    "llm_monitor_kind_probes", "Probes finished, by kind and outcome.", "counter",
+    (*KIND_LABELS, "outcome"),
+)  # fmt: skip
+KIND_TTFT = Spec(
+    "llm_monitor_kind_time_to_first_token_seconds",
+    "TTFT of successful probes, by kind (prompt size).", "histogram", KIND_LABELS,
+    LATENCY_BUCKETS,
+)  # fmt: skip
+KIND_INPUT_TOKENS = Spec(
+    "llm_monitor_kind_input_tokens",
+    "Prompt tokens of the last probe of each kind, as the provider counted them.", "gauge",
+    KIND_LABELS,
+)  # fmt: skip
+
 PROBE_FAMILIES = (
     PROBES, PROBE_SUCCESS, LAST_PROBE, TTFT, ANSWER_TTFT, SPEED, DURATION, CONNECT, OUTPUT_TOKENS,
     INPUT_TOKENS, COST, ENDPOINT_INFO, BUILD_INFO, LOOP_LAG, STORAGE_ERRORS, MISSED_RUNS,

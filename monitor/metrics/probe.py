@@ -9,6 +9,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.config import Endpoint
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.outcomes import Outcome, SkipReason
 from monitor.core.result import ProbeResult
 from monitor.metrics import names
@@ -53,6 +54,11 @@ class ProbeMetrics:
         self.leader = GaugeFamily(names.ROLLUP_LEADER)
         self.clock_offset = GaugeFamily(names.CLOCK_OFFSET)
         self.budget_exhausted = GaugeFamily(names.BUDGET_EXHAUSTED)
+        self.kind_probes = CounterFamily(names.KIND_PROBES)
+        self.kind_ttft = HistogramFamily(names.KIND_TTFT)
+        self.kind_input_tokens = GaugeFamily(names.KIND_INPUT_TOKENS)
+        #: Endpoints with kinds besides the default one: their probes feed the kind families.
+        self._kinded: set[str] = set()
         families = (
             self.probes, self.success, self.last_probe, self.ttft, self.answer_ttft, self.speed,
             self.duration,
@@ -60,6 +66,7 @@ class ProbeMetrics:
             self.build_info, self.loop_lag, self.storage_errors, self.missed_runs,
             self.scheduling_delay, self.skipped, self.config_reload_success,
             self.leader, self.clock_offset, self.budget_exhausted,
+            self.kind_probes, self.kind_ttft, self.kind_input_tokens,
         )  # fmt: skip
         for family in families:
             registry.register(family)
@@ -93,6 +100,12 @@ class ProbeMetrics:
             self.missed_runs.labels(endpoint.id)
             for reason in SkipReason:
                 self.skipped.labels(endpoint.id, reason.value)
+            if endpoint.kinds:
+                self._kinded.add(endpoint.id)
+                for kind in (DEFAULT_KIND, *(k.name for k in endpoint.kinds)):
+                    self.kind_ttft.labels(*labels, kind)
+                    for outcome in Outcome:
+                        self.kind_probes.labels(*labels, kind, outcome.value)
 
     def forget_endpoint(self, endpoint: Endpoint) -> None:
         """Drop a removed endpoint's series."""
@@ -108,6 +121,13 @@ class ProbeMetrics:
         self.missed_runs.remove(endpoint.id)
         for reason in SkipReason:
             self.skipped.remove(endpoint.id, reason.value)
+        if endpoint.id in self._kinded:
+            self._kinded.discard(endpoint.id)
+            for kind in (DEFAULT_KIND, *(k.name for k in endpoint.kinds)):
+                for family in (self.kind_ttft, self.kind_input_tokens):
+                    family.remove(*labels, kind)
+                for outcome in Outcome:
+                    self.kind_probes.remove(*labels, kind, outcome.value)
 
     def set_clock_offset(self, seconds: float) -> None:
         """This agent's clock minus the store's, from its last heartbeat."""
@@ -117,8 +137,15 @@ class ProbeMetrics:
         return (endpoint.id, endpoint.provider, endpoint.model.id, self.location)
 
     def observe(self, result: ProbeResult) -> None:
-        """Account for one finished probe."""
+        """Account for one finished probe: a probe of the default kind in every family, one of
+        another kind in the kind families and the token and cost counters only."""
         labels = (result.endpoint, result.provider, result.model, self.location)
+        if result.endpoint in self._kinded:
+            self._observe_kind(labels, result)
+        if result.kind != DEFAULT_KIND:
+            if result.outcome is not Outcome.CANCELLED:
+                self._count_usage(labels, result)
+            return
         self.probes.labels(*labels, result.outcome.value).inc()
         self.last_probe.labels(*labels).set(result.started_at.timestamp())
         if result.outcome is Outcome.CANCELLED:
@@ -135,12 +162,23 @@ class ProbeMetrics:
             self.duration.labels(*labels).observe(result.total_seconds)
         if result.connect_seconds and not result.connection_reused:
             self.connect.labels(*labels).observe(result.connect_seconds)
+        self._count_usage(labels, result)
+
+    def _count_usage(self, labels: tuple[str, str, str, str], result: ProbeResult) -> None:
         if result.output_tokens is not None:
             self.output_tokens.labels(*labels).inc(result.output_tokens)
         if result.input_tokens is not None:
             self.input_tokens.labels(*labels).inc(result.input_tokens)
         if result.cost_usd is not None:
             self.cost.labels(*labels).inc(result.cost_usd)
+
+    def _observe_kind(self, labels: tuple[str, str, str, str], result: ProbeResult) -> None:
+        kind = (*labels, result.kind)
+        self.kind_probes.labels(*kind, result.outcome.value).inc()
+        if result.ok and result.ttft_seconds is not None:
+            self.kind_ttft.labels(*kind).observe(result.ttft_seconds)
+        if result.input_tokens is not None:
+            self.kind_input_tokens.labels(*kind).set(result.input_tokens)
 
 
 def _info(endpoint: Endpoint) -> tuple[str, str, str]:

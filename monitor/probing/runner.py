@@ -11,7 +11,7 @@ import contextlib
 import ssl
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from time import perf_counter_ns
 from typing import cast
@@ -21,9 +21,11 @@ import httpx
 from monitor.config import Endpoint
 from monitor.core.agent import AgentIdentity
 from monitor.core.answer import check_answer
+from monitor.core.kinds import corrected_filler, filler_tokens, sized_prompt
 from monitor.core.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
+from monitor.core.spend import prompt_tokens
 from monitor.probing.classify import (
     http_error_text,
     outcome_for_status,
@@ -112,13 +114,52 @@ class ProbeRunner:
         # Sees each probe's raw monotonic stamps (benchmarks compare them with another
         # process's clock); must be cheap, it runs on the measuring loop.
         self._observer = observer
+        #: Each kind's prompt (by probe target key): its filler size and its text, made once
+        #: (a 10,000-token filler takes milliseconds) and again when a provider's count of it
+        #: corrects the size.
+        self._sized: dict[str, tuple[int, str]] = {}
 
     async def aclose(self) -> None:
         """Release connections."""
         await self._clients.aclose()
 
     async def probe(self, endpoint: Endpoint) -> ProbeResult:
-        """Probe ``endpoint`` once and return what was measured."""
+        """Probe ``endpoint`` once and return what was measured (a kind of it, with its prompt
+        sized to ``input_tokens``, when ``endpoint.kind`` is not the default)."""
+        target = endpoint
+        if endpoint.input_tokens is not None:
+            prompt = self._kind_prompt(endpoint)
+            endpoint = replace(endpoint, probe=replace(endpoint.probe, prompt=prompt))
+        result = await self._probe(endpoint)
+        if target.input_tokens is not None:
+            self._correct(target, result)
+        return result
+
+    def _kind_prompt(self, target: Endpoint) -> str:
+        assert target.input_tokens is not None
+        question = target.probe.prompt
+        fill, text = self._sized.get(target.key) or (-1, "")
+        if fill < 0:
+            fill = filler_tokens(question, target.input_tokens)
+            text = sized_prompt(question, fill)
+            self._sized[target.key] = (fill, text)
+        return text
+
+    def _correct(self, target: Endpoint, result: ProbeResult) -> None:
+        """Size the kind's next prompts from the provider's count of this one."""
+        assert target.input_tokens is not None
+        measured = result.input_tokens
+        sized = self._sized.get(target.key)
+        if measured is None or sized is None:
+            return
+        fill = sized[0]
+        fixed = prompt_tokens(target.probe.prompt) + 1  # prefix, framing, separator, question
+        wanted = corrected_filler(fill, fixed=fixed, target=target.input_tokens, measured=measured)
+        # Within half a percent is close enough: the text is made again only when it matters.
+        if abs(wanted - fill) > max(1, target.input_tokens // 200):
+            self._sized[target.key] = (wanted, sized_prompt(target.probe.prompt, wanted))
+
+    async def _probe(self, endpoint: Endpoint) -> ProbeResult:
         probe_id = uuid.uuid4().hex
         settings = endpoint.probe
         called_wall = self._wall_clock()
@@ -353,6 +394,7 @@ class ProbeRunner:
             agent=self.agent.name,
             location=self.agent.location,
             answer_ttft_seconds=since_start(state.first_answer_ns),
+            kind=endpoint.kind,
         )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.config import Config, Endpoint
@@ -47,6 +48,7 @@ from monitor.service.aggregator import (
     settle_seconds,
     snapshot,
     window_seconds,
+    with_kinds,
 )
 from monitor.service.queries import unknown_model_message
 from monitor.store import Store
@@ -147,6 +149,8 @@ def build_report(
         )
         for spec in specs
     )
+    lives = with_kinds(config, store, {m.spec.id: m.live for m in models}, last_window, end)
+    models = tuple(replace(m, live=lives[m.spec.id]) for m in models)
     budget = config.schema.probe.budget_usd_per_day
     spend = (
         None

@@ -50,7 +50,8 @@ COLUMNS: dict[str, tuple[bool, bool]] = {
     "failures": (False, True), "cost": (True, False), "last probe": (False, True),
     "location": (False, False), "started": (False, False), "ended": (False, False),
     "lasted": (True, False), "down slots": (True, False), "first error": (False, True),
-    ANSWER_HEADER: (True, False),
+    ANSWER_HEADER: (True, False), "kind": (False, False), "prompt tokens": (True, False),
+    "best TTFT": (True, False), "from": (False, True),
 }  # fmt: skip
 
 
@@ -222,4 +223,23 @@ def incident_rows(report: Report) -> list[list[str]]:
             i.first_error or NONE,
         ]
         for i in report.incidents.incidents
+    ]
+
+
+#: TTFT by prompt size (docs/design.md#probe-kinds), when endpoints have probe kinds.
+KIND_HEADERS = ("kind", "prompt tokens", "best TTFT", "from")
+#: What the table of kinds shows (its title).
+KINDS_NOTE = "TTFT by prompt size, best endpoint p50 in the last complete window"
+
+
+def kind_rows(live: ModelLive) -> list[list[str]]:
+    """One row per probe kind of the model (none without kinds)."""
+    return [
+        [
+            k.kind,
+            "plain prompt" if k.input_tokens is None else f"{k.input_tokens:,}",
+            millis(k.best_ttft_seconds),
+            k.best_ttft_from.endpoint if k.best_ttft_from else NONE,
+        ]
+        for k in live.kinds
     ]

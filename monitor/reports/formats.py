@@ -14,12 +14,15 @@ from monitor.reports.cells import (
     COLUMNS,
     FROM_ROLLUPS,
     INCIDENT_HEADERS,
+    KIND_HEADERS,
+    KINDS_NOTE,
     LOCATION_HEADERS,
     LOCATIONS_NOTE,
     NO_DATA_LINE,
     WINDOW_HEADERS,
     incident_rows,
     incidents_line,
+    kind_rows,
     location_rows,
     spend_line,
     subtitle,
@@ -63,6 +66,8 @@ def render_markdown(report: Report) -> str:
         out.append("")
         if any(s.source == "rollups" for s in m.summaries):
             out += [f"\\{FROM_ROLLUPS}", ""]
+        if kinds := kind_rows(m.live):
+            out += [f"{KINDS_NOTE}:", "", *_md_table(KIND_HEADERS, kinds), ""]
         if located := location_rows(m.live):
             out += [
                 f"By location, {LOCATIONS_NOTE}:",

@@ -18,12 +18,15 @@ from monitor.reports.cells import (
     COLUMNS,
     FROM_ROLLUPS,
     INCIDENT_HEADERS,
+    KIND_HEADERS,
+    KINDS_NOTE,
     LOCATION_HEADERS,
     LOCATIONS_NOTE,
     NO_DATA_LINE,
     WINDOW_HEADERS,
     incident_rows,
     incidents_line,
+    kind_rows,
     location_rows,
     speed_cell,
     spend_line,
@@ -120,6 +123,10 @@ def render_table(report: Report, console: Console) -> None:
         lines.append(table)
         if any(s.source == "rollups" for s in m.summaries):
             lines.append(Text(FROM_ROLLUPS, style="dim"))
+        if kinds := kind_rows(m.live):
+            by_kind = _rich_table(KIND_HEADERS, title=KINDS_NOTE)
+            _fill(by_kind, kinds, console.width)
+            lines.append(by_kind)
         if located := location_rows(m.live):
             by_location = _rich_table(LOCATION_HEADERS, title=f"By location, {LOCATIONS_NOTE}")
             _fill(by_location, located, console.width)

@@ -21,12 +21,12 @@ import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Config
-from monitor.core.profile import ModelLive, UptimeCounts, model_live
+from monitor.core.profile import ModelLive, UptimeCounts, kind_lives, model_live
 from monitor.core.quorum import parse_quorum
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import (
@@ -158,6 +158,7 @@ def snapshot(
         )
         for model in config.models
     }
+    profiles = with_kinds(config, store, profiles, last_window, window_end)
     return Snapshot(
         window_seconds=window,
         last_window_start=last_window if last else None,
@@ -165,6 +166,28 @@ def snapshot(
         profiles=profiles,
         refreshed_at=now,
     )
+
+
+def with_kinds(
+    config: Config,
+    store: Store,
+    profiles: Mapping[str, ModelLive],
+    since: datetime,
+    until: datetime,
+) -> dict[str, ModelLive]:
+    """``profiles`` with each model's probe kinds over [since, until) (docs/design.md#probe-
+    kinds), read from the store only when some endpoint has kinds."""
+    sizes: dict[str, dict[str, int]] = {}
+    for e in config.endpoints:
+        for k in e.kinds:
+            sizes.setdefault(e.model.id, {}).setdefault(k.name, k.input_tokens)
+    if not sizes:
+        return dict(profiles)
+    rows = store.kind_rows(since, until)
+    return {
+        model: replace(live, kinds=kind_lives(live, sizes.get(model, {}), rows))
+        for model, live in profiles.items()
+    }
 
 
 def last_window_since(last_window: datetime, uptime_since: datetime) -> datetime:

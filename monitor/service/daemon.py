@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, Endpoint
 from monitor.core.errors import StoreError
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import window_start
 from monitor.core.spend import BudgetState, budget_stretch
@@ -372,7 +373,8 @@ class Daemon:
         as its share."""
         self._share = self.membership.share()
         self.membership.probing = len(self._share)
-        return stretched([e for e in self._config.endpoints if e.id in self._share], self._stretch)
+        mine = [t for e in self._config.endpoints if e.id in self._share for t in e.targets()]
+        return stretched(mine, self._stretch)
 
     def _budget_job(self) -> None:
         """Compare the probes' spend of the last 24 h with the budget; stretch the intervals
@@ -536,6 +538,8 @@ class Daemon:
                 self._collector.publish(state)
 
     def _remember(self, result: ProbeResult) -> None:
+        if result.kind != DEFAULT_KIND:  # an endpoint's state is its default kind's
+            return
         with self._last_lock:
             self._last[result.endpoint] = result
 

@@ -105,6 +105,7 @@ def cancelled_result(
         duration_seconds=duration_seconds,
         agent=agent.name if agent else None,
         location=agent.location if agent else None,
+        kind=endpoint.kind,
     )
 
 
@@ -226,55 +227,53 @@ class ProbeScheduler:
     async def _set_endpoints(self, endpoints: tuple[Endpoint, ...]) -> None:
         scheduler = self._scheduler
         assert scheduler is not None
-        wanted = {e.id: e for e in endpoints}
-        for endpoint_id in list(self._plans):
-            if (
-                endpoint_id not in wanted
-                or wanted[endpoint_id] != self._plans[endpoint_id].endpoint
-            ):
-                scheduler.remove_job(endpoint_id)
-                del self._plans[endpoint_id]
-                self._last_submitted.pop(endpoint_id, None)
-                if endpoint_id not in wanted:  # a changed endpoint still owes the waits
-                    self._not_before.pop(endpoint_id, None)
-                    self._limited_in_a_row.pop(endpoint_id, None)
+        wanted = {e.key: e for e in endpoints}
+        for key in list(self._plans):
+            if key not in wanted or wanted[key] != self._plans[key].endpoint:
+                scheduler.remove_job(key)
+                del self._plans[key]
+                self._last_submitted.pop(key, None)
+                if key not in wanted:  # a changed endpoint still owes the waits
+                    self._not_before.pop(key, None)
+                    self._limited_in_a_row.pop(key, None)
         now = self._now()
-        new = [e for e in endpoints if e.id not in self._plans]
+        new = [e for e in endpoints if e.key not in self._plans]
         for index, endpoint in enumerate(new):
             interval = endpoint.probe.interval
             # Spread first runs evenly over the interval; 1 s of slack lets start-up finish.
             first = now + timedelta(seconds=1 + interval * index / max(len(new), 1))
-            self._plans[endpoint.id] = _Plan(endpoint, first)
+            self._plans[endpoint.key] = _Plan(endpoint, first)
             scheduler.add_job(
                 self._probe,
                 IntervalTrigger(seconds=interval, start_date=first, timezone=UTC),
-                args=(endpoint.id,),
-                id=endpoint.id,
-                name=f"probe {endpoint.id}",
+                args=(endpoint.key,),
+                id=endpoint.key,
+                name=f"probe {endpoint.key}",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(interval / 2)),
                 next_run_time=first,
             )
 
-    async def _probe(self, endpoint_id: str) -> None:
-        plan = self._plans.get(endpoint_id)
+    async def _probe(self, key: str) -> None:
+        """One run of a probe target (``Endpoint.key``: an endpoint, or one of its kinds)."""
+        plan = self._plans.get(key)
         runner = self._runner
         if plan is None or runner is None or self._stopping.is_set():
             return
         endpoint = plan.endpoint
         entered_monotonic = self._monotonic()
-        waiting = self._not_before.get(endpoint_id)
+        waiting = self._not_before.get(key)
         if waiting is not None:
             not_before, reason = waiting
             if entered_monotonic < not_before:
                 # Rate limited (the provider's wait, or our back-off): this slot is skipped,
                 # not probed; it counts neither for nor against uptime.
-                self._on_skipped(endpoint_id, reason)
+                self._on_skipped(endpoint.id, reason)
                 return
-            del self._not_before[endpoint_id]
+            del self._not_before[key]
         entered = self._now()
-        self._on_delay(endpoint_id, (entered - self._planned_time(plan, entered)).total_seconds())
+        self._on_delay(endpoint.id, (entered - self._planned_time(plan, entered)).total_seconds())
         task = asyncio.current_task()
         assert task is not None
         if endpoint.probe.jitter > 0:
@@ -304,22 +303,23 @@ class ProbeScheduler:
 
     def _hold_off(self, endpoint: Endpoint, result: ProbeResult, entered: float) -> None:
         """After a 429, plan the endpoint's wait: the provider's, or the exponential back-off."""
+        key = endpoint.key
         if result.outcome is not Outcome.RATE_LIMITED:
-            self._limited_in_a_row.pop(endpoint.id, None)
+            self._limited_in_a_row.pop(key, None)
             return
-        in_a_row = self._limited_in_a_row.get(endpoint.id, 0) + 1
-        self._limited_in_a_row[endpoint.id] = in_a_row
+        in_a_row = self._limited_in_a_row.get(key, 0) + 1
+        self._limited_in_a_row[key] = in_a_row
         if result.retry_after_seconds is not None:
             wait = min(result.retry_after_seconds, MAX_RETRY_AFTER_SECONDS)
             if wait > 0:
                 not_before = self._monotonic() + wait
-                self._not_before[endpoint.id] = (not_before, SkipReason.RETRY_AFTER)
+                self._not_before[key] = (not_before, SkipReason.RETRY_AFTER)
             return
         # Counted in runs from this run's start: the next `runs` runs fall before the end, the
         # one after them after it, with half an interval of slack either way for late runs.
         interval = endpoint.probe.interval
         runs = backoff_runs(in_a_row, interval)
-        self._not_before[endpoint.id] = (entered + (runs + 0.5) * interval, SkipReason.BACKOFF)
+        self._not_before[key] = (entered + (runs + 0.5) * interval, SkipReason.BACKOFF)
 
     def _planned_time(self, plan: _Plan, now: datetime) -> datetime:
         """The planned run this one stands for: the latest grid time not after ``now``."""
@@ -342,7 +342,7 @@ class ProbeScheduler:
             # Every run accounted for, submitted or not: a gap is counted from the last of them.
             self._last_submitted[event.job_id] = (run_times[-1], now)
         if event.code in (EVENT_JOB_MISSED, EVENT_JOB_MAX_INSTANCES):
-            self._on_missed(event.job_id, 1)
+            self._on_missed(plan.endpoint.id, 1)
             return
         # Submitted: planned runs between the previous accounted run and this one were coalesced.
         if not run_times:
@@ -355,7 +355,7 @@ class ProbeScheduler:
             elapsed = round((now - previous[1]) / interval) - 1
             skipped = min(planned, elapsed)
             if skipped > 0:
-                self._on_missed(event.job_id, skipped)
+                self._on_missed(plan.endpoint.id, skipped)
 
     async def _watch_lag(self) -> None:
         samples: deque[float] = deque(maxlen=int(LAG_SPAN_SECONDS / LAG_TICK_SECONDS))
@@ -380,8 +380,8 @@ class ProbeScheduler:
         scheduler = self._scheduler
         if scheduler is None:
             return
-        for endpoint_id in list(self._plans):
-            scheduler.remove_job(endpoint_id)
+        for key in list(self._plans):
+            scheduler.remove_job(key)
         self._plans.clear()
         self._last_submitted.clear()
         await self._set_endpoints(endpoints)

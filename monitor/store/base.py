@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 from monitor.core.agent import AgentRecord, Lease
 from monitor.core.incidents import Incident, IncidentProbe
-from monitor.core.profile import UptimeCounts
+from monitor.core.profile import KindRow, UptimeCounts
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 
@@ -140,6 +140,10 @@ class Store(Protocol):
     ) -> list[IncidentProbe]:
         """What judging incidents needs of the probes started in [since, until) (of these
         ``endpoints``, else of all), oldest first."""
+        ...
+
+    def kind_rows(self, since: datetime, until: datetime) -> list[KindRow]:
+        """Probes of kinds other than the default started in [since, until), oldest first."""
         ...
 
     def spend_since(self, since: datetime, until: datetime | None = None) -> float:

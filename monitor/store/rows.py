@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import Distribution, EndpointRollup
@@ -28,6 +29,7 @@ def row_to_probe(row: Mapping[Any, Any]) -> ProbeResult:
     """The probe of a ``probes`` row."""
     values = {name: row[name] for name in PROBE_FIELDS}
     values["outcome"] = OUTCOMES[row["outcome"]]
+    values["kind"] = row["kind"] or DEFAULT_KIND
     return ProbeResult(**values)
 
 

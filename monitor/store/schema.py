@@ -127,6 +127,8 @@ probes = Table(
     Column("location", String()),
     # Time to first answer token (0006).
     Column("answer_ttft_seconds", Double),
+    # The probe kind (0009); NULL in rows written before it, which are all of the default kind.
+    Column("kind", String()),
     Index(None, "started_at"),
     Index(None, "endpoint", "started_at"),
 )

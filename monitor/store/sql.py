@@ -35,8 +35,9 @@ from sqlalchemy import (
 from monitor.core.agent import AgentRecord, Lease
 from monitor.core.errors import StoreError
 from monitor.core.incidents import Incident, IncidentProbe
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.outcomes import counts_as_down
-from monitor.core.profile import UptimeCounts
+from monitor.core.profile import KindRow, UptimeCounts
 from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 from monitor.store import dialects, migrate
@@ -175,7 +176,7 @@ class SQLStore:
         newest = probes.alias("newest")
         newest_id = (
             select(newest.c.probe_id)
-            .where(newest.c.endpoint == endpoints.c.endpoint)
+            .where(newest.c.endpoint == endpoints.c.endpoint, _default_kind(newest))
             .order_by(newest.c.started_at.desc())
             .limit(1)
             .scalar_subquery()
@@ -195,7 +196,7 @@ class SQLStore:
         newest = probes.alias("newest")
         newest_start = (
             select(func.max(newest.c.started_at))
-            .where(newest.c.endpoint == endpoints.c.endpoint)
+            .where(newest.c.endpoint == endpoints.c.endpoint, _default_kind(newest))
             .scalar_subquery()
         )
         query = select(endpoints.c.endpoint, newest_start.label("started_at")).where(
@@ -226,7 +227,8 @@ class SQLStore:
             probes.c.started_at,
             since,
             until,
-        ).order_by(probes.c.started_at)
+        )
+        query = query.where(_default_kind(probes)).order_by(probes.c.started_at)
         with self._read("read probes") as connection:
             # Fetch everything first so the connection goes back to the pool before the
             # Python objects are built. The driver's own rows, not SQLAlchemy's: every column
@@ -318,13 +320,36 @@ class SQLStore:
         )
         if endpoints is not None:
             query = query.where(probes.c.endpoint.in_(list(endpoints)))
-        query = query.order_by(probes.c.started_at)
+        query = query.where(_default_kind(probes)).order_by(probes.c.started_at)
         with self._read("read probes") as connection:
             rows = connection.execute(query).all()
         outcomes = OUTCOMES
         return [
             IncidentProbe(name, where, at, outcomes[outcome], error)
             for name, where, at, outcome, error in rows
+        ]
+
+    def kind_rows(self, since: datetime, until: datetime) -> list[KindRow]:
+        """Probes of kinds other than the default started in [since, until), oldest first."""
+        query = _in_range(
+            select(
+                probes.c.endpoint,
+                probes.c.kind,
+                probes.c.outcome,
+                probes.c.ttft_seconds,
+                probes.c.input_tokens,
+            ),
+            probes.c.started_at,
+            since,
+            until,
+        )
+        query = query.where(probes.c.kind.is_not(None), probes.c.kind != DEFAULT_KIND)
+        with self._read("read probes") as connection:
+            rows = connection.execute(query.order_by(probes.c.started_at)).all()
+        outcomes = OUTCOMES
+        return [
+            KindRow(endpoint, kind, outcomes[outcome], ttft, tokens)
+            for endpoint, kind, outcome, ttft, tokens in rows
         ]
 
     def spend_since(self, since: datetime, until: datetime | None = None) -> float:
@@ -911,6 +936,13 @@ class SQLStore:
 
 
 _Query = TypeVar("_Query", bound=Select[Any])
+
+
+def _default_kind(table: Table | Any) -> ColumnElement[bool]:
+    """Probes of the default kind (``kind`` NULL: stored before kinds existed). Only they count
+    for the rollups, uptime, incidents and an endpoint's state (docs/design.md#probe-kinds)."""
+    column = table.c.kind
+    return or_(column.is_(None), column == DEFAULT_KIND)
 
 
 def _in_range(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,7 @@ def test_probes_stored_before_durations_were_measured_read_back_without_one(
         command.upgrade(alembic_config(connection), "0001")
     old = make_probe(duration_seconds=None, answer_ttft_seconds=None)
     # Written as 0001 left the table: every column but the later ones.
-    later = ("duration_seconds", "agent", "location", "answer_ttft_seconds")
+    later = ("duration_seconds", "agent", "location", "answer_ttft_seconds", "kind")
     row = {k: v for k, v in probe_to_row(old).items() if k not in later}
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
@@ -158,7 +159,7 @@ def test_probes_stored_before_agents_existed_get_the_defaults_of_an_agent(
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0002")
     old = make_probe(answer_ttft_seconds=None)
-    later = ("agent", "location", "answer_ttft_seconds")
+    later = ("agent", "location", "answer_ttft_seconds", "kind")
     row = {k: v for k, v in probe_to_row(old).items() if k not in later}
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
@@ -198,7 +199,7 @@ def test_probes_stored_before_answer_ttft_was_measured_read_back_without_one(
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0005")
     old = make_probe(answer_ttft_seconds=None, agent="a", location="here")
-    row = {k: v for k, v in probe_to_row(old).items() if k != "answer_ttft_seconds"}
+    row = {k: v for k, v in probe_to_row(old).items() if k not in ("answer_ttft_seconds", "kind")}
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -208,3 +209,28 @@ def test_probes_stored_before_answer_ttft_was_measured_read_back_without_one(
     by_id = {p.probe_id: p for p in new_store.probes()}
     assert by_id[old.probe_id] == old  # nothing else changed; no answer TTFT: null
     assert by_id["after-0006"].answer_ttft_seconds == 1.25
+
+
+def test_probes_stored_before_kinds_existed_are_of_the_default_kind(
+    new_store: SQLStore, database: Engine
+) -> None:
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0008")
+    old = make_probe()
+    row = {k: v for k, v in probe_to_row(old).items() if k != "kind"}
+    with database.begin() as connection:
+        connection.execute(probes.insert(), [row])
+
+    new_store.upgrade()
+    new_store.add_probes([make_probe(probe_id="long-one", kind="long", started_at=old.started_at
+                                     + timedelta(seconds=1))])  # fmt: skip
+
+    by_id = {p.probe_id: p for p in new_store.probes()}
+    assert by_id[old.probe_id] == old and old.kind == "short"
+    assert by_id["long-one"].kind == "long"
+    # Only the default kind counts for rollups, incidents and an endpoint's last probe.
+    rows = new_store.probe_rows(old.started_at, old.started_at + timedelta(minutes=1))
+    assert len(rows[old.endpoint]) == 1
+    assert new_store.last_probes()[old.endpoint].probe_id == old.probe_id
+    judged = new_store.incident_probes(old.started_at, old.started_at + timedelta(minutes=1))
+    assert [p.started_at for p in judged] == [old.started_at]
