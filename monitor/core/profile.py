@@ -214,7 +214,7 @@ class ModelLive(Shape):
         tuple[KindLive, ...],
         Field(
             description="With probe kinds: the best TTFT of each kind (prompt size) in the last"
-            " complete window, 'short' first; empty without kinds."
+            " complete window, 'short' first, then by size; empty without kinds."
         ),
     ] = ()
 
@@ -409,8 +409,8 @@ def kind_lives(
     live: ModelLive, kinds: Mapping[str, int], rows: Sequence[KindRow]
 ) -> tuple[KindLive, ...]:
     """The model's kinds: ``short`` (its best TTFT as the profile has it), then each kind of
-    ``kinds`` (name -> configured input tokens), from ``rows`` (its endpoints' probes of those
-    kinds in the last complete window)."""
+    ``kinds`` (name -> configured input tokens), smallest first, from ``rows`` (its
+    endpoints' probes of those kinds in the last complete window)."""
     if not kinds:
         return ()
     mine = {line.endpoint for line in live.endpoints}
@@ -426,7 +426,7 @@ def kind_lives(
         ),
     )
     out = [short]
-    for name, size in kinds.items():
+    for name, size in sorted(kinds.items(), key=lambda item: item[1]):  # smallest first
         by_endpoint: dict[str, list[KindRow]] = {}
         for row in rows:
             if row.kind == name and row.endpoint in mine:
