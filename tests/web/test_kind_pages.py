@@ -49,3 +49,30 @@ async def test_the_model_page_shows_ttft_by_prompt_size(tmp_path: Path) -> None:
     # A model whose endpoints have no probe in the window has kinds without numbers.
     long = other.find_all(testid="kind-row")[1]
     assert [c.text() for c in long.find_all("td")] == ["10,000", "—", "—"]
+
+
+async def test_the_endpoint_page_says_each_recent_probes_kind(tmp_path: Path) -> None:
+    config = world_config(
+        f"sqlite:///{tmp_path / 'kinds.db'}", ENDPOINTS, MODELS,
+        probe={"interval": "60s", "timeout": "10s",
+               "kinds": [{"name": "long", "input_tokens": 10_000, "interval": "10m"}]},
+    )  # fmt: skip
+    store = open_store(config.schema.storage.url)
+    try:
+        store.upgrade()
+        store.add_probes(
+            [
+                make_probe(endpoint="openai", provider="openai", started_at=LAST_WINDOW),
+                make_probe(endpoint="openai", provider="openai", kind="long",
+                           started_at=LAST_WINDOW + timedelta(seconds=5)),
+            ]
+        )  # fmt: skip
+        view = View(config, store, snapshot(config, store, NOW), store.last_probes())
+        async with await client_of(view) as client:
+            root = await page(client, "/endpoints/openai")
+            plain = await page(client, "/endpoints/azure-eastus")
+    finally:
+        store.close()
+    kinds = [c.text() for c in root.find_all(testid="probe-kind")]
+    assert kinds == ["long", "short"]  # newest first
+    assert plain.find_all(testid="probe-kind") == []  # no column without kinds
