@@ -101,11 +101,12 @@ class ProbeMetrics:
             for reason in SkipReason:
                 self.skipped.labels(endpoint.id, reason.value)
             if endpoint.kinds:
+                # The kind histograms up front, as the others; the kind counters appear
+                # with their first probe (14 outcomes of every kind would be a third more
+                # lines for each endpoint with kinds).
                 self._kinded.add(endpoint.id)
                 for kind in (DEFAULT_KIND, *(k.name for k in endpoint.kinds)):
                     self.kind_ttft.labels(*labels, kind)
-                    for outcome in Outcome:
-                        self.kind_probes.labels(*labels, kind, outcome.value)
 
     def forget_endpoint(self, endpoint: Endpoint) -> None:
         """Drop a removed endpoint's series."""
