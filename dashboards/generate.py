@@ -828,7 +828,23 @@ def endpoint_detail() -> Json:
                     target(quantile(0.95, answer, "endpoint", sel), "answer TTFT p95"),
                 ],
             ),
-            24,
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "TTFT p50 by prompt size",
+                "TTFT of each probe kind (docs/design.md#probe-kinds): short is the plain "
+                "prompt, the others are prompts of their input_tokens. Empty without kinds.",
+                "s",
+                [
+                    target(
+                        quantile(0.5, "llm_monitor_kind_time_to_first_token_seconds", "kind", sel),
+                        "{{kind}}",
+                    )
+                ],
+            ),
+            12,
             8,
         ),
         (row("Outcomes"), 24, 1),

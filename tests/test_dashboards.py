@@ -271,11 +271,14 @@ def test_every_metric_and_label_the_dashboards_and_rules_use_exists(
     missing = {
         f for f in families if not any(re.sub(r"_(bucket|total)$", "", n) == f for n in shown)
     }
-    # Token counts are in the cost; the window's probe count guards LLMModelAllEndpointsDown.
+    # Token counts are in the cost; the window's probe count guards LLMModelAllEndpointsDown;
+    # a kind's probe count and prompt size stand beside its TTFT (the panel by prompt size).
     assert missing <= {
         "llm_monitor_input_tokens",
         "llm_monitor_output_tokens",
         "llm_monitor_window_probes",
+        "llm_monitor_kind_probes",
+        "llm_monitor_kind_input_tokens",
     }, "metrics that no panel shows"
 
 

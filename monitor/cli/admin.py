@@ -45,7 +45,7 @@ def spend_table(config: Config) -> str:
             e.endpoint,
             e.model,
             f"{e.probes_per_day:,.0f}",
-            f"{e.input_tokens}/{e.output_tokens}",
+            f"{e.input_tokens:,}/{e.output_tokens:,}",
             usd(e.usd_per_day) if e.usd_per_day is not None else "unknown (no pricing)",
         )
         for e in estimates
