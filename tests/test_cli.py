@@ -129,6 +129,25 @@ async def test_probe_selects_endpoints_and_rejects_unknown_ones(
     assert code == 2 and "unknown endpoint(s) nope" in err
 
 
+async def test_probe_kinds_probes_each_kind_too(tmp_path: Path, sim: Simulator) -> None:
+    path = _config(tmp_path, sim, "good")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["probe"]["kinds"] = [{"name": "long", "input_tokens": 3000}]
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    code, out, _err = await _run("probe", "--config", str(path), "--kinds", "--format", "json",
+                                 env={"SIM_KEY": KEY})  # fmt: skip
+    assert code == 0
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [(x["endpoint"], x["kind"]) for x in lines] == [("good", "short"), ("good", "long")]
+    assert 2_850 <= lines[1]["input_tokens"] <= 3_150 and lines[0]["input_tokens"] < 40
+    code, out, _err = await _run("probe", "--config", str(path), "--kinds",
+                                 env={"SIM_KEY": KEY})  # fmt: skip
+    assert code == 0 and "good#long" in out
+    code, out, _err = await _run("probe", "--config", str(path), "--format", "json",
+                                 env={"SIM_KEY": KEY})  # fmt: skip
+    assert [json.loads(x)["kind"] for x in out.splitlines()] == ["short"]
+
+
 @pytest.mark.parametrize("output_format", ["json", "table"])
 async def test_a_canary_key_never_appears_in_any_output(
     tmp_path: Path, sim: Simulator, output_format: str

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.result import ProbeResult
 
 
@@ -47,9 +48,14 @@ def probe_table(results: Sequence[ProbeResult], console: Console) -> None:
         return
     console.print(table)
     for result in failed:
-        line = Text(f"{result.endpoint}: ", style="bold")
+        line = Text(f"{_target(result)}: ", style="bold")
         line.append(result.error or "")
         console.print(line)
+
+
+def _target(result: ProbeResult) -> str:
+    """The endpoint, with ``#kind`` for a probe of a kind other than the default."""
+    return result.endpoint if result.kind == DEFAULT_KIND else f"{result.endpoint}#{result.kind}"
 
 
 def _probe_table(results: Sequence[ProbeResult], *, errors: bool) -> Table:
@@ -69,7 +75,7 @@ def _probe_table(results: Sequence[ProbeResult], *, errors: bool) -> Table:
         if result.output_tokens is not None:
             tokens = f"{'~' if result.tokens_estimated else ''}{result.output_tokens}"
         connect = "reused" if result.connection_reused else _ms(result.connect_seconds)
-        row: list[str | Text] = [result.endpoint]
+        row: list[str | Text] = [_target(result)]
         if len(models) > 1:
             row.append(result.model)
         row += [

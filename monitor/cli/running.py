@@ -27,14 +27,23 @@ if TYPE_CHECKING:
     help="Probe only this endpoint (repeatable).",
 )
 @click.option(
+    "--kinds",
+    "with_kinds",
+    is_flag=True,
+    help="Probe each endpoint's probe kinds too (README: Probe kinds).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
 )
-def probe(config_path: Path | None, endpoint_ids: Sequence[str], output_format: str) -> None:
-    """Probe every (or each --endpoint) endpoint once, concurrently, and print the results.
+def probe(
+    config_path: Path | None, endpoint_ids: Sequence[str], with_kinds: bool, output_format: str
+) -> None:
+    """Probe every (or each --endpoint) endpoint once, concurrently, and print the results;
+    with --kinds each of its probe kinds too (shown as ENDPOINT#KIND).
 
     Exit 0 when every probe succeeded, 1 when any failed, 2 on a usage or config error.
     """
@@ -46,6 +55,8 @@ def probe(config_path: Path | None, endpoint_ids: Sequence[str], output_format: 
 
     config = load(config_path)
     endpoints = _select(config, endpoint_ids)
+    if with_kinds:
+        endpoints = tuple(t for e in endpoints for t in e.targets())
     results = asyncio.run(probe_once(endpoints, config.agent))
     if output_format == "json":
         json_lines(results, sys.stdout)
