@@ -204,7 +204,7 @@ def _daemon_config(tmp: Path, sim: Simulator, port: int) -> Path:
             "model": "gpt-4.1-nano",
             "base_url": sim.endpoint_url("nano"),
             # A probe kind, so that the TTFT-by-prompt-size panel has data.
-            "kinds": [{"name": "long", "input_tokens": 2000, "interval": "1s"}],
+            "kinds": [{"name": "long", "input_tokens": 500, "interval": "2s"}],
         },
         {
             **common,
