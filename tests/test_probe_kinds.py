@@ -85,6 +85,7 @@ def test_each_kind_is_a_probe_target_with_its_own_settings(tmp_path: Any) -> Non
         parse_config(yaml.safe_dump(twice), environ={"K": KEY})
 
 
+@pytest.mark.serial  # its TTFT against the simulator's scripted one, to 80 ms
 @ON_SIM_LOOP
 async def test_a_10000_token_kind_is_counted_at_10000_and_has_the_ttft_of_that_size(
     sim: Simulator,
@@ -109,11 +110,11 @@ async def test_a_10000_token_kind_is_counted_at_10000_and_has_the_ttft_of_that_s
         # The simulator's scripted TTFT for the size it counted, as the probe measured it.
         scripted = BASE_TTFT + (result.input_tokens or 0) / 1000 * PER_1K
         assert truth.planned_ttft_seconds == pytest.approx(scripted)
-        assert result.ttft_seconds == pytest.approx(scripted, abs=0.05)
+        assert result.ttft_seconds == pytest.approx(scripted, abs=0.08)
     # The second prompt was sized from the first's count: at least as close to the target.
     assert abs((second.input_tokens or 0) - 10_000) <= abs((first.input_tokens or 0) - 10_000)
     assert plain.ttft_seconds is not None and first.ttft_seconds is not None
-    assert first.ttft_seconds - plain.ttft_seconds == pytest.approx(0.5, abs=0.05)
+    assert first.ttft_seconds - plain.ttft_seconds == pytest.approx(0.5, abs=0.08)
 
 
 @ON_SIM_LOOP

@@ -1,11 +1,13 @@
 """What one request gets: its behaviour, timing and text, drawn from an endpoint's config.
 
 Pure functions of (config, random generator, elapsed time): the server turns a ``Plan`` into
-bytes on a socket. The generated answer is the one the default probe prompt asks for
-("Count from 1 to 40, separated by spaces."), cut into tokens as OpenAI's tokenizers
-(cl100k_base, o200k_base) cut it and as a real model streams it: ``"1"``, ``" "``, ``"2"``,
-``" "``, ``"3"``... A digit never merges with the space before it, so every number up to 999
-and every space is one real token, and a gateway that recounts the text finds the usage count.
+bytes on a socket. The generated answer is the count the prompt asks for ("Count from 1 to N",
+as the monitor's default prompt "Count from 1 to 40, separated by spaces." does), cut into
+tokens as OpenAI's tokenizers (cl100k_base, o200k_base) cut it and as a real model streams it:
+``"1"``, ``" "``, ``"2"``, ``" "``, ``"3"``... A digit never merges with the space before it
+and a number is split into runs of up to three digits, so every piece is one real token, and a
+gateway that recounts the text finds the usage count. A reasoning phase, when configured, comes
+first, as plain English words that are one token each.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from monitor.simulator.config import (
     RateDistribution,
 )
 
-#: Behaviours whose stream stops after ``cut`` content chunks.
+#: Behaviours whose stream stops after ``cut`` content chunks. ``premature_stop`` is not one of
+#: them: it shortens the plan itself, so that its finish and usage describe what was sent.
 CUT_BEHAVIOURS = frozenset(
     {
         Behaviour.HANG_MID_STREAM,
@@ -97,16 +100,48 @@ def sample_int(value: IntRange, rng: random.Random) -> int:
     return rng.randint(value.min, value.max)
 
 
-#: The largest number that is one token: OpenAI's tokenizers split digits into runs of at most
-#: three ("1000" is "100" + "0"), so an answer longer than 1,997 tokens counts from 1 again.
-LARGEST_ONE_TOKEN_NUMBER = 999
+#: The longest run of digits that is one token: OpenAI's tokenizers split a number into runs of
+#: up to three digits from the left ("1000" is "100" + "0", "12345" is "123" + "45"), and every
+#: such run (leading zeros included) is a single token.
+DIGITS_PER_TOKEN = 3
+
+
+def _number_tokens(digits: int) -> int:
+    """How many tokens a number of ``digits`` digits is."""
+    return -(-digits // DIGITS_PER_TOKEN)
+
+
+def count_tokens(n: int) -> int:
+    """How many tokens the count "1 2 … n" is: each number's digit runs and the spaces between
+    (2n - 1 up to 999)."""
+    if n < 1:
+        return 0
+    total = 0
+    digits = 1
+    while 10 ** (digits - 1) <= n:
+        first = 10 ** (digits - 1)
+        numbers = min(n, 10**digits - 1) - first + 1
+        total += numbers * (_number_tokens(digits) + 1)
+        digits += 1
+    return total - 1
 
 
 def token_text(index: int) -> str:
-    """The text of output token ``index`` (0-based): ``"1"``, ``" "``, ``"2"``, ``" "``, ``"3"``…"""
-    if index % 2:
-        return " "
-    return str(index // 2 % LARGEST_ONE_TOKEN_NUMBER + 1)
+    """The text of output token ``index`` (0-based) of the count: ``"1"``, ``" "``, ``"2"``…,
+    with numbers past 999 in runs of three digits (``"100"``, ``"0"`` for 1000)."""
+    digits = 1
+    while True:
+        first = 10 ** (digits - 1)
+        per_number = _number_tokens(digits) + 1  # its digit runs and the space after it
+        block = (10**digits - first) * per_number
+        if index < block:
+            number, offset = divmod(index, per_number)
+            if offset == per_number - 1:
+                return " "
+            start = offset * DIGITS_PER_TOKEN
+            return str(first + number)[start : start + DIGITS_PER_TOKEN]
+        index -= block
+        digits += 1
 
 
 @functools.lru_cache(maxsize=1024)
@@ -191,15 +226,30 @@ def choose_behaviour(
 
 #: The natural answer to a prompt that does not ask to count: as long as the default one's.
 DEFAULT_ANSWER_TOKENS = 79
+#: The most tokens (reasoning and answer) the simulated models generate for one request when the
+#: prompt sets the length (gpt-4.1's output limit): a longer count stops there, finish ``length``.
+MODEL_OUTPUT_LIMIT = 32_768
+
+#: The counting prompt's request, in any case: "Count from 1 to 40, separated by spaces."
+_COUNT = re.compile(r"\bcount\s+from\s+1\s+to\s+(\d{1,12})(?!\d)", re.IGNORECASE)
+
+
+def count_asked(prompt: str) -> int | None:
+    """N when ``prompt`` asks to count from 1 to N (N >= 1), else None."""
+    found = _COUNT.search(prompt)
+    if found is None:
+        return None
+    n = int(found.group(1))
+    return n if n >= 1 else None
 
 
 def natural_tokens(endpoint: EndpointConfig, count_to: int | None, rng: random.Random) -> int:
     """The answer's length before any limit: ``output_tokens`` when set, else the count the
-    prompt asks for ("1 2 … N" is 2N - 1 tokens), else ``DEFAULT_ANSWER_TOKENS``."""
+    prompt asks for ("1 2 … N" is 2N - 1 tokens up to 999), else ``DEFAULT_ANSWER_TOKENS``."""
     if endpoint.output_tokens is not None:
         return sample_int(endpoint.output_tokens, rng)
     if count_to is not None and count_to >= 1:
-        return 2 * count_to - 1
+        return count_tokens(count_to)
     return DEFAULT_ANSWER_TOKENS
 
 
@@ -218,6 +268,8 @@ def plan_generation(
     ttft += prompt_tokens / 1000 * endpoint.ttft_per_1k_input_tokens
     tps = sample_rate(endpoint.tokens_per_second, rng)
     natural = natural_tokens(endpoint, count_to, rng)
+    if endpoint.output_tokens is None:  # the prompt sets the length: the model's limit applies
+        max_tokens = min(max_tokens or MODEL_OUTPUT_LIMIT, MODEL_OUTPUT_LIMIT)
     reasoning = endpoint.reasoning
     thought = sample_int(reasoning.tokens, rng) if reasoning is not None else 0
     if max_tokens is not None:

@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.core.answer import counted_to
-from monitor.simulator.behaviour import estimate_prompt_tokens
+from monitor.simulator.behaviour import count_asked, estimate_prompt_tokens
 from monitor.simulator.config import EndpointConfig, Flavor
 from monitor.simulator.http11 import Request
 from monitor.simulator.wire import azure_error_body, openai_error_body
@@ -73,7 +72,8 @@ class Generation:
     max_tokens: int | None
     prompt_tokens: int
     deployment: str | None
-    #: N when the prompt asks to count from 1 to N (the answer the simulator then gives).
+    #: N when the last user message asks to count from 1 to N (the answer the simulator then
+    #: gives).
     count_to: int | None = None
 
 
@@ -278,6 +278,7 @@ def _validate(api: Api, body: dict[str, object]) -> Generation | Rejection:
             )
             return _openai_invalid(message, param="messages", code="empty_array")
         texts = [_text_of(message) for message in messages]
+        asked = _last_user_text(messages)
         limit = _int_param(body, "max_completion_tokens", 1)
         if isinstance(limit, Rejection):
             return limit
@@ -296,10 +297,12 @@ def _validate(api: Api, body: dict[str, object]) -> Generation | Rejection:
                 )
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
     else:
+        prompt = body.get("input")
         texts = [
-            _text_of({"content": body.get("input")}),
+            _text_of({"content": prompt}),
             _text_of({"content": body.get("instructions")}),
         ]
+        asked = prompt if isinstance(prompt, str) else _last_user_text(prompt)
         limit = _int_param(body, "max_output_tokens", 16)
         if isinstance(limit, Rejection):
             return limit
@@ -311,7 +314,7 @@ def _validate(api: Api, body: dict[str, object]) -> Generation | Rejection:
         max_tokens=limit,
         prompt_tokens=estimate_prompt_tokens(texts),
         deployment=None,
-        count_to=next((n for t in reversed(texts) if (n := counted_to(t)) is not None), None),
+        count_to=count_asked(asked),
     )
 
 
@@ -326,4 +329,15 @@ def _text_of(message: object) -> str:
             for part in content
             if isinstance(part, dict)
         )
+    return ""
+
+
+def _last_user_text(messages: object) -> str:
+    """The text of the last ``user`` message of a chat's ``messages`` or a Responses API
+    ``input`` list ("" if there is none)."""
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message)
     return ""

@@ -280,7 +280,8 @@ def _stream(ctx: Context, plan: Plan) -> Script:
             model=ctx.model,
             max_output_tokens=gen.max_tokens,
             obfuscation=ctx.obfuscation,
-            reasoning_id=_reasoning_id(ctx.message_id) if thinking else None,
+            reasoning_id=_reasoning_id(ctx.message_id) if plan.reasoning_tokens else None,
+            summarised=thinking > 0,
         )
         preamble = b"".join(events.preamble())
     if behaviour is Behaviour.HANG_AFTER_HEADERS:
@@ -303,9 +304,11 @@ def _stream(ctx: Context, plan: Plan) -> Script:
         elif chat is not None:
             frame = chat.content_json(encoded[index])
         else:
-            frame = _delta(events, text)
-            if index == thinking and thinking:
-                frame = b"".join(_reasoning_end(events, summary)) + frame
+            # The first answer delta ends the reasoning item (built first: events are numbered
+            # in the order they are built).
+            ended = index == thinking and plan.reasoning_tokens > 0
+            frame = b"".join(_reasoning_end(events, summary)) if ended else b""
+            frame += _delta(events, text)
         if index == spoiled:
             frame = _spoil_utf8(frame, encoded[index])
         steps.append(
@@ -339,10 +342,12 @@ def _stream(ctx: Context, plan: Plan) -> Script:
         )
         steps.append(Step(at=after, body=broken + (DONE if chat is not None else b"")))
     else:
-        if events is not None and thinking and cut <= thinking:  # reasoning, then no answer
-            ended = b"".join(events.reasoning_end(summary))
-            steps.append(Step(at=after, body=ended))
-        steps.append(_closing(script, plan, gen, chat, events, sent_text, after))
+        message = True
+        if events is not None and plan.reasoning_tokens and cut <= thinking:
+            # Reasoning used up the budget: the reasoning item ends and no message begins.
+            steps.append(Step(at=after, body=b"".join(_reasoning_end(events, summary, False))))
+            message = False
+        steps.append(_closing(script, plan, gen, chat, events, sent_text, after, message))
     if behaviour is Behaviour.KEEPALIVE_COMMENTS:
         _add_pings(script, plan, ctx.endpoint.ping_interval)
     return script
@@ -360,8 +365,10 @@ def _closing(
     events: ResponseEvents | None,
     text: str,
     at: float,
+    message: bool = True,
 ) -> Step:
-    """The end of a complete stream: finish (+ usage) + ``[DONE]``, or ``response.completed``."""
+    """The end of a complete stream: finish (+ usage) + ``[DONE]``, or ``response.completed``
+    (``message``: the Responses API output has a message item)."""
     tokens = plan.output_tokens
     script.finish_reason = plan.finish_reason
     if chat is not None:
@@ -380,6 +387,7 @@ def _closing(
             output_tokens=tokens,
             incomplete_reason=_incomplete_reason(plan.finish_reason),
             reasoning_tokens=plan.reasoning_tokens,
+            message=message,
         )
     )
     script.usage = (gen.prompt_tokens, tokens)
@@ -402,9 +410,11 @@ def _reasoning_delta(events: ResponseEvents | None, text: str) -> bytes:
     return events.reasoning_delta(text)
 
 
-def _reasoning_end(events: ResponseEvents | None, summary: str) -> list[bytes]:
+def _reasoning_end(
+    events: ResponseEvents | None, summary: str, then_message: bool = True
+) -> list[bytes]:
     assert events is not None
-    return events.reasoning_end(summary)
+    return events.reasoning_end(summary, then_message=then_message)
 
 
 def _delta(events: ResponseEvents | None, text: str) -> bytes:
@@ -440,10 +450,14 @@ def _whole(ctx: Context, plan: Plan) -> Script:
     """A non-streamed answer: one JSON body once the whole answer is generated."""
     gen = ctx.generation
     behaviour = plan.behaviour
-    text = "".join(plan.texts()[plan.reasoning_chunks :])
+    texts = plan.texts()
+    thinking = plan.reasoning_chunks
+    text = "".join(texts[thinking:])
+    thought = "".join(texts[:thinking])
     tokens = plan.output_tokens
     ready = plan.chunk_times[-1] if plan.chunk_times else plan.ttft
     if gen.api == "chat_completions":
+        style = plan.reasoning_style
         body = chat_completion_body(
             azure=ctx.azure,
             completion_id=ctx.completion_id,
@@ -454,6 +468,8 @@ def _whole(ctx: Context, plan: Plan) -> Script:
             finish_reason=plan.finish_reason,
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=tokens,
+            reasoning_tokens=plan.reasoning_tokens,
+            reasoning=(style, thought) if style is not None and thinking else None,
         )
     else:
         events = ResponseEvents(
@@ -463,12 +479,17 @@ def _whole(ctx: Context, plan: Plan) -> Script:
             model=ctx.model,
             max_output_tokens=gen.max_tokens,
             obfuscation=None,
+            reasoning_id=_reasoning_id(ctx.message_id) if plan.reasoning_tokens else None,
+            summarised=thinking > 0,
         )
         body = events.body(
             text,
             input_tokens=gen.prompt_tokens,
             output_tokens=tokens,
             incomplete_reason=_incomplete_reason(plan.finish_reason),
+            reasoning_tokens=plan.reasoning_tokens,
+            summary=thought,
+            message=not plan.reasoning_tokens or len(texts) > thinking,
         )
     head = ctx.head(
         HeadSpec(

@@ -231,14 +231,17 @@ def chat_completion_body(
     finish_reason: str,
     prompt_tokens: int,
     completion_tokens: int,
+    reasoning_tokens: int = 0,
+    reasoning: tuple[str, str] | None = None,
 ) -> bytes:
-    """A non-streamed ``chat.completion`` (OpenAI pretty-prints it; Azure sorts and compacts)."""
-    message: dict[str, object] = {
-        "role": "assistant",
-        "content": text,
-        "refusal": None,
-        "annotations": [],
-    }
+    """A non-streamed ``chat.completion`` (OpenAI pretty-prints it; Azure sorts and compacts).
+
+    ``reasoning`` is (field, text): the message's reasoning as DeepSeek and vLLM
+    (``reasoning_content``) or OpenRouter (``reasoning``) return it beside the content."""
+    message: dict[str, object] = {"role": "assistant", "content": text}
+    if reasoning is not None:
+        message[reasoning[0]] = reasoning[1]
+    message.update({"refusal": None, "annotations": []})
     choice: dict[str, object] = {
         "index": 0,
         "message": message,
@@ -251,7 +254,7 @@ def chat_completion_body(
         "created": created,
         "model": model,
         "choices": [choice],
-        "usage": openai_usage(prompt_tokens, completion_tokens),
+        "usage": openai_usage(prompt_tokens, completion_tokens, reasoning_tokens),
         "service_tier": "default",
         "system_fingerprint": system_fingerprint,
     }
@@ -276,7 +279,9 @@ def chat_completion_body(
             _dumps(model).encode(),
             _AZURE_PROMPT_RESULTS,
             _dumps(system_fingerprint).encode(),
-            _sorted_dumps(openai_usage(prompt_tokens, completion_tokens)).encode(),
+            _sorted_dumps(
+                openai_usage(prompt_tokens, completion_tokens, reasoning_tokens)
+            ).encode(),
         )
     return json.dumps(body, indent=2, ensure_ascii=False).encode() + b"\n"
 

@@ -38,9 +38,13 @@ class ResponseEvents:
         max_output_tokens: int | None,
         obfuscation: Callable[[], str] | None,
         reasoning_id: str | None = None,
+        summarised: bool = False,
     ) -> None:
-        #: With a reasoning item (a streamed summary) first, the message is output 1.
+        """``reasoning_id``: a reasoning item comes first (output 0, the message is output 1);
+        ``summarised``: it streams a summary (else its summary stays empty, as an o-series
+        model's does when none is asked for)."""
         self._reasoning_id = reasoning_id
+        self._summarised = summarised and reasoning_id is not None
         self._reasoning_summary: str | None = None
         self._index = 0 if reasoning_id is None else 1
         self._response_id = response_id
@@ -65,13 +69,16 @@ class ResponseEvents:
         completed_at: int | None,
         incomplete_reason: str | None,
         usage: dict[str, object] | None,
+        message: bool = True,
     ) -> dict[str, object]:
-        """The ``response`` object as the events (and the non-streamed body) carry it."""
+        """The ``response`` object as the events (and the non-streamed body) carry it; its
+        output is the reasoning item (if any) and, unless ``message`` is false, the message."""
         output: list[object] = []
         if text is not None:
             if self._reasoning_id is not None:
-                output.append(self._reasoning_item(self._reasoning_summary or ""))
-            output.append(self._message(status, text))
+                output.append(self._reasoning_item(self._reasoning_summary))
+            if message:
+                output.append(self._message(status, text))
         return {
             "id": self._response_id,
             "object": "response",
@@ -92,7 +99,10 @@ class ResponseEvents:
             "previous_response_id": None,
             "prompt_cache_key": None,
             "prompt_cache_retention": None,
-            "reasoning": {"effort": None, "summary": None},
+            "reasoning": {
+                "effort": None if self._reasoning_id is None else "medium",
+                "summary": "auto" if self._summarised else None,
+            },
             "safety_identifier": None,
             "service_tier": "auto" if status == "in_progress" else "default",
             "store": True,
@@ -171,6 +181,7 @@ class ResponseEvents:
         ]
 
     def _reasoning_item(self, summary: str | None) -> dict[str, object]:
+        """The reasoning item: its summary once known (a hidden one has none)."""
         parts = [] if summary is None else [{"type": "summary_text", "text": summary}]
         return {"id": self._reasoning_id, "type": "reasoning", "summary": parts}
 
@@ -180,15 +191,15 @@ class ResponseEvents:
             b'{"type":"response.output_item.added","item":%s,"output_index":0,'
             b'"sequence_number":%d}' % (item, self._next())
         )
-        part = (
-            b'{"type":"response.reasoning_summary_part.added","item_id":%s,"output_index":0,'
-            b'"part":{"type":"summary_text","text":""},"sequence_number":%d,'
-            b'"summary_index":0}' % (compact(self._reasoning_id), self._next())
-        )
-        return [
-            sse_event("response.output_item.added", added),
-            sse_event("response.reasoning_summary_part.added", part),
-        ]
+        opening = [sse_event("response.output_item.added", added)]
+        if self._summarised:
+            part = (
+                b'{"type":"response.reasoning_summary_part.added","item_id":%s,"output_index":0,'
+                b'"part":{"type":"summary_text","text":""},"sequence_number":%d,'
+                b'"summary_index":0}' % (compact(self._reasoning_id), self._next())
+            )
+            opening.append(sse_event("response.reasoning_summary_part.added", part))
+        return opening
 
     def reasoning_delta(self, text: str) -> bytes:
         """One ``response.reasoning_summary_text.delta``."""
@@ -202,30 +213,36 @@ class ResponseEvents:
         )
         return sse_event("response.reasoning_summary_text.delta", data)
 
-    def reasoning_end(self, summary: str) -> list[bytes]:
-        """The end of the reasoning item (its summary whole), then the message's opening."""
-        self._reasoning_summary = summary
+    def reasoning_end(self, summary: str, *, then_message: bool = True) -> list[bytes]:
+        """The end of the reasoning item (with a summary, ``summary`` whole), then the
+        message's opening; without ``then_message`` the budget ran out while reasoning, and the
+        summary part says it is ``incomplete``."""
         rid = compact(self._reasoning_id)
-        text = compact(summary)
-        done = (
-            b'{"type":"response.reasoning_summary_text.done","item_id":%s,"output_index":0,'
-            b'"sequence_number":%d,"summary_index":0,"text":%s}' % (rid, self._next(), text)
-        )
-        part = (
-            b'{"type":"response.reasoning_summary_part.done","item_id":%s,"output_index":0,'
-            b'"part":{"type":"summary_text","text":%s},"sequence_number":%d,"summary_index":0}'
-            % (rid, text, self._next())
-        )
-        item = (
+        events: list[bytes] = []
+        if self._summarised:
+            self._reasoning_summary = summary
+            text = compact(summary)
+            done = (
+                b'{"type":"response.reasoning_summary_text.done","item_id":%s,"output_index":0,'
+                b'"sequence_number":%d,"summary_index":0,"text":%s}' % (rid, self._next(), text)
+            )
+            status = b"" if then_message else b'"status":"incomplete",'
+            part = (
+                b'{"type":"response.reasoning_summary_part.done","item_id":%s,"output_index":0,'
+                b'"part":{"type":"summary_text","text":%s},"sequence_number":%d,%s'
+                b'"summary_index":0}' % (rid, text, self._next(), status)
+            )
+            events += [
+                sse_event("response.reasoning_summary_text.done", done),
+                sse_event("response.reasoning_summary_part.done", part),
+            ]
+        item = compact(self._reasoning_item(self._reasoning_summary))
+        item_done = (
             b'{"type":"response.output_item.done","item":%s,"output_index":0,'
-            b'"sequence_number":%d}' % (compact(self._reasoning_item(summary)), self._next())
+            b'"sequence_number":%d}' % (item, self._next())
         )
-        return [
-            sse_event("response.reasoning_summary_text.done", done),
-            sse_event("response.reasoning_summary_part.done", part),
-            sse_event("response.output_item.done", item),
-            *self.message_opening(),
-        ]
+        events.append(sse_event("response.output_item.done", item_done))
+        return events + (self.message_opening() if then_message else [])
 
     def delta(self, text: str) -> bytes:
         """One ``response.output_text.delta``."""
@@ -252,9 +269,22 @@ class ResponseEvents:
         output_tokens: int,
         incomplete_reason: str | None,
         reasoning_tokens: int = 0,
+        message: bool = True,
     ) -> list[bytes]:
-        """The closing events, ending in ``response.completed`` or ``response.incomplete``."""
+        """The closing events, ending in ``response.completed`` or ``response.incomplete``;
+        without ``message`` (reasoning used up the budget before the answer began) only that
+        last one."""
         status = "completed" if incomplete_reason is None else "incomplete"
+        final = self.response_object(
+            status=status,
+            text=text,
+            completed_at=self._created_at + 1 if incomplete_reason is None else None,
+            incomplete_reason=incomplete_reason,
+            usage=responses_usage(input_tokens, output_tokens, reasoning_tokens),
+            message=message,
+        )
+        if not message:
+            return [self._closing(status, final)]
         text_json = compact(text)
         done = (
             b'{"type":"response.output_text.done","content_index":0,"item_id":%s,'
@@ -272,25 +302,22 @@ class ResponseEvents:
             b'{"type":"response.output_item.done","item":%s,"output_index":%d,'
             b'"sequence_number":%d}' % (item, self._index, self._next())
         )
-        final = self.response_object(
-            status=status,
-            text=text,
-            completed_at=self._created_at + 1 if incomplete_reason is None else None,
-            incomplete_reason=incomplete_reason,
-            usage=responses_usage(input_tokens, output_tokens, reasoning_tokens),
-        )
-        event = f"response.{status}"
-        closing = b'{"type":"%s","response":%s,"sequence_number":%d}' % (
-            event.encode(),
-            compact(final),
-            self._next(),
-        )
         return [
             sse_event("response.output_text.done", done),
             sse_event("response.content_part.done", part),
             sse_event("response.output_item.done", item_done),
-            sse_event(event, closing),
+            self._closing(status, final),
         ]
+
+    def _closing(self, status: str, final: dict[str, object]) -> bytes:
+        """``response.completed`` or ``response.incomplete`` (numbered when built: last)."""
+        event = f"response.{status}"
+        data = b'{"type":"%s","response":%s,"sequence_number":%d}' % (
+            event.encode(),
+            compact(final),
+            self._next(),
+        )
+        return sse_event(event, data)
 
     def error(self, message: str) -> bytes:
         """The ``error`` event a failing stream ends with."""
@@ -301,16 +328,28 @@ class ResponseEvents:
         return sse_event("error", data)
 
     def body(
-        self, text: str, *, input_tokens: int, output_tokens: int, incomplete_reason: str | None
+        self,
+        text: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        incomplete_reason: str | None,
+        reasoning_tokens: int = 0,
+        summary: str | None = None,
+        message: bool = True,
     ) -> bytes:
-        """The non-streamed response object (pretty-printed like every OpenAI JSON body)."""
+        """The non-streamed response object (pretty-printed like every OpenAI JSON body), with
+        the reasoning item's ``summary`` when it has one."""
         status = "completed" if incomplete_reason is None else "incomplete"
+        if self._summarised:
+            self._reasoning_summary = summary
         return pretty(
             self.response_object(
                 status=status,
                 text=text,
                 completed_at=self._created_at + 1 if incomplete_reason is None else None,
                 incomplete_reason=incomplete_reason,
-                usage=responses_usage(input_tokens, output_tokens),
+                usage=responses_usage(input_tokens, output_tokens, reasoning_tokens),
+                message=message,
             )
         )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import openai
+
 from monitor.simulator import RequestTruth, Simulator, SimulatorConfig
 
 OPENAI_KEY = "sk-sim-openai-0123456789abcdef"
@@ -298,3 +300,36 @@ async def newest_truth(
         if time.monotonic() > deadline:
             raise AssertionError(f"no such request record within {timeout} s: {recent}")
         await asyncio.sleep(0.01)
+
+
+_sdk_warm = False
+
+
+async def warm_up_sdk() -> None:
+    """Stream one chat completion and one response through the ``openai`` SDK, once per
+    process: its first parse of each builds the models' validators on the event loop that the
+    simulator shares (tens of milliseconds), which would delay the chunks a timing test
+    measures."""
+    global _sdk_warm
+    if _sdk_warm:
+        return
+    config = make_config(openai={"reasoning": {"tokens": 2}, "ttft": "1ms"})
+    async with Simulator(config) as sim:
+        client = openai.AsyncOpenAI(
+            base_url=sim.endpoint_url("openai"), api_key=OPENAI_KEY, max_retries=0
+        )
+        async with client:
+            chat = await client.chat.completions.create(
+                model="gpt-4.1-nano",
+                messages=[{"role": "user", "content": "Count from 1 to 2."}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for _ in chat:
+                pass
+            response = await client.responses.create(
+                model="gpt-4.1-nano", input="Count from 1 to 2.", stream=True
+            )
+            async for _ in response:
+                pass
+    _sdk_warm = True

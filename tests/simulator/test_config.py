@@ -78,6 +78,32 @@ def test_defaults_make_a_working_openai_endpoint() -> None:
     assert endpoint.uses_obfuscation()
 
 
+def test_the_answer_reasoning_and_input_latency_keys() -> None:
+    plain = SimulatorConfig.model_validate(_endpoint()).endpoints[0]
+    tuned = SimulatorConfig.model_validate(
+        _endpoint(
+            reasoning={"tokens": [100, 300], "style": "hidden"},
+            ttft_per_1k_input_tokens="40ms",
+            faults={"premature_stop": 0.05},
+            mode="premature_stop",
+        )
+    ).endpoints[0]
+    default_style = SimulatorConfig.model_validate(_endpoint(reasoning={"tokens": 50}))
+
+    # Unset: the answer is what the prompt asks for; no reasoning; no input latency.
+    assert (plain.output_tokens, plain.reasoning, plain.ttft_per_1k_input_tokens) == (
+        None, None, 0.0,
+    )  # fmt: skip
+    assert tuned.reasoning is not None
+    assert (tuned.reasoning.tokens.min, tuned.reasoning.tokens.max) == (100, 300)
+    assert tuned.reasoning.style == "hidden"
+    assert tuned.ttft_per_1k_input_tokens == 0.04
+    assert tuned.faults.weights() == {Behaviour.PREMATURE_STOP: 0.05}
+    assert tuned.mode is Behaviour.PREMATURE_STOP
+    reasoning = default_style.endpoints[0].reasoning
+    assert reasoning is not None and reasoning.style == "reasoning_content"
+
+
 def test_explicit_aliases_replace_the_undated_name() -> None:
     endpoint = SimulatorConfig.model_validate(_endpoint(aliases=["nano"])).endpoints[0]
 
@@ -107,6 +133,18 @@ def test_config_is_frozen() -> None:
             "add up to 1.2",
         ),
         (_endpoint(faults={"explode": 0.1}), "endpoints.0.faults.explode", "Extra inputs"),
+        (
+            _endpoint(reasoning={"tokens": 5, "style": "loud"}),
+            "endpoints.0.reasoning.style",
+            "Input",
+        ),
+        (_endpoint(reasoning={"style": "hidden"}), "endpoints.0.reasoning.tokens", "required"),
+        (_endpoint(reasoning={"tokens": -1}), "endpoints.0.reasoning.tokens.min", "greater than"),
+        (
+            _endpoint(ttft_per_1k_input_tokens=-1),
+            "endpoints.0.ttft_per_1k_input_tokens",
+            "duration",
+        ),
         (_endpoint(flavor="azure"), "endpoints.0", "at least one deployment"),
         (_endpoint(deployments=["d"]), "endpoints.0", "only apply to the azure flavor"),
         (_endpoint(api_key="k", api_key_env="K"), "endpoints.0", "not both"),

@@ -8,6 +8,7 @@ wheel, so nothing is downloaded at run time).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -38,9 +39,15 @@ ENCODINGS = ["cl100k_base", "o200k_base"]
 PROMPT = "Count from 1 to 40, separated by spaces."
 
 
+@functools.cache
+def _tokenizer(encoding: str) -> Any:
+    """OpenAI's tokenizer ``encoding``, loaded once (loading it takes a while)."""
+    return bpe_openai.get_encoding(encoding)
+
+
 def recount(text: str, encoding: str) -> int:
     """How many tokens ``text`` is to OpenAI's tokenizer ``encoding``."""
-    return len(bpe_openai.get_encoding(encoding).encode(text))
+    return len(_tokenizer(encoding).encode(text))
 
 
 def chat_prompt_tokens(messages: list[dict[str, str]], encoding: str) -> int:
@@ -193,3 +200,29 @@ async def test_a_prompt_of_numbers_is_counted_by_tokens_not_characters(encoding:
         )
 
     assert usage_of(response.body)["prompt_tokens"] == chat_prompt_tokens(messages, encoding)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_reasoning_and_a_count_past_999_are_single_real_tokens(encoding: str) -> None:
+    settings = default_endpoints(output_tokens=None, reasoning={"tokens": 100})
+    messages = [{"role": "user", "content": "Count from 1 to 1010, separated by spaces."}]
+    async with Simulator(make_config(openai=settings)) as sim:
+        response = await raw_request(
+            sim.port, "POST", "/openai/v1/chat/completions", openai_headers(),
+            chat_body(messages=messages),
+        )  # fmt: skip
+    deltas = [
+        chunk["choices"][0]["delta"]
+        for event in sse_events(response.body)
+        if event.data != "[DONE]" and (chunk := event.json())["choices"]
+    ]
+    thoughts = [delta["reasoning_content"] for delta in deltas if "reasoning_content" in delta]
+    answer = content_deltas(response.body)
+    usage = usage_of(response.body)
+
+    assert "".join(answer) == " ".join(str(n) for n in range(1, 1011))
+    assert len(thoughts) == 100
+    assert all(recount(piece, encoding) == 1 for piece in thoughts + answer)
+    assert recount("".join(thoughts), encoding) == 100
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 100
+    assert usage["completion_tokens"] == 100 + recount("".join(answer), encoding)
