@@ -66,13 +66,15 @@ class IncidentJob:
 
     def open_flags(self) -> tuple[tuple[str, str, str, bool], ...]:
         """(endpoint, provider, model, open) of each configured endpoint, as last judged;
-        empty while the state is not known."""
-        if self._trackers is None:
+        empty while the state is not known. Called from the window job's thread too, while
+        this job may drop or rebuild its state: it reads the state once."""
+        trackers = self._trackers
+        if trackers is None:
             return ()
         return tuple(
-            (e.id, e.provider, e.model.id, self._trackers[e.id].incident is not None)
+            (e.id, e.provider, e.model.id, trackers[e.id].incident is not None)
             for e in self.config.endpoints
-            if e.id in self._trackers
+            if e.id in trackers
         )
 
     def run(self) -> list[Incident]:
