@@ -9,7 +9,8 @@ served by one simulator process; the agents are ``llm-monitor run --agent shard-
 bench`` processes, each pinned to one core (round-robin over the machine's cores: with 2 cores,
 the third agent shares the first's; the simulator and PostgreSQL are not pinned). Once every
 agent sees the others (``/api/v1/agents``) and three more heartbeats have passed, the probes
-stored over the next ``--intervals`` whole intervals are read back from the store.
+of the runs planned in the next ``--intervals`` whole intervals are read back from the store (a
+run belongs to the interval it was planned in, whether it started a little late or not).
 
 What the table says, over that span, per run:
 
@@ -168,6 +169,34 @@ def _probes(url: str, since: float, until: float) -> list[tuple[str, str, float]
     return [(e, a, float(t)) for e, a, t in rows]
 
 
+def planned_in_span(
+    probes: list[tuple[str, str, float]], begin: float, interval: float, intervals: int
+) -> list[tuple[str, str, float]]:
+    """The probes (read up to ``GAP_TOLERANCE`` past the span's end) whose run was planned in
+    the span [begin, begin + intervals * interval). A run starts at its planned time or a little
+    later, so an endpoint's planned times are its phase (its least late start, modulo the
+    interval) plus whole intervals, and a probe belongs to the latest of them not after its
+    start: a run planned a millisecond before the span's end and started a few after it counts
+    in the span, as it should, and a run planned at the end does not."""
+    end = begin + intervals * interval
+    offsets: dict[str, list[float]] = defaultdict(list)
+    for endpoint, _agent, started in probes:
+        offsets[endpoint].append((started - begin) % interval)
+    phases: dict[str, float] = {}
+    for endpoint, found in offsets.items():
+        # Late starts cluster just after the phase; a cluster that wraps past the interval
+        # (planned at 9.998, one start at 10.004 reads as 0.004) is unwrapped first.
+        if max(found) - min(found) > interval / 2:
+            found = [o + interval if o < interval / 2 else o for o in found]
+        phases[endpoint] = min(found) % interval
+    kept = []
+    for endpoint, agent, started in probes:
+        planned = started - (started - begin - phases[endpoint]) % interval
+        if begin <= planned < end:
+            kept.append((endpoint, agent, started))
+    return kept
+
+
 def measure(
     probes: list[tuple[str, str, float]],
     endpoints: list[str],
@@ -230,8 +259,9 @@ def trial(
                 raise RuntimeError(f"agent {failed[0] + 1} exited:\n{log[-2000:]}")
         finally:
             _stop(started)
+        read = _probes(url, begin, begin + intervals * interval + GAP_TOLERANCE)
         figures = measure(
-            _probes(url, begin, begin + intervals * interval), ids, interval, intervals
+            planned_in_span(read, begin, interval, intervals), ids, interval, intervals
         )
     span = intervals * interval
     return {

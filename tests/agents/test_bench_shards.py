@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from bench.__main__ import BENCHMARKS
-from bench.shards import main, measure
+from bench.shards import main, measure, planned_in_span
 from bench.storage import postgres_admin
 from tests.reliability.harness import unavailable
 
@@ -47,3 +47,17 @@ def test_the_measure_counts_gaps_misses_and_doubles() -> None:
     assert (figures["missing"], figures["doubled"]) == (1, 1)
     assert figures["shares"] == {"x": 3, "y": 2}
     assert (figures["probes"], figures["expected"]) == (12, 12)
+
+
+def test_a_run_counts_in_the_interval_it_was_planned_in() -> None:
+    # Span [100, 130), interval 10, read to 131. b: runs planned at 100, 110, 120 and 130: the
+    # one planned at the span's end does not count, though it was read. c: runs planned at
+    # 109.998, 119.998 and 129.998, the last started 6 ms late, after the span's end: it counts.
+    probes = [
+        ("b", "x", 100.003), ("b", "x", 110.0), ("b", "x", 120.004), ("b", "x", 130.2),
+        ("c", "y", 109.999), ("c", "y", 119.998), ("c", "y", 130.004),
+    ]  # fmt: skip
+    by_endpoint: dict[str, list[float]] = {}
+    for endpoint, _agent, started in planned_in_span(probes, 100.0, 10.0, 3):
+        by_endpoint.setdefault(endpoint, []).append(started)
+    assert by_endpoint == {"b": [100.003, 110.0, 120.004], "c": [109.999, 119.998, 130.004]}
