@@ -177,8 +177,9 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
             assert (r.uptime_ratio, r.slots_down) == (1.0, 0)
         elif r.endpoint == "down":
             assert (r.uptime_ratio, r.slots_up) == (0.0, 0)
-        else:  # fails-in-b: up by majority (a slot that only b saw would be down: at most one)
-            assert r.slots_down <= 1 and r.uptime_ratio is not None and r.uptime_ratio >= 0.75, r
+        else:  # fails-in-b: up by majority (a slot that only b saw would be down: at most one,
+            # at an edge of the run or the takeover; a window there may have few voted slots)
+            assert r.slots_down <= 1 and r.slots_up >= 2 and r.uptime_ratio is not None, r
             own = {loc: by_location[(r.endpoint, r.window_start, loc)] for loc in LOCATIONS}
             assert own["b"].uptime_ratio == 0.0
             assert own["a"].uptime_ratio == own["c"].uptime_ratio == 1.0
