@@ -111,8 +111,11 @@ async def test_a_10000_token_kind_is_counted_at_10000_and_has_the_ttft_of_that_s
         scripted = BASE_TTFT + (result.input_tokens or 0) / 1000 * PER_1K
         assert truth.planned_ttft_seconds == pytest.approx(scripted)
         assert result.ttft_seconds == pytest.approx(scripted, abs=0.08)
-    # The second prompt was sized from the first's count: at least as close to the target.
-    assert abs((second.input_tokens or 0) - 10_000) <= abs((first.input_tokens or 0) - 10_000)
+    # The second prompt was sized from the first's count: within the half percent the runner
+    # resizes at (the probe's unique prefix moves the count by a few tokens either way).
+    assert abs((second.input_tokens or 0) - 10_000) <= max(
+        abs((first.input_tokens or 0) - 10_000), 50
+    )
     assert plain.ttft_seconds is not None and first.ttft_seconds is not None
     assert first.ttft_seconds - plain.ttft_seconds == pytest.approx(0.5, abs=0.08)
 
