@@ -309,20 +309,7 @@ class _Api:
         """Stored rollups of a time range, oldest first, a page of at most ``max_rollup_rows``."""
         config = self.view.config
         query = request.query_params
-        model = _optional(query, "model")
-        endpoint = _optional(query, "endpoint")
-        if model is not None and config.model(model) is None:
-            raise ApiError(
-                404, "not_found", unknown_model_message(config, model), parameter="model"
-            )
-        known = [e.id for e in config.endpoints]
-        if endpoint is not None and endpoint not in known:
-            raise ApiError(
-                404,
-                "not_found",
-                f"unknown endpoint {endpoint!r}; known: {', '.join(known) or 'none configured'}",
-                parameter="endpoint",
-            )
+        model, endpoint = _name_filters(config, query)
         window = window_seconds(config)
         window_text = query.get("window")
         if window_text is not None:
@@ -373,20 +360,7 @@ class _Api:
         """Incidents that overlap a time range (default: the last 7 days), newest first."""
         config = self.view.config
         query = request.query_params
-        model = _optional(query, "model")
-        endpoint = _optional(query, "endpoint")
-        if model is not None and config.model(model) is None:
-            raise ApiError(
-                404, "not_found", unknown_model_message(config, model), parameter="model"
-            )
-        known = [e.id for e in config.endpoints]
-        if endpoint is not None and endpoint not in known:
-            raise ApiError(
-                404,
-                "not_found",
-                f"unknown endpoint {endpoint!r}; known: {', '.join(known) or 'none configured'}",
-                parameter="endpoint",
-            )
+        model, endpoint = _name_filters(config, query)
         state = _flag(query, "open")
         limit = _limit(query, MAX_INCIDENTS)
         try:
@@ -429,6 +403,23 @@ class _Api:
             document = openapi_document(__version__, max_rollup_rows=self.max_rollup_rows)
             self._openapi = dump_json(document)
         return Response(self._openapi, media_type="application/json")
+
+
+def _name_filters(config: Config, query: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """``model`` and ``endpoint``: absent, or a configured one (else 404 naming the known)."""
+    model = _optional(query, "model")
+    endpoint = _optional(query, "endpoint")
+    if model is not None and config.model(model) is None:
+        raise ApiError(404, "not_found", unknown_model_message(config, model), parameter="model")
+    known = [e.id for e in config.endpoints]
+    if endpoint is not None and endpoint not in known:
+        raise ApiError(
+            404,
+            "not_found",
+            f"unknown endpoint {endpoint!r}; known: {', '.join(known) or 'none configured'}",
+            parameter="endpoint",
+        )
+    return model, endpoint
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool | None:

@@ -62,10 +62,16 @@ def filler(tokens: int, seed: int = 0) -> str:
     return "".join(out)
 
 
+def fixed_tokens(question: str) -> int:
+    """Our count of everything in a kind's probe but its filler: the probe's prefix, the chat
+    framing, the question and the separator."""
+    return prompt_tokens(question) + 1
+
+
 def filler_tokens(question: str, input_tokens: int) -> int:
     """How many filler tokens make a probe asking ``question`` about ``input_tokens`` long in
     all (the probe's prefix, the chat framing, the separator and the question included)."""
-    return max(0, input_tokens - prompt_tokens(question) - 1)
+    return max(0, input_tokens - fixed_tokens(question))
 
 
 def sized_prompt(question: str, fill: int, seed: int = 0) -> str:

@@ -21,11 +21,10 @@ import httpx
 from monitor.config import Endpoint
 from monitor.core.agent import AgentIdentity
 from monitor.core.answer import check_answer
-from monitor.core.kinds import corrected_filler, filler_tokens, sized_prompt
+from monitor.core.kinds import corrected_filler, filler_tokens, fixed_tokens, sized_prompt
 from monitor.core.measure import estimate_tokens, inter_token_latency, output_speed, probe_cost
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
-from monitor.core.spend import prompt_tokens
 from monitor.probing.classify import (
     http_error_text,
     outcome_for_status,
@@ -153,7 +152,7 @@ class ProbeRunner:
         if measured is None or sized is None:
             return
         fill = sized[0]
-        fixed = prompt_tokens(target.probe.prompt) + 1  # prefix, framing, separator, question
+        fixed = fixed_tokens(target.probe.prompt)
         wanted = corrected_filler(fill, fixed=fixed, target=target.input_tokens, measured=measured)
         # Within half a percent is close enough: the text is made again only when it matters.
         if abs(wanted - fill) > max(1, target.input_tokens // 200):

@@ -1,4 +1,5 @@
-"""Values to table rows and back: ``ProbeResult`` and ``EndpointRollup`` exactly as written."""
+"""Values to table rows and back: ``ProbeResult``, ``EndpointRollup`` and ``Incident`` exactly
+as written."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from monitor.core.incidents import Incident
 from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
@@ -99,4 +101,38 @@ def row_to_rollup(row: Mapping[Any, Any]) -> EndpointRollup:
         locations=row.get("locations", 1),
         slots_up=row.get("slots_up"),
         slots_down=row.get("slots_down"),
+    )
+
+
+def incident_to_row(incident: Incident) -> dict[str, Any]:
+    """The ``incidents`` row of an incident."""
+    return {
+        "endpoint": incident.endpoint,
+        "started_at": incident.started_at,
+        "model": incident.model,
+        "provider": incident.provider,
+        "ended_at": incident.ended_at,
+        "checked_at": incident.checked_at,
+        "last_down_at": incident.last_down_at,
+        "down_slots": incident.down_slots,
+        "outcomes": dict(incident.outcomes),
+        "first_error": incident.first_error,
+        "last_error": incident.last_error,
+    }
+
+
+def row_to_incident(row: Mapping[Any, Any]) -> Incident:
+    """The incident of an ``incidents`` row (its outcomes sorted, as they were written)."""
+    return Incident(
+        endpoint=row["endpoint"],
+        model=row["model"],
+        provider=row["provider"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        checked_at=row["checked_at"],
+        last_down_at=row["last_down_at"],
+        down_slots=row["down_slots"],
+        outcomes=dict(sorted(row["outcomes"].items())),
+        first_error=row["first_error"],
+        last_error=row["last_error"],
     )

@@ -51,8 +51,10 @@ from monitor.store.engine import (
 )
 from monitor.store.rows import (
     OUTCOMES,
+    incident_to_row,
     probe_to_row,
     rollup_to_row,
+    row_to_incident,
     row_to_probe,
     row_to_rollup,
 )
@@ -699,22 +701,7 @@ class SQLStore:
         """Insert incidents, or replace the stored ones of the same endpoint and start."""
         if not incidents:
             return
-        rows = [
-            {
-                "endpoint": i.endpoint,
-                "started_at": i.started_at,
-                "model": i.model,
-                "provider": i.provider,
-                "ended_at": i.ended_at,
-                "checked_at": i.checked_at,
-                "last_down_at": i.last_down_at,
-                "down_slots": i.down_slots,
-                "outcomes": dict(i.outcomes),
-                "first_error": i.first_error,
-                "last_error": i.last_error,
-            }
-            for i in incidents
-        ]
+        rows = [incident_to_row(i) for i in incidents]
         statement = dialects.upsert(self._dialect, incidents_table, ("endpoint", "started_at"))
         with self._write("store incidents") as connection:
             connection.execute(statement, rows)
@@ -749,22 +736,7 @@ class SQLStore:
             query = query.limit(limit)
         with self._read("read incidents") as connection:
             rows = connection.execute(query).mappings().all()
-        return [
-            Incident(
-                endpoint=row["endpoint"],
-                model=row["model"],
-                provider=row["provider"],
-                started_at=row["started_at"],
-                ended_at=row["ended_at"],
-                checked_at=row["checked_at"],
-                last_down_at=row["last_down_at"],
-                down_slots=row["down_slots"],
-                outcomes=dict(sorted(row["outcomes"].items())),
-                first_error=row["first_error"],
-                last_error=row["last_error"],
-            )
-            for row in rows
-        ]
+        return [row_to_incident(row) for row in rows]
 
     def profiles(
         self,
