@@ -16,6 +16,10 @@ from pathlib import Path
 #: name -> (module, one line); the order is the order of ``all``.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ttft_overhead": ("bench.ttft_overhead", "TTFT error of bare probes, 1 and 50 at once"),
+    "stalls": (
+        "bench.stalls",
+        "TTFT error with the probing process stopped across the first token",
+    ),
     "accuracy": ("bench.accuracy", "TTFT/speed error of the daemon vs the openai SDK, by size"),
     "uptime": ("bench.uptime", "uptime under faults: llm-monitor vs blackbox exporter vs truth"),
     "scale": ("bench.scale", "endpoints one daemon keeps on schedule on one core"),

@@ -84,13 +84,15 @@ class SdkMeasurement:
         return self.output_tokens * (chunks - 1) / chunks / ((last - first) / 1e9)
 
 
-async def obvious_probe(client: AsyncOpenAI, model: str, prompt: str = PROMPT) -> SdkMeasurement:
+async def obvious_probe(
+    client: AsyncOpenAI, model: str, prompt: str = PROMPT, *, max_tokens: int = 64
+) -> SdkMeasurement:
     """One streaming request, timed the way the SDK's documentation suggests."""
     called = time.perf_counter_ns()
     stream = await client.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": prompt}],
-        max_completion_tokens=64,
+        max_completion_tokens=max_tokens,
         stream=True,
         stream_options={"include_usage": True},
     )

@@ -115,7 +115,8 @@ def _rows(
                 0.01 if ok else None, 40 if ok else 0, 0.0, True, "stop" if ok else None,
                 f"{model}-2025-04-14", f"req_{serial:032x}", None,
                 0.00002 if ok else None, None if ok else "HTTP 500 server_error",
-                ttft + 0.45, None, None, ttft if ok else None, "short",
+                ttft + 0.45, None, None, ttft if ok else None, "short", "kernel",
+                False if ok else None,
             )  # fmt: skip
 
 

@@ -1007,7 +1007,27 @@ def monitor_self() -> Json:
                 ],
                 thresholds=_thresholds((None, "green"), (1, "red")),
             ),
-            24,
+            12,
+            4,
+        ),
+        (
+            stat(
+                "Kernel arrival stamps",
+                "Share of recent probes timed by the kernel's receive stamps, which a late "
+                "process cannot delay. Below 100 %, some used the time the process read the "
+                "bytes: their TTFT includes its lateness.",
+                "percentunit",
+                [
+                    target(
+                        "sum by (instance) (increase(llm_monitor_probe_stamps_total"
+                        f'{{{sel}, stamp_source="kernel"}}[$__rate_interval])) / sum by (instance) '
+                        f"(increase(llm_monitor_probe_stamps_total{{{sel}}}[$__rate_interval]))",
+                        "{{instance}}",
+                    )
+                ],
+                thresholds=_thresholds((None, "orange"), (0.999, "green")),
+            ),
+            12,
             4,
         ),
         (row("Over time"), 24, 1),

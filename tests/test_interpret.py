@@ -92,6 +92,28 @@ def test_ttft_ignores_role_only_and_azure_prompt_filter_chunks() -> None:
     assert state.last_event_ns == 333 * MS
 
 
+def test_content_chunks_of_the_first_read_are_counted_together() -> None:
+    # The role chunk and three content chunks in one read (one stamp), then two more reads.
+    state = _feed_chat(
+        [
+            (300, ROLE),
+            (300, _chunk({"content": "1"})),
+            (300, _chunk({"content": " 2"})),
+            (300, _chunk({"content": " 3"})),
+            (320, _chunk({"content": " 4"})),
+            (340, _chunk({"content": " 5"})),
+        ]
+    )
+    assert state.first_content_ns == 300 * MS and state.content_chunks == 5
+    assert state.first_read_chunks == 3
+    # A later read with the first one's stamp value does not join it once another came between.
+    alone = _feed_chat(
+        [(300, _chunk({"content": "1"})), (310, _chunk({"content": " 2"})),
+         (310, _chunk({"content": " 3"}))]
+    )  # fmt: skip
+    assert alone.first_read_chunks == 1
+
+
 def test_finish_reason_is_kept_when_a_later_chunk_says_null() -> None:
     state = _feed_chat([(1, _chunk({"content": "hi"})), (2, _chunk({}, "stop")), (3, _chunk({}))])
     assert state.finish_reason == "stop"

@@ -40,6 +40,17 @@ def test_output_speed_is_undefined_without_two_separate_chunks(
     assert inter_token_latency(tokens, chunks, first, last) is None
 
 
+def test_chunks_that_came_in_the_first_read_count_as_arriving_with_it() -> None:
+    # 40 tokens in 20 chunks; the first 5 reached the process in one read at t=0 (queued behind
+    # the first while it was not read, stamped with the newest's arrival); the other 15 chunks
+    # (30 tokens) arrived over the next 0.3 s: 100 tok/s, not 38/0.3.
+    second = 1_000_000_000
+    assert output_speed(40, 20, 0, int(0.3 * second), first_read=5) == pytest.approx(100.0)
+    assert inter_token_latency(40, 20, 0, int(0.3 * second), first_read=5) == pytest.approx(0.01)
+    # One read held everything: no speed.
+    assert output_speed(40, 20, 0, 0, first_read=20) is None
+
+
 def test_inter_token_latency_is_the_inverse_of_speed() -> None:
     # 40 tokens in 10 chunks over 360 ms: 36 tokens after the first chunk -> 10 ms each.
     assert inter_token_latency(40, 10, 0, 360 * MS) == pytest.approx(0.010)

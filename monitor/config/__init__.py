@@ -13,8 +13,10 @@ them:
 from monitor.config.loading import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_PATH,
+    KERNEL_STAMPS_ENV_VAR,
     default_config_path,
     flatten_errors,
+    kernel_stamps_wanted,
     load_config,
     parse_config,
 )
@@ -55,6 +57,7 @@ from monitor.core.providers import PROVIDER_DISPLAY_NAMES
 __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
+    "KERNEL_STAMPS_ENV_VAR",
     "PROVIDER_DISPLAY_NAMES",
     "SECONDS_PER_DAY",
     "ApiName",
@@ -85,6 +88,7 @@ __all__ = [
     "Timeout",
     "default_config_path",
     "flatten_errors",
+    "kernel_stamps_wanted",
     "load_config",
     "parse_config",
     "resolve_config",

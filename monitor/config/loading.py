@@ -19,6 +19,19 @@ from monitor.core.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("monitor.yaml")
 CONFIG_ENV_VAR = "LLM_MONITOR_CONFIG"
+#: ``off`` turns the probes' kernel receive stamps off (docs/design.md#arrival-time), for
+#: comparison or in case of trouble; ``on``, the default, uses them where the system has them.
+KERNEL_STAMPS_ENV_VAR = "LLM_MONITOR_KERNEL_STAMPS"
+
+
+def kernel_stamps_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``$LLM_MONITOR_KERNEL_STAMPS`` (``on`` or ``off``, default ``on``) asks for
+    kernel receive stamps; raise ConfigError for any other value."""
+    value = (os.environ if environ is None else environ).get(KERNEL_STAMPS_ENV_VAR, "on")
+    switch = value.strip().lower()
+    if switch not in ("on", "off"):
+        raise ConfigError([f"{KERNEL_STAMPS_ENV_VAR}: must be 'on' or 'off', not {value!r}"])
+    return switch == "on"
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -81,6 +94,7 @@ def parse_config(
         raise ConfigError([f"{where}: the top level must be a mapping of sections"])
     schema = _validate(raw, section_models or {})
     env = os.environ if environ is None else environ
+    kernel_stamps_wanted(env)  # a bad switch is a config problem, told before anything runs
     return resolve_config(schema, source=source, environ=env, resolve_secrets=resolve_secrets)
 
 

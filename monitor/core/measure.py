@@ -27,21 +27,33 @@ _PIECE = re.compile(r"\s?[^\W\d_]+|\d{1,3}|\s?[^\w\s]|\s+")
 
 
 def output_speed(
-    tokens: float | None, chunks: int, first_ns: int | None, last_ns: int | None
+    tokens: float | None,
+    chunks: int,
+    first_ns: int | None,
+    last_ns: int | None,
+    first_read: int = 1,
 ) -> float | None:
-    """Tokens/s after the first content chunk: N·(C−1)/C ÷ (last − first); None for C < 2."""
+    """Tokens/s after the first read of content: N·(C−F)/C ÷ (last − first); None for C < 2.
+
+    ``first_read`` (F) is how many content chunks arrived in the first one's read, all stamped
+    when the newest of them arrived (1 unless they queued behind it while it was not read)."""
     if tokens is None or chunks < 2 or first_ns is None or last_ns is None or last_ns <= first_ns:
         return None
-    return tokens * (chunks - 1) / chunks / ((last_ns - first_ns) / _NS)
+    return tokens * (chunks - first_read) / chunks / ((last_ns - first_ns) / _NS)
 
 
 def inter_token_latency(
-    tokens: float | None, chunks: int, first_ns: int | None, last_ns: int | None
+    tokens: float | None,
+    chunks: int,
+    first_ns: int | None,
+    last_ns: int | None,
+    first_read: int = 1,
 ) -> float | None:
-    """Mean seconds per output token after the first chunk: (last − first) ÷ (N − N/C)."""
+    """Mean seconds per output token after the first read of content: (last − first) ÷
+    (N − N·F/C), F as in :func:`output_speed`."""
     if tokens is None or chunks < 2 or first_ns is None or last_ns is None or last_ns <= first_ns:
         return None
-    after_first = tokens - tokens / chunks
+    after_first = tokens - tokens * first_read / chunks
     if after_first <= 0:
         return None
     return (last_ns - first_ns) / _NS / after_first

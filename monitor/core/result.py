@@ -14,6 +14,12 @@ from pydantic import Field, computed_field
 from monitor.core.outcomes import Outcome
 from monitor.core.shape import Shape, UtcTime
 
+#: Where a probe's arrival times came from (docs/design.md#arrival-time): the kernel's receive
+#: stamps, or the time the process read the bytes.
+KERNEL_STAMPS = "kernel"
+LOOP_STAMPS = "loop"
+STAMP_SOURCES = (KERNEL_STAMPS, LOOP_STAMPS)
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult(Shape):
@@ -116,3 +122,23 @@ class ProbeResult(Shape):
             " (input_tokens says how long the provider counted it)."
         ),
     ] = "short"
+    stamp_source: Annotated[
+        str | None,
+        Field(
+            description="Where the arrival times came from (docs/design.md#arrival-time):"
+            " 'kernel' when every read of the response carried the kernel's receive stamp,"
+            " 'loop' when one was stamped when the process read it instead (no kernel stamps"
+            " on this system). Null when nothing arrived, and for probes stored before it"
+            " existed."
+        ),
+    ] = None
+    first_token_queued: Annotated[
+        bool | None,
+        Field(
+            description="True when the first content chunk reached the process in one read"
+            " with the next ones (they queued behind it while it was not read): its stamp is"
+            " that of the newest of them, so ttft_seconds may be late by up to their spacing,"
+            " and output speed is measured from the last of them (docs/design.md#arrival-time)."
+            " Null without content, and for probes stored before it existed."
+        ),
+    ] = None

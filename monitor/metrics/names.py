@@ -145,6 +145,13 @@ BUDGET_EXHAUSTED = Spec(
     " (the intervals are stretched), else 0.", "gauge",
 )  # fmt: skip
 
+STAMPS = Spec(
+    "llm_monitor_probe_stamps",
+    "Probes that read a response, by where their arrival times came from: 'kernel' (the"
+    " kernel's receive stamps) or 'loop' (when the process read the bytes).", "counter",
+    ("agent", "location", "stamp_source"),
+)  # fmt: skip
+
 #: The probe families by kind (docs/design.md#probe-kinds): every kind of an endpoint that has
 #: kinds besides the default one, ``short`` included, so that TTFT against prompt size can be
 #: compared; the families above count the default kind only.
@@ -168,7 +175,7 @@ PROBE_FAMILIES = (
     PROBES, PROBE_SUCCESS, LAST_PROBE, TTFT, ANSWER_TTFT, SPEED, DURATION, CONNECT, OUTPUT_TOKENS,
     INPUT_TOKENS, COST, ENDPOINT_INFO, BUILD_INFO, LOOP_LAG, STORAGE_ERRORS, MISSED_RUNS,
     SCHEDULING_DELAY, SKIPPED, CONFIG_RELOAD_SUCCESS, ROLLUP_LEADER, CLOCK_OFFSET,
-    BUDGET_EXHAUSTED,
+    BUDGET_EXHAUSTED, STAMPS,
 )  # fmt: skip
 
 # --- window and model families (LiveCollector) -------------------------------------------------

@@ -11,7 +11,7 @@ from monitor import __version__
 from monitor.config import Endpoint
 from monitor.core.kinds import DEFAULT_KIND
 from monitor.core.outcomes import Outcome, SkipReason
-from monitor.core.result import ProbeResult
+from monitor.core.result import STAMP_SOURCES, ProbeResult
 from monitor.metrics import names
 from monitor.metrics.families import CounterFamily, GaugeFamily, HistogramFamily
 
@@ -54,6 +54,7 @@ class ProbeMetrics:
         self.leader = GaugeFamily(names.ROLLUP_LEADER)
         self.clock_offset = GaugeFamily(names.CLOCK_OFFSET)
         self.budget_exhausted = GaugeFamily(names.BUDGET_EXHAUSTED)
+        self.stamps = CounterFamily(names.STAMPS)
         self.kind_probes = CounterFamily(names.KIND_PROBES)
         self.kind_ttft = HistogramFamily(names.KIND_TTFT)
         self.kind_input_tokens = GaugeFamily(names.KIND_INPUT_TOKENS)
@@ -65,7 +66,7 @@ class ProbeMetrics:
             self.connect, self.output_tokens, self.input_tokens, self.cost, self.endpoint_info,
             self.build_info, self.loop_lag, self.storage_errors, self.missed_runs,
             self.scheduling_delay, self.skipped, self.config_reload_success,
-            self.leader, self.clock_offset, self.budget_exhausted,
+            self.leader, self.clock_offset, self.budget_exhausted, self.stamps,
             self.kind_probes, self.kind_ttft, self.kind_input_tokens,
         )  # fmt: skip
         for family in families:
@@ -78,6 +79,9 @@ class ProbeMetrics:
         self.build_info.labels(__version__).set(1)
         self.config_reload_success.set(1)
         self.budget_exhausted.set(0)
+        self._stamps = {
+            source: self.stamps.labels(agent, location, source) for source in STAMP_SOURCES
+        }
 
     def declare_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
         """Make every endpoint's series up front, so rates and absent() work from the start.
@@ -141,6 +145,8 @@ class ProbeMetrics:
         """Account for one finished probe: a probe of the default kind in every family, one of
         another kind in the kind families and the token and cost counters only."""
         labels = (result.endpoint, result.provider, result.model, self.location)
+        if result.stamp_source is not None:
+            self._stamps[result.stamp_source].inc()
         if result.endpoint in self._kinded:
             self._observe_kind(labels, result)
         if result.kind != DEFAULT_KIND:

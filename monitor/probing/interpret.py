@@ -32,6 +32,8 @@ class StreamState:
     last_content_ns: int | None = None
     last_event_ns: int | None = None
     content_chunks: int = 0
+    #: Content chunks that arrived in the first one's read (the same stamp), first included.
+    first_read_chunks: int = 0
     reasoning_chunks: int = 0
     text_parts: list[str] = field(default_factory=list)
     text_chars: int = 0
@@ -58,6 +60,9 @@ class StreamState:
         """Count one content chunk that arrived at ``at_ns``."""
         if self.first_content_ns is None:
             self.first_content_ns = at_ns
+            self.first_read_chunks = 1
+        elif at_ns == self.first_content_ns and self.first_read_chunks == self.content_chunks:
+            self.first_read_chunks += 1
         if not reasoning and self.first_answer_ns is None:
             self.first_answer_ns = at_ns
         self.last_content_ns = at_ns

@@ -369,10 +369,18 @@ class ProbeRunner:
             cached_input_tokens=state.cached_input_tokens,
             tokens_estimated=tokens_estimated,
             output_tokens_per_second=output_speed(
-                visible_tokens, state.content_chunks, state.first_content_ns, state.last_content_ns
+                visible_tokens,
+                state.content_chunks,
+                state.first_content_ns,
+                state.last_content_ns,
+                state.first_read_chunks,
             ),
             inter_token_latency_seconds=inter_token_latency(
-                visible_tokens, state.content_chunks, state.first_content_ns, state.last_content_ns
+                visible_tokens,
+                state.content_chunks,
+                state.first_content_ns,
+                state.last_content_ns,
+                state.first_read_chunks,
             ),
             content_chunks=state.content_chunks,
             connect_seconds=timing.connect_seconds if start_ns is not None else None,
@@ -394,6 +402,8 @@ class ProbeRunner:
             location=self.agent.location,
             answer_ttft_seconds=since_start(state.first_answer_ns),
             kind=endpoint.kind,
+            stamp_source=timing.stamp_source,
+            first_token_queued=state.first_read_chunks > 1 if state.content_chunks else None,
         )
 
 

@@ -288,7 +288,11 @@ def plan_generation(
     # Hidden reasoning takes its time before the first (answer) chunk.
     start = ttft + (thought / tps if hidden else 0.0)
     chunk_times = _chunk_times(
-        chunk_tokens, start, tps, endpoint.burst.chunks if endpoint.burst else 1
+        chunk_tokens,
+        start,
+        tps,
+        endpoint.burst.chunks if endpoint.burst else 1,
+        endpoint.pause_after_first_chunk,
     )
     cut = None
     if behaviour in CUT_BEHAVIOURS:
@@ -318,9 +322,10 @@ def plan_generation(
 
 
 def _chunk_times(
-    chunk_tokens: Sequence[int], ttft: float, tps: float, burst: int
+    chunk_tokens: Sequence[int], ttft: float, tps: float, burst: int, pause: float = 0.0
 ) -> tuple[float, ...]:
-    """When each chunk is ready: the first at ``ttft``, then one token every ``1/tps``.
+    """When each chunk is ready: the first at ``ttft``, then, after ``pause``, one token every
+    ``1/tps``.
 
     With buffered (burst) delivery a chunk waits until the last chunk of its group is ready.
     """
@@ -329,7 +334,7 @@ def _chunk_times(
     for index, count in enumerate(chunk_tokens):
         if index:
             produced += count
-        ready.append(ttft + produced / tps)
+        ready.append(ttft + produced / tps + (pause if index else 0.0))
     if burst <= 1:
         return tuple(ready)
     last = len(ready) - 1

@@ -236,6 +236,8 @@ class EndpointConfig(BaseModel):
     first_byte_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     tokens_per_second: RateDistribution = RateDistribution(median=100.0)
     tokens_per_chunk: IntRange = IntRange(min=1, max=1)
+    #: A pause between the first content chunk and the rest (a stall after the first token).
+    pause_after_first_chunk: Duration = Field(default=0.0, ge=0.0)
     #: The natural answer's length in real tokens. Unset: the answer to the prompt, "1 2 … N"
     #: (2N - 1 tokens) when it asks to count from 1 to N, as the monitor's default prompt does
     #: ("1 2 … 40" is 79 tokens), else 79.

@@ -251,6 +251,7 @@ class Exchange:
         if chunks:
             if record.first_content_sent_ns is None:
                 record.first_content_sent_ns = sent_ns
+                record.first_write_chunks = chunks
             record.last_content_sent_ns = sent_ns
             record.content_chunks += chunks
             record.output_tokens += tokens

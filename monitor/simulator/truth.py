@@ -43,6 +43,8 @@ class TruthRecord:
     done_sent_ns: int | None = None
     closed_ns: int | None = None
     content_chunks: int = 0
+    #: Content chunks sent in the first one's write (a burst sends several at once).
+    first_write_chunks: int = 0
     output_tokens: int = 0
     text: str = ""
     finish_reason: str | None = None
@@ -86,6 +88,7 @@ class RequestTruth:
     done_sent_ns: int | None
     closed_ns: int | None
     content_chunks: int
+    first_write_chunks: int
     output_tokens: int
     text: str
     finish_reason: str | None
@@ -116,7 +119,9 @@ def _speed(record: TruthRecord) -> float | None:
     first, last = record.first_content_sent_ns, record.last_content_sent_ns
     if chunks < 2 or first is None or last is None or last <= first:
         return None
-    after_first = record.output_tokens * (chunks - 1) / chunks
+    # The tokens sent after the first write, as the monitor counts them
+    # (docs/design.md#output-speed).
+    after_first = record.output_tokens * (chunks - record.first_write_chunks) / chunks
     return after_first / ((last - first) / 1e9)
 
 

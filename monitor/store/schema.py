@@ -129,6 +129,9 @@ probes = Table(
     Column("answer_ttft_seconds", Double),
     # The probe kind (0009); NULL in rows written before it, which are all of the default kind.
     Column("kind", String()),
+    # Where the arrival times came from, and whether the first token queued (0010).
+    Column("stamp_source", String()),
+    Column("first_token_queued", Boolean),
     Index(None, "started_at"),
     Index(None, "endpoint", "started_at"),
 )

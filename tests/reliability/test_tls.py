@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from bench.stalls import self_signed
 from monitor.config import parse_config
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
@@ -29,14 +29,7 @@ def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (and its key), made by openssl."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-         "-subj", "/CN=llm-monitor test", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed(folder, name)
 
 
 @dataclass

@@ -33,10 +33,24 @@ def test_speed_counts_tokens_after_the_first_chunk_design_section_2() -> None:
         first_content_sent_ns=2_000_000_000,
         last_content_sent_ns=2_500_000_000,
         content_chunks=20,
+        first_write_chunks=1,
         output_tokens=40,
     ).snapshot()
 
     assert truth.output_tokens_per_second == pytest.approx(76.0)
+
+
+def test_speed_counts_the_chunks_of_a_burst_as_arriving_together() -> None:
+    # 40 tokens in 20 chunks sent 4 at a time: 32 tokens after the first write, over 0.5 s.
+    truth = record(
+        first_content_sent_ns=2_000_000_000,
+        last_content_sent_ns=2_500_000_000,
+        content_chunks=20,
+        first_write_chunks=4,
+        output_tokens=40,
+    ).snapshot()
+
+    assert truth.output_tokens_per_second == pytest.approx(64.0)
 
 
 @pytest.mark.parametrize("chunks", [0, 1])

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, inspect, text
 
 from monitor.core.agent import AgentIdentity
 from monitor.core.errors import StoreError
+from monitor.core.result import ProbeResult
 from monitor.store import SQLStore, migrate, open_store
 from monitor.store.migrate import alembic_config
 from monitor.store.rows import probe_to_row
@@ -139,8 +140,7 @@ def test_probes_stored_before_durations_were_measured_read_back_without_one(
         command.upgrade(alembic_config(connection), "0001")
     old = make_probe(duration_seconds=None, answer_ttft_seconds=None)
     # Written as 0001 left the table: every column but the later ones.
-    later = ("duration_seconds", "agent", "location", "answer_ttft_seconds", "kind")
-    row = {k: v for k, v in probe_to_row(old).items() if k not in later}
+    row = _row_before(old, "0002")
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -159,8 +159,7 @@ def test_probes_stored_before_agents_existed_get_the_defaults_of_an_agent(
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0002")
     old = make_probe(answer_ttft_seconds=None)
-    later = ("agent", "location", "answer_ttft_seconds", "kind")
-    row = {k: v for k, v in probe_to_row(old).items() if k not in later}
+    row = _row_before(old, "0003")
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -199,7 +198,7 @@ def test_probes_stored_before_answer_ttft_was_measured_read_back_without_one(
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0005")
     old = make_probe(answer_ttft_seconds=None, agent="a", location="here")
-    row = {k: v for k, v in probe_to_row(old).items() if k not in ("answer_ttft_seconds", "kind")}
+    row = _row_before(old, "0006")
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -217,7 +216,7 @@ def test_probes_stored_before_kinds_existed_are_of_the_default_kind(
     with database.begin() as connection:
         command.upgrade(alembic_config(connection), "0008")
     old = make_probe()
-    row = {k: v for k, v in probe_to_row(old).items() if k != "kind"}
+    row = _row_before(old, "0009")
     with database.begin() as connection:
         connection.execute(probes.insert(), [row])
 
@@ -234,3 +233,43 @@ def test_probes_stored_before_kinds_existed_are_of_the_default_kind(
     assert new_store.last_probes()[old.endpoint].probe_id == old.probe_id
     judged = new_store.incident_probes(old.started_at, old.started_at + timedelta(minutes=1))
     assert [p.started_at for p in judged] == [old.started_at]
+
+
+def test_probes_stored_before_stamp_sources_read_back_without_one(
+    new_store: SQLStore, database: Engine
+) -> None:
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0009")
+    old = make_probe()
+    with database.begin() as connection:
+        connection.execute(probes.insert(), [_row_before(old, "0010")])
+
+    new_store.upgrade()
+    new = make_probe(
+        probe_id="stamped",
+        started_at=old.started_at + timedelta(seconds=1),
+        stamp_source="kernel",
+        first_token_queued=True,
+    )
+    new_store.add_probes([new])
+
+    by_id = {p.probe_id: p for p in new_store.probes()}
+    assert by_id[old.probe_id] == old
+    assert old.stamp_source is None and old.first_token_queued is None
+    assert by_id["stamped"] == new
+
+
+#: The probe columns each revision added, newest last.
+_ADDED_BY = {
+    "0002": ("duration_seconds",),
+    "0003": ("agent", "location"),
+    "0006": ("answer_ttft_seconds",),
+    "0009": ("kind",),
+    "0010": ("stamp_source", "first_token_queued"),
+}
+
+
+def _row_before(probe: ProbeResult, revision: str) -> dict[str, object]:
+    """The ``probes`` row of ``probe`` without the columns that ``revision`` and later added."""
+    later = {c for added, columns in _ADDED_BY.items() if added >= revision for c in columns}
+    return {k: v for k, v in probe_to_row(probe).items() if k not in later}
