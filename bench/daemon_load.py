@@ -1,11 +1,16 @@
-"""CPU and memory of one daemon probing N endpoints every T seconds (simulator in its own
-process), plus what the daemon reports of its own timing.
+"""CPU, memory, scrape time and TTFT error of ``llm-monitor run`` probing N endpoints every T
+seconds (simulator in its own process), as a user runs it.
 
-    python -m bench daemon_load --endpoints 100 --interval 10s --seconds 120 [--json PATH]
+    python -m bench daemon_load --endpoints 5000 --interval 60s --seconds 120 [--json PATH]
 
-The daemon runs as ``llm-monitor run`` in a child process with a SQLite store in a temporary
-directory. CPU is read from /proc (user + system time of the daemon's process) over the
-measured span, after a warm-up of one interval; RSS is sampled every second (peak and last).
+The daemon runs as ``llm-monitor run`` (its main process and its measuring process) with a
+SQLite store in a temporary directory; ``/metrics`` is scraped every ``--scrape-every`` seconds
+with Prometheus' Accept header, as Prometheus does, and each scrape is timed (whole response).
+CPU is read from /proc (user + system time of both processes) over the measured span, after a
+warm-up of one interval; RSS (the sum of both) is sampled every second (peak and last). The TTFT
+error of every probe started in the span is its ``ttft_seconds`` minus the simulator's truth
+(first token sent − request read, on the same monotonic clock): it includes the time the
+request took to reach the simulator and the simulator's own lateness in reading it.
 """
 
 from __future__ import annotations
@@ -15,16 +20,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import parser, write_json
-from bench.simproc import free_port, simulator_process
+from bench.common import parser, summary, write_json
+from bench.simproc import free_port, simulator_process, truths
 from monitor.core.durations import parse_duration
+from monitor.store import open_store
+
+#: What Prometheus 2.x sends.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 KEY = "bench-key-0123456789"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -34,6 +46,17 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def _family(pid: int) -> list[int]:
+    """The daemon's process and its children (the measuring process)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():  # a child belongs to the thread that made it
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return [pid, *children]
 
 
 def _rss_mb(pid: int) -> float:
@@ -63,23 +86,36 @@ def _config(tmp: Path, base: str, endpoints: int, interval: float, port: int) ->
     return path
 
 
-def _self_metrics(url: str) -> dict[str, float]:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+def _self_metrics(text: str) -> dict[str, float]:
+    """The probe counts and the loop lag in a scrape's text (either format), by a line scan
+    that costs the machine little next to a parser."""
     out: dict[str, float] = {"probes": 0.0, "failed": 0.0, "missed": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "llm_monitor_probes_total":
-                out["probes"] += sample.value
-                if sample.labels.get("outcome") != "success":
-                    out["failed"] += sample.value
-            elif sample.name == "llm_monitor_scheduler_missed_runs_total":
-                out["missed"] += sample.value
-            elif sample.name == "llm_monitor_event_loop_lag_seconds":
-                out["loop_lag_s"] = sample.value
+    for line in text.splitlines():
+        if line.startswith("llm_monitor_probes_total{"):
+            value = float(line.rsplit(" ", 1)[1])
+            out["probes"] += value
+            if 'outcome="success"' not in line:
+                out["failed"] += value
+        elif line.startswith("llm_monitor_scheduler_missed_runs_total{"):
+            out["missed"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("llm_monitor_event_loop_lag_seconds"):
+            out["loop_lag_s"] = float(line.rsplit(" ", 1)[1])
     return out
 
 
-def measure(endpoints: int, interval: float, seconds: float) -> dict[str, Any]:
+def _scrape(url: str) -> tuple[float, str]:
+    """One scrape as Prometheus makes it: its time (whole response) and its text."""
+    began = time.perf_counter()
+    with httpx.stream(
+        "GET", f"{url}/metrics", headers={"accept": PROMETHEUS_ACCEPT}, timeout=30
+    ) as response:
+        body = b"".join(response.iter_bytes())
+    return time.perf_counter() - began, body.decode()
+
+
+def measure(
+    endpoints: int, interval: float, seconds: float, scrape_every: float = 15.0
+) -> dict[str, Any]:
     """Run the daemon and return its numbers."""
     sim = [{"id": "sim", "api_key": KEY, "ttft": {"median": "300ms", "spread": 0.2},
             "tokens_per_second": {"median": 100, "spread": 0.2}}]  # fmt: skip
@@ -103,35 +139,105 @@ def measure(endpoints: int, interval: float, seconds: float) -> dict[str, Any]:
                     pass
                 time.sleep(0.2)
             time.sleep(interval + 1)  # warm-up: every endpoint has been probed once
-            start_cpu, start_wall = _cpu_seconds(daemon.pid), time.monotonic()
-            before = _self_metrics(url)
-            peak = lags = 0.0
+            family = _family(daemon.pid)
+            peak = 0.0
+            start_cpu, start_wall = sum(map(_cpu_seconds, family)), time.monotonic()
+            since = datetime.now(UTC)
+            took, text = _scrape(url)
+            scrapes, before = [took], _self_metrics(text)
+            peaks = [0.0] * len(family)
+            lags = before.get("loop_lag_s", 0.0)
+            next_scrape = start_wall + scrape_every
             while time.monotonic() - start_wall < seconds:
                 time.sleep(1)
-                peak = max(peak, _rss_mb(daemon.pid))
-                lags = max(lags, _self_metrics(url).get("loop_lag_s", 0.0))
-            cpu = _cpu_seconds(daemon.pid) - start_cpu
+                rss = [_rss_mb(pid) for pid in family]
+                peaks = [max(p, r) for p, r in zip(peaks, rss, strict=True)]
+                peak = max(peak, sum(rss))
+                if time.monotonic() >= next_scrape:
+                    took, text = _scrape(url)
+                    scrapes.append(took)
+                    lags = max(lags, _self_metrics(text).get("loop_lag_s", 0.0))
+                    next_scrape += scrape_every
+            cpu = sum(map(_cpu_seconds, family)) - start_cpu
             wall = time.monotonic() - start_wall
-            after = _self_metrics(url)
-            rss = _rss_mb(daemon.pid)
+            until = datetime.now(UTC)
+            after = _self_metrics(_scrape(url)[1])
+            rss = [_rss_mb(pid) for pid in family]
         finally:
             daemon.terminate()
             daemon.wait(30)
+        errors, sources = _ttft_errors(tmp, base, since, until)
     probes = after["probes"] - before["probes"]
+    parts = {name: summary(values) for name, values in errors.items()}
     return {
         "endpoints": endpoints,
         "interval_s": interval,
         "seconds": round(wall, 1),
         "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
         "rss_mb_peak": round(peak, 1),
-        "rss_mb_end": round(rss, 1),
+        "rss_mb_peak_each": [round(p, 1) for p in peaks],
+        "rss_mb_end": round(sum(rss), 1),
         "probes_per_s": round(probes / wall, 2),
         "expected_probes_per_s": round(endpoints / interval, 2),
         "failed_probes": int(after["failed"] - before["failed"]),
         "missed_runs": int(after["missed"] - before["missed"]),
         "max_event_loop_lag_ms": round(lags * 1000, 2),
+        "processes": len(family),
+        "scrapes": len(scrapes),
+        "scrape_ms_p50": round(1000 * sorted(scrapes)[len(scrapes) // 2], 1) if scrapes else None,
+        "scrape_ms_max": round(1000 * max(scrapes), 1) if scrapes else None,
+        "ttft_error_ms_n": parts["total"]["n"],
+        **{
+            f"{name}_ms_{k}": round(float(part[k] or 0), 2)
+            for name, part in (
+                ("ttft_error", parts["total"]),
+                ("request_part", parts["request"]),
+                ("arrival_part", parts["arrival"]),
+            )
+            for k in ("p50", "p95", "p99", "max")
+        },
+        "stamp_sources": sources,
         "exit_code": daemon.returncode,
     }
+
+
+def _ttft_errors(
+    tmp: Path, base: str, since: datetime, until: datetime
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Each successful probe's TTFT minus the simulator's truth, in ms, and its two parts; the
+    stamp sources.
+
+    The parts need the probe's request start on the monotonic clock: its ``started_at`` (wall
+    clock, microseconds) minus the wall clock's offset from the monotonic one, the same in every
+    process of this machine (read here, after the run; NTP slews it by well under a millisecond
+    in a run). ``request`` = the simulator reading the request − request start: the way there
+    and the simulator's own lateness, which a real provider's TTFT includes too. ``arrival`` =
+    the monitor's arrival of the first token − the simulator's write of it: the way back and
+    the monitor's own lateness, the part this benchmark is about.
+    """
+    store = open_store(f"sqlite:///{tmp / 'bench.db'}")
+    try:
+        stored = store.probes(since=since, until=until)
+    finally:
+        store.close()
+    sources: dict[str, int] = {}
+    for result in stored:
+        key = result.stamp_source or "none"
+        sources[key] = sources.get(key, 0) + 1
+    chosen = [r for r in stored if r.ok and r.provider_request_id and r.ttft_seconds is not None]
+    truth = truths({r.provider_request_id: base for r in chosen if r.provider_request_id})
+    offset_ns = time.time_ns() - time.perf_counter_ns()
+    errors: dict[str, list[float]] = {"total": [], "request": [], "arrival": []}
+    for result in chosen:
+        sent = truth.get(result.provider_request_id or "")
+        if sent is None or sent.get("ttft_seconds") is None or result.ttft_seconds is None:
+            continue
+        errors["total"].append((result.ttft_seconds - sent["ttft_seconds"]) * 1000)
+        start_ns = round(result.started_at.timestamp() * 1e6) * 1000 - offset_ns
+        errors["request"].append((sent["received_ns"] - start_ns) / 1e6)
+        arrival_ns = start_ns + result.ttft_seconds * 1e9
+        errors["arrival"].append((arrival_ns - sent["first_content_sent_ns"]) / 1e6)
+    return errors, sources
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,9 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     args_parser.add_argument("--endpoints", type=int, default=100)
     args_parser.add_argument("--interval", default="10s")
     args_parser.add_argument("--seconds", type=float, default=None, help="default 120 (quick 30)")
+    args_parser.add_argument("--scrape-every", type=float, default=15.0)
     args = args_parser.parse_args(argv)
     seconds = args.seconds or (30.0 if args.quick else 120.0)
-    row = measure(args.endpoints, parse_duration(args.interval), seconds)
+    row = measure(args.endpoints, parse_duration(args.interval), seconds, args.scrape_every)
     write_json(args.json, "daemon_load", args, row)
     width = max(len(k) for k in row)
     for key, value in row.items():

@@ -119,7 +119,7 @@ def run(config: Config) -> int:
             except Exception as exc:  # a full disk must not stop the rollups
                 log.error("report not written", directory=str(directory), error=str(exc))
 
-    daemon = Daemon(config, report_writer=report_writer)
+    daemon = Daemon(config, report_writer=report_writer, measuring_process=True)
     try:
         asyncio.run(serve(daemon, sock))
     finally:

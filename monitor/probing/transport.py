@@ -561,10 +561,24 @@ class _Stream(httpcore.AsyncNetworkStream):
         return None
 
 
+def _literal_address(host: str, port: int) -> list[typing.Any] | None:
+    """The one address of an IP literal, without asking the resolver (which runs in a thread)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        address = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)]
+    return None
+
+
 async def _open_socket(host: str, port: int, local_address: str | None) -> socket.socket:
     """A connected non-blocking TCP socket to one of ``host``'s addresses (RFC 8305)."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = _literal_address(host, port)
+    if infos is None:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     if not infos:
         raise OSError(f"no address for {host}")
     # Alternate the address families, as RFC 8305 and asyncio do.
@@ -589,6 +603,15 @@ async def _open_socket(host: str, port: int, local_address: str | None) -> socke
         await loop.sock_connect(sock, address)
         return sock
 
+    if len(ordered) == 1:  # nothing to race
+        try:
+            sock = await attempt(ordered[0])
+        except BaseException:
+            for opened_sock in opened:
+                opened_sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     winner: socket.socket | None = None
     try:
         winner, _index, errors = await staggered.staggered_race(

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -34,6 +35,7 @@ from monitor.metrics import LiveCollector, LiveState, MetricsRegistry, ProbeMetr
 from monitor.probing.runner import ProbeRunner
 from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
 from monitor.service.incidents import IncidentJob, check_seconds
+from monitor.service.measuring import MeasuringProcess
 from monitor.service.membership import Membership
 from monitor.service.scheduler import ProbeScheduler
 from monitor.service.sinks import ResultSink
@@ -65,7 +67,11 @@ class Daemon:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         runner_factory: Callable[[], ProbeRunner] | None = None,
         report_writer: Callable[[Snapshot], None] | None = None,
+        measuring_process: bool = False,
     ) -> None:
+        """``measuring_process``: probe from a child process of its own (``llm-monitor run``,
+        monitor.service.measuring) instead of a thread of this one; ``runner_factory`` is then
+        not used."""
         self._config = config
         self._clock = clock
         self._registry = MetricsRegistry()
@@ -92,15 +98,31 @@ class Daemon:
             on_written=self._written,
             on_result=self._remember,
         )
-        self.scheduler = ProbeScheduler(
-            runner_factory or (lambda: ProbeRunner(agent=config.agent)),
-            self.sink.submit,
-            on_missed=lambda endpoint, count: self.metrics.missed_runs.labels(endpoint).inc(count),
-            on_lag=self.metrics.loop_lag.set,
-            on_skipped=lambda endpoint, why: self.metrics.skipped.labels(endpoint, why).inc(),
-            on_delay=lambda endpoint, seconds: self.metrics.scheduling_delay.observe(seconds),
-            on_clock_jump=self._clock_jumped,
-        )
+        events: dict[str, Any] = {
+            "on_missed": lambda endpoint, count: self.metrics.missed_runs.labels(endpoint).inc(
+                count
+            ),
+            "on_lag": self.metrics.loop_lag.set,
+            "on_skipped": lambda endpoint, why: self.metrics.skipped.labels(endpoint, why).inc(),
+            "on_delay": lambda endpoint, seconds: self.metrics.scheduling_delay.observe(seconds),
+            "on_clock_jump": self._clock_jumped,
+        }
+        self.scheduler: ProbeScheduler | MeasuringProcess
+        if measuring_process:
+            logging = config.schema.logging
+            self.scheduler = MeasuringProcess(
+                config.agent,
+                self.sink.submit,
+                log_level=logging.level,
+                log_format=logging.format,
+                **events,
+            )
+        else:
+            self.scheduler = ProbeScheduler(
+                runner_factory or (lambda: ProbeRunner(agent=config.agent)),
+                self.sink.submit,
+                **events,
+            )
         self.incidents = IncidentJob(config, self._store, settle_seconds(config), clock)
         self._snapshot: Snapshot | None = None
         self._published: LiveState | None = None
