@@ -42,10 +42,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "store_ops": ("bench.store_ops", "store method timings (was tests/store/benchmark_store.py)"),
     "hotpath": ("bench.hotpath", "per-probe CPU of the runner's parsing path, in-process"),
     "daemon_load": ("bench.daemon_load", "CPU/RSS of `llm-monitor run` as a separate process"),
+    "daemon_memory": ("bench.daemon_memory", "the daemon's Python memory by source file"),
 }
 #: What ``all`` skips: ``daemon_load`` is covered by ``scale`` (the same daemon, measured
-#: in-process); ``api`` needs the databases that ``storage --keep DIR`` leaves.
-NOT_IN_ALL = {"daemon_load", "api"}
+#: in-process), ``daemon_memory`` is a diagnosis, not a measure; ``api`` needs the databases
+#: that ``storage --keep DIR`` leaves.
+NOT_IN_ALL = {"daemon_load", "daemon_memory", "api"}
 
 
 def _usage() -> str:

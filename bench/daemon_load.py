@@ -59,6 +59,23 @@ def _family(pid: int) -> list[int]:
     return [pid, *children]
 
 
+def _mapped_mb(pid: int) -> dict[str, float]:
+    """Resident MB of a process by kind of mapping: glibc's main heap, other anonymous memory
+    (its other arenas, CPython's object arenas, large blocks) and the rest (files, stacks)."""
+    kinds = {"heap": 0.0, "anonymous": 0.0, "other": 0.0}
+    kind = "other"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if not fields[0].endswith(
+            ":"
+        ):  # a mapping's first line: range perms offset dev inode [path]
+            path = fields[5] if len(fields) > 5 else ""
+            kind = "heap" if path == "[heap]" else "anonymous" if not path else "other"
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1]) / 1024
+    return {k: round(v, 1) for k, v in kinds.items()}
+
+
 def _rss_mb(pid: int) -> float:
     pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
     return pages * PAGE / 1e6
@@ -140,6 +157,7 @@ def measure(
                 time.sleep(0.2)
             time.sleep(interval + 1)  # warm-up: every endpoint has been probed once
             family = _family(daemon.pid)
+            rss_start = [_rss_mb(pid) for pid in family]
             peak = 0.0
             start_cpu, start_wall = sum(map(_cpu_seconds, family)), time.monotonic()
             since = datetime.now(UTC)
@@ -163,6 +181,7 @@ def measure(
             until = datetime.now(UTC)
             after = _self_metrics(_scrape(url)[1])
             rss = [_rss_mb(pid) for pid in family]
+            mapped = _mapped_mb(daemon.pid)
         finally:
             daemon.terminate()
             daemon.wait(30)
@@ -177,6 +196,9 @@ def measure(
         "rss_mb_peak": round(peak, 1),
         "rss_mb_peak_each": [round(p, 1) for p in peaks],
         "rss_mb_end": round(sum(rss), 1),
+        "rss_mb_start_each": [round(r, 1) for r in rss_start],
+        "rss_mb_end_each": [round(r, 1) for r in rss],
+        "main_process_mb_by_mapping": mapped,
         "probes_per_s": round(probes / wall, 2),
         "expected_probes_per_s": round(endpoints / interval, 2),
         "failed_probes": int(after["failed"] - before["failed"]),
@@ -222,7 +244,7 @@ def _ttft_errors(
         store.close()
     sources: dict[str, int] = {}
     for result in stored:
-        key = result.stamp_source or "none"
+        key = getattr(result, "stamp_source", None) or "none"
         sources[key] = sources.get(key, 0) + 1
     chosen = [r for r in stored if r.ok and r.provider_request_id and r.ttft_seconds is not None]
     truth = truths({r.provider_request_id: base for r in chosen if r.provider_request_id})

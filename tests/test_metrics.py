@@ -299,6 +299,36 @@ def test_every_number_is_spelled_as_prometheus_client_spells_it() -> None:
     assert exposition(ours, OPENMETRICS)[0] == openmetrics_latest(reference)  # type: ignore[no-untyped-call]
 
 
+def test_a_large_exposition_is_written_in_chunks_that_together_are_prometheus_clients_text() -> (
+    None
+):
+    ours, reference = MetricsRegistry(), CollectorRegistry()
+    histogram = HistogramFamily(Spec("t_seconds", "Latency.", "histogram", ("endpoint",),
+                                     LATENCY_BUCKETS))  # fmt: skip
+    counter = CounterFamily(Spec("t_probes", "Probes.", "counter", ("endpoint", "outcome")))
+    ours.register(histogram)
+    ours.register(counter)
+    twin_histogram = prometheus_client.Histogram(
+        "t_seconds", "Latency.", ["endpoint"], buckets=LATENCY_BUCKETS, registry=reference
+    )
+    twin_counter = prometheus_client.Counter(
+        "t_probes", "Probes.", ["endpoint", "outcome"], registry=reference
+    )
+    for n in range(3000):
+        value = (n % 97) / 10
+        histogram.labels(f"e{n}").observe(value)
+        twin_histogram.labels(f"e{n}").observe(value)
+        counter.labels(f"e{n}", "success").inc(n)
+        twin_counter.labels(f"e{n}", "success").inc(n)
+    for openmetrics, writer in ((False, generate_latest), (True, openmetrics_latest)):
+        chunks = list(ours.chunks(openmetrics) or [])
+        whole = writer(reference)
+        assert b"".join(chunks) == whole
+        assert len(chunks) >= 4
+        assert max(map(len, chunks)) < len(whole) / 3
+        assert all(chunk.endswith(b"\n") for chunk in chunks)  # whole lines only
+
+
 # --- registry behaviour -------------------------------------------------------------------------
 
 

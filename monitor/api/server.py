@@ -21,6 +21,7 @@ from monitor.reports.files import write_window_report
 from monitor.service.aggregator import Snapshot
 from monitor.service.daemon import Daemon
 from monitor.service.logs import configure_logging
+from monitor.service.memory import limit_arenas
 
 log = structlog.get_logger("llm_monitor")
 
@@ -106,6 +107,7 @@ async def serve(
 def run(config: Config) -> int:
     """``llm-monitor run``: the daemon until SIGTERM/SIGINT; returns the exit code."""
     settings = config.schema
+    limit_arenas()  # before any thread: see monitor.service.memory
     configure_logging(settings.logging.level, settings.logging.format)
     sock = listen(settings.server.host, settings.server.port)
     report_writer: Callable[[Snapshot], None] | None = None

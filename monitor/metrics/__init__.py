@@ -25,7 +25,7 @@ from monitor.metrics.names import (
     SPEED_BUCKETS,
 )
 from monitor.metrics.probe import ProbeMetrics
-from monitor.metrics.registry import MetricsRegistry, exposition
+from monitor.metrics.registry import MetricsRegistry, exposition, exposition_chunks
 
 __all__ = [
     "CONNECT_BUCKETS",
@@ -41,4 +41,5 @@ __all__ = [
     "MetricsRegistry",
     "ProbeMetrics",
     "exposition",
+    "exposition_chunks",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from prometheus_client.core import (
@@ -39,12 +39,23 @@ from monitor.metrics.text import (
 Number = Callable[[float], str]
 
 
+#: Series per part of a family's text: a scrape is written part by part (see
+#: ``MetricsRegistry.chunks``), so that its text never sits in memory whole.
+PART_SERIES = 512
+
+
 class Exposed(ABC):
     """What a ``MetricsRegistry`` writes itself: families whose text it can render."""
 
     @abstractmethod
     def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
         """Append the exposition text to ``out`` (``number`` formats the values)."""
+
+    def parts(self, openmetrics: bool, number: Number) -> Iterator[list[str]]:
+        """The exposition text in parts, in order (here: all of it in one)."""
+        out: list[str] = []
+        self.render(out, openmetrics, number)
+        yield out
 
     @abstractmethod
     def collect(self) -> Iterable[Metric]:
@@ -187,6 +198,24 @@ class _Family(Exposed, Generic[S]):
     def _pairs(self, label_values: tuple[str, ...]) -> list[tuple[str, str]]:
         return list(zip(self.spec.labels, label_values, strict=True))
 
+    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
+        """Append the family's text."""
+        for part in self.parts(openmetrics, number):
+            out += part
+
+    def parts(self, openmetrics: bool, number: Number) -> Iterator[list[str]]:
+        """The header, then the lines of ``PART_SERIES`` series at a time."""
+        every = self._all()
+        out = [self._headers[openmetrics]]
+        for first in range(0, max(len(every), 1), PART_SERIES):
+            self._lines(every[first : first + PART_SERIES], out, number)
+            yield out
+            out = []
+
+    @abstractmethod
+    def _lines(self, series: list[S], out: list[str], number: Number) -> None:
+        """Append the sample lines of ``series``."""
+
     def describe(self) -> Iterable[Metric]:
         """The family without samples."""
         return [self._family()]
@@ -206,10 +235,8 @@ class CounterFamily(_Family[CounterSeries]):
         """Add ``amount`` to the series of a family without labels."""
         self._unlabelled().inc(amount)
 
-    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
-        """Append the family's text."""
-        out.append(self._headers[openmetrics])
-        out.extend([f"{series.line}{number(series.value)}\n" for series in self._all()])
+    def _lines(self, series: list[CounterSeries], out: list[str], number: Number) -> None:
+        out += [f"{one.line}{number(one.value)}\n" for one in series]
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.spec.help, labels=self.spec.labels)
@@ -232,10 +259,8 @@ class GaugeFamily(_Family[GaugeSeries]):
         """Set the series of a family without labels."""
         self._unlabelled().set(value)
 
-    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
-        """Append the family's text."""
-        out.append(self._headers[openmetrics])
-        out.extend([f"{series.line}{number(series.value)}\n" for series in self._all()])
+    def _lines(self, series: list[GaugeSeries], out: list[str], number: Number) -> None:
+        out += [f"{one.line}{number(one.value)}\n" for one in series]
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(self.name, self.spec.help, labels=self.spec.labels)
@@ -263,21 +288,20 @@ class HistogramFamily(_Family[HistogramSeries]):
         """Observe ``value`` in the series of a family without labels."""
         self._unlabelled().observe(value)
 
-    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
-        """Append the family's text."""
-        append = out.append
-        append(self._headers[openmetrics])
+    def _lines(self, series: list[HistogramSeries], out: list[str], number: Number) -> None:
+        # Each line's pieces go into ``out`` as they are, joined once for the whole part:
+        # cheaper than making each line a string of its own first.
+        extend = out.extend
         bounds = self._bound_texts
         count_text = COUNT_TEXT
-        for series in self._all():
-            counts, total_sum = series.read()
-            before, after = series.before, series.after
+        for one in series:
+            counts, total_sum = one.read()
+            before, after = one.before, one.after
             total = 0
             for bound, count in zip(bounds, counts, strict=True):
                 total += count
-                append(f"{before}{bound}{after}{count_text[total]}\n")
-            append(f"{series.count_line}{count_text[total]}\n")
-            append(f"{series.sum_line}{number(total_sum)}\n")
+                extend((before, bound, after, count_text[total], "\n"))
+            extend((one.count_line, count_text[total], "\n", one.sum_line, number(total_sum), "\n"))
 
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self.name, self.spec.help, labels=self.spec.labels)

@@ -1,10 +1,13 @@
 """The daemon: scheduled probes, durable storage, window rollups and metrics (its HTTP server and
 the ``run`` command around it are in ``monitor.api.server``).
 
-Threads and what runs on them:
+Threads and what runs on them (docs/architecture.md#processes-and-threads-of-the-daemon):
 
 - ``llm-monitor-probes``: the measuring event loop (APScheduler's AsyncIOScheduler and the probes,
-  nothing else), see ``monitor.service.scheduler``;
+  nothing else), see ``monitor.service.scheduler``; with ``measuring_process`` (``llm-monitor
+  run``) it runs in a process of its own (``monitor.service.measuring``), and here
+  ``llm-monitor-measuring`` takes its results and ``llm-monitor-clock`` watches for wall-clock
+  jumps;
 - ``llm-monitor-sink``: each result's log line, metrics and batched store writes;
 - APScheduler's ``BackgroundScheduler`` pool: the window job (rollups, profiles, reports), the
   incident job, the retention and budget jobs, the heartbeat and the store health check;
@@ -16,6 +19,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -37,7 +41,8 @@ from monitor.service.aggregator import Aggregator, Snapshot, settle_seconds
 from monitor.service.incidents import IncidentJob, check_seconds
 from monitor.service.measuring import MeasuringProcess
 from monitor.service.membership import Membership
-from monitor.service.scheduler import ProbeScheduler
+from monitor.service.memory import give_back
+from monitor.service.scheduler import WALL_CLOCK_JUMP_SECONDS, ProbeScheduler
 from monitor.service.sinks import ResultSink
 from monitor.store import Store, open_store
 from monitor.store.single import AgentLock, hold_sqlite_store
@@ -48,9 +53,11 @@ STORE_CHECK_SECONDS = 10.0
 RETENTION_SECONDS = 3600.0
 #: How often the probes' spend of the last 24 h is compared with ``probe.budget_usd_per_day``.
 BUDGET_CHECK_SECONDS = 300.0
-#: The GIL switch interval while the daemon runs. When the measuring thread's socket becomes
-#: readable while another thread holds the GIL (a scrape, a rollup), it waits up to this long
-#: before it can stamp the bytes; Python's default is 5 ms.
+#: The GIL switch interval while the daemon probes on a thread of its own process. When the
+#: measuring thread's socket becomes readable while another thread holds the GIL (a scrape, a
+#: rollup), it waits up to this long before it can stamp the bytes; Python's default is 5 ms.
+#: With a measuring process the main process keeps the default: a short interval there only
+#: makes its threads (a scrape among them) hand the GIL to each other more often.
 SWITCH_INTERVAL_SECONDS = 0.0005
 
 log = structlog.get_logger("llm_monitor")
@@ -108,7 +115,12 @@ class Daemon:
             "on_clock_jump": self._clock_jumped,
         }
         self.scheduler: ProbeScheduler | MeasuringProcess
+        #: Set to stop the clock watch of a daemon with a measuring process.
+        self._clock_watch = threading.Event()
         if measuring_process:
+            # The measuring process replans its probes after a wall-clock jump; this process
+            # watches its own clock for its own jobs (see _watch_clock).
+            events["on_clock_jump"] = lambda seconds: None
             logging = config.schema.logging
             self.scheduler = MeasuringProcess(
                 config.agent,
@@ -203,12 +215,18 @@ class Daemon:
         self._schedule_maintenance()
         self._maintenance.start()
         self._started = True
+        if isinstance(self.scheduler, MeasuringProcess):
+            self._clock_watch.clear()
+            threading.Thread(
+                target=self._watch_clock, name="llm-monitor-clock", daemon=True
+            ).start()
         # Config, metric series (and their exposition text, made with them by
         # declare_endpoints) and clients live for the whole run: keep them out of the
         # collector's full scans, which otherwise pause the measuring loop for 0.1-0.4 s.
         gc.collect()
         gc.freeze()
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        if isinstance(self.scheduler, ProbeScheduler):
+            sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         log.info(
             "probing",
             endpoints=len(self._config.endpoints),
@@ -226,6 +244,7 @@ class Daemon:
             self._release_store()
             return
         self._started = False
+        self._clock_watch.set()
         if grace_seconds is None:
             grace_seconds = max((e.probe.timeout for e in self._config.endpoints), default=0.0)
         self._maintenance.shutdown(wait=True)
@@ -380,6 +399,19 @@ class Daemon:
             coalesce=True,
         )
 
+    def _watch_clock(self) -> None:
+        """With a measuring process: this process's wall clock against its monotonic clock,
+        every quarter second, as the measuring process watches its own; a jump replans the
+        maintenance jobs. Each process reads the clock itself (a jump reaches both at once,
+        but a message from the other could arrive before this process's clock reads the
+        new time, as under libfaketime, which reads its fake time from a file)."""
+        offset = time.time() - time.monotonic()
+        while not self._clock_watch.wait(0.25):
+            current = time.time() - time.monotonic()
+            if abs(current - offset) > WALL_CLOCK_JUMP_SECONDS:
+                self._clock_jumped(current - offset)
+            offset = current
+
     def _clock_jumped(self, seconds: float) -> None:
         """After a wall-clock jump (called on the measuring loop, so quick): the maintenance
         jobs were planned on the old clock, so they are planned anew."""
@@ -499,6 +531,8 @@ class Daemon:
             self.metrics.storage_errors.inc()
             log.error("rollup failed", error=f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            give_back()  # what the rollup of every endpoint freed (monitor.service.memory)
         log.info("rolled up", windows=[w.isoformat() for w in windows])
 
     def _incident_job(self) -> None:

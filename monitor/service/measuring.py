@@ -45,6 +45,7 @@ import structlog
 from monitor.config import Endpoint
 from monitor.core.agent import AgentIdentity
 from monitor.core.result import ProbeResult
+from monitor.service.memory import limit_arenas
 
 log = structlog.get_logger("llm_monitor.measuring")
 
@@ -258,6 +259,7 @@ def main(argv: Sequence[str]) -> None:
     from monitor.service.logs import configure_logging
     from monitor.service.scheduler import ProbeScheduler
 
+    limit_arenas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     inbox = Connection(int(argv[0]), writable=False)

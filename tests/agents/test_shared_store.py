@@ -178,12 +178,17 @@ async def test_three_agents_one_store_one_roller_and_a_takeover_after_kill_9(
         elif r.endpoint == "down":
             assert (r.uptime_ratio, r.slots_up) == (0.0, 0)
         else:  # fails-in-b: up by majority (a slot that only b saw would be down: at most one,
-            # at an edge of the run or the takeover; a window there may have few voted slots)
-            assert r.slots_down <= 1 and r.slots_up >= 2 and r.uptime_ratio is not None, r
+            # at an edge of the run or the takeover; a window there may have a single voted
+            # slot, when the agents' first or last probes of it fall in one slot)
+            assert r.slots_down <= 1 and r.slots_up >= 1 and r.uptime_ratio is not None, r
             own = {loc: by_location[(r.endpoint, r.window_start, loc)] for loc in LOCATIONS}
             assert own["b"].uptime_ratio == 0.0
             assert own["a"].uptime_ratio == own["c"].uptime_ratio == 1.0
-    assert any(r.uptime_ratio == 1.0 for r in seen_by_all if r.endpoint == "fails-in-b")
+    assert any(
+        r.uptime_ratio == 1.0 and (r.slots_up or 0) >= 2
+        for r in seen_by_all
+        if r.endpoint == "fails-in-b"
+    )
     assert all(r.uptime_ratio == 0.0 for r in rollups if r.endpoint == "down")
 
     # The survivor said it took the lease over.
