@@ -38,9 +38,9 @@ from monitor.core.result import ProbeResult
 from monitor.probing.interpret import StreamState
 from monitor.probing.runner import ProbeRunner
 from monitor.probing.transport import WireTiming
-from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon
+from monitor.service.daemon import Daemon
 from monitor.service.logs import configure_logging
-from monitor.service.scheduler import ProbeScheduler
+from monitor.service.scheduler import SWITCH_INTERVAL_SECONDS, ProbeScheduler
 
 KEY = "bench-key-0123456789"
 #: Every simulated endpoint: 300 ms TTFT and 100 tok/s (log-normal spread); the probes'

@@ -42,7 +42,7 @@ from monitor.service.incidents import IncidentJob, check_seconds
 from monitor.service.measuring import MeasuringProcess
 from monitor.service.membership import Membership
 from monitor.service.memory import give_back
-from monitor.service.scheduler import WALL_CLOCK_JUMP_SECONDS, ProbeScheduler
+from monitor.service.scheduler import SWITCH_INTERVAL_SECONDS, ProbeScheduler, WallClockWatch
 from monitor.service.sinks import ResultSink
 from monitor.store import Store, open_store
 from monitor.store.single import AgentLock, hold_sqlite_store
@@ -53,12 +53,6 @@ STORE_CHECK_SECONDS = 10.0
 RETENTION_SECONDS = 3600.0
 #: How often the probes' spend of the last 24 h is compared with ``probe.budget_usd_per_day``.
 BUDGET_CHECK_SECONDS = 300.0
-#: The GIL switch interval while the daemon probes on a thread of its own process. When the
-#: measuring thread's socket becomes readable while another thread holds the GIL (a scrape, a
-#: rollup), it waits up to this long before it can stamp the bytes; Python's default is 5 ms.
-#: With a measuring process the main process keeps the default: a short interval there only
-#: makes its threads (a scrape among them) hand the GIL to each other more often.
-SWITCH_INTERVAL_SECONDS = 0.0005
 
 log = structlog.get_logger("llm_monitor")
 
@@ -225,6 +219,8 @@ class Daemon:
         # collector's full scans, which otherwise pause the measuring loop for 0.1-0.4 s.
         gc.collect()
         gc.freeze()
+        # With a measuring process this process keeps Python's default: a short interval here
+        # would only make its threads (a scrape among them) hand the GIL round more often.
         if isinstance(self.scheduler, ProbeScheduler):
             sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         log.info(
@@ -405,12 +401,11 @@ class Daemon:
         maintenance jobs. Each process reads the clock itself (a jump reaches both at once,
         but a message from the other could arrive before this process's clock reads the
         new time, as under libfaketime, which reads its fake time from a file)."""
-        offset = time.time() - time.monotonic()
+        clock = WallClockWatch(time.time, time.monotonic)
         while not self._clock_watch.wait(0.25):
-            current = time.time() - time.monotonic()
-            if abs(current - offset) > WALL_CLOCK_JUMP_SECONDS:
-                self._clock_jumped(current - offset)
-            offset = current
+            jump = clock.jump()
+            if jump:
+                self._clock_jumped(jump)
 
     def _clock_jumped(self, seconds: float) -> None:
         """After a wall-clock jump (called on the measuring loop, so quick): the maintenance

@@ -53,8 +53,6 @@ log = structlog.get_logger("llm_monitor.measuring")
 START_TIMEOUT_SECONDS = 60.0
 #: How long after an unexpected exit a new measuring process is started.
 RESTART_DELAY_SECONDS = 1.0
-#: The GIL switch interval in the measuring process (as in the daemon's main process).
-SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class MeasuringProcess:
@@ -257,7 +255,7 @@ def main(argv: Sequence[str]) -> None:
     when the main process is gone."""
     from monitor.probing.runner import ProbeRunner
     from monitor.service.logs import configure_logging
-    from monitor.service.scheduler import ProbeScheduler
+    from monitor.service.scheduler import SWITCH_INTERVAL_SECONDS, ProbeScheduler
 
     limit_arenas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -67,6 +67,10 @@ LAG_TICK_SECONDS = 0.25
 LAG_SPAN_SECONDS = 10.0
 #: A change of the wall clock against the monotonic clock larger than this is a jump.
 WALL_CLOCK_JUMP_SECONDS = 2.0
+#: The GIL switch interval of a process whose measuring loop runs beside other threads. When
+#: the loop's socket becomes readable while another thread holds the GIL, it waits up to this
+#: long before it can stamp the bytes; Python's default is 5 ms.
+SWITCH_INTERVAL_SECONDS = 0.0005
 #: The longest retry-after honoured; a larger value could silence an endpoint for days.
 MAX_RETRY_AFTER_SECONDS = 3600.0
 #: The longest exponential back-off after 429s that named no wait. OpenAI's and Azure's limits
@@ -114,6 +118,25 @@ def backoff_runs(consecutive_429s: int, interval: float) -> int:
     that named no wait: 1, 2, 4, ..., at most what fits in BACKOFF_MAX_SECONDS, at least 1."""
     cap = max(1, int(BACKOFF_MAX_SECONDS // interval))
     return min(1 << min(max(consecutive_429s, 1) - 1, 30), cap)
+
+
+class WallClockWatch:
+    """The wall clock's offset from the monotonic clock, as it was at the last jump (or at the
+    start): ``jump()`` is by how much it has moved since, once that is more than
+    ``WALL_CLOCK_JUMP_SECONDS`` (the new offset is then the reference), else 0."""
+
+    def __init__(self, wall_clock: Callable[[], float], monotonic: Callable[[], float]) -> None:
+        self._wall_clock, self._monotonic = wall_clock, monotonic
+        self._offset = wall_clock() - monotonic()
+
+    def jump(self) -> float:
+        """The jump seen at this look, in seconds (0.0: none)."""
+        current = self._wall_clock() - self._monotonic()
+        moved = current - self._offset
+        if abs(moved) <= WALL_CLOCK_JUMP_SECONDS:
+            return 0.0
+        self._offset = current
+        return moved
 
 
 class ProbeScheduler:
@@ -359,7 +382,7 @@ class ProbeScheduler:
 
     async def _watch_lag(self) -> None:
         samples: deque[float] = deque(maxlen=int(LAG_SPAN_SECONDS / LAG_TICK_SECONDS))
-        offset = self._wall_clock() - self._monotonic()
+        clock = WallClockWatch(self._wall_clock, self._monotonic)
         while True:
             before = self._monotonic()
             await asyncio.sleep(LAG_TICK_SECONDS)
@@ -367,11 +390,9 @@ class ProbeScheduler:
             self._on_lag(max(samples))
             # APScheduler plans runs on the wall clock: after a jump (NTP step, VM resume,
             # manual change) its waits are wrong by the jump, so every job is planned anew.
-            current = self._wall_clock() - self._monotonic()
-            if abs(current - offset) > WALL_CLOCK_JUMP_SECONDS:
-                jump = current - offset
+            jump = clock.jump()
+            if jump:
                 log.warning("wall clock jumped; rescheduling", seconds=round(jump, 3))
-                offset = current
                 await self._reschedule_all()
                 self._on_clock_jump(jump)
 

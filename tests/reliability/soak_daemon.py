@@ -16,8 +16,9 @@ from prometheus_client import generate_latest
 
 from monitor.api.server import listen, serve
 from monitor.config import load_config
-from monitor.service.daemon import SWITCH_INTERVAL_SECONDS, Daemon
+from monitor.service.daemon import Daemon
 from monitor.service.logs import configure_logging
+from monitor.service.scheduler import SWITCH_INTERVAL_SECONDS
 
 
 def main(config_path: str, metrics_path: str) -> int:
