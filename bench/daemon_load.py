@@ -5,7 +5,10 @@ seconds (simulator in its own process), as a user runs it.
 
 The daemon runs as ``llm-monitor run`` (its main process and its measuring process) with a
 SQLite store in a temporary directory; ``/metrics`` is scraped every ``--scrape-every`` seconds
-with Prometheus' Accept header, as Prometheus does, and each scrape is timed (whole response).
+with Prometheus' Accept header, as Prometheus does, and each scrape is timed (whole response)
+by a Python client (httpx, the default) or by ``curl`` (``--scraper curl``), which reads the
+body without parsing it in Python on the same two cores, closer to what Prometheus' Go client
+costs the machine.
 CPU is read from /proc (user + system time of both processes) over the measured span, after a
 warm-up of one interval; RSS (the sum of both) is sampled every second (peak and last). The TTFT
 error of every probe started in the span is its ``ttft_seconds`` minus the simulator's truth
@@ -120,8 +123,17 @@ def _self_metrics(text: str) -> dict[str, float]:
     return out
 
 
-def _scrape(url: str) -> tuple[float, str]:
+#: The clients that can time a scrape.
+SCRAPERS = ("httpx", "curl")
+
+
+def _scrape(url: str, scraper: str = "httpx") -> tuple[float, str]:
     """One scrape as Prometheus makes it: its time (whole response) and its text."""
+    if scraper == "curl":
+        command = ["curl", "-sS", "--fail", "-H", f"Accept: {PROMETHEUS_ACCEPT}"]
+        began = time.perf_counter()
+        done = subprocess.run([*command, f"{url}/metrics"], capture_output=True, check=True)
+        return time.perf_counter() - began, done.stdout.decode()
     began = time.perf_counter()
     with httpx.stream(
         "GET", f"{url}/metrics", headers={"accept": PROMETHEUS_ACCEPT}, timeout=30
@@ -131,7 +143,11 @@ def _scrape(url: str) -> tuple[float, str]:
 
 
 def measure(
-    endpoints: int, interval: float, seconds: float, scrape_every: float = 15.0
+    endpoints: int,
+    interval: float,
+    seconds: float,
+    scrape_every: float = 15.0,
+    scraper: str = "httpx",
 ) -> dict[str, Any]:
     """Run the daemon and return its numbers."""
     sim = [{"id": "sim", "api_key": KEY, "ttft": {"median": "300ms", "spread": 0.2},
@@ -161,7 +177,7 @@ def measure(
             peak = 0.0
             start_cpu, start_wall = sum(map(_cpu_seconds, family)), time.monotonic()
             since = datetime.now(UTC)
-            took, text = _scrape(url)
+            took, text = _scrape(url, scraper)
             scrapes, before = [took], _self_metrics(text)
             peaks = [0.0] * len(family)
             lags = before.get("loop_lag_s", 0.0)
@@ -172,7 +188,7 @@ def measure(
                 peaks = [max(p, r) for p, r in zip(peaks, rss, strict=True)]
                 peak = max(peak, sum(rss))
                 if time.monotonic() >= next_scrape:
-                    took, text = _scrape(url)
+                    took, text = _scrape(url, scraper)
                     scrapes.append(took)
                     lags = max(lags, _self_metrics(text).get("loop_lag_s", 0.0))
                     next_scrape += scrape_every
@@ -205,9 +221,11 @@ def measure(
         "missed_runs": int(after["missed"] - before["missed"]),
         "max_event_loop_lag_ms": round(lags * 1000, 2),
         "processes": len(family),
+        "scraper": scraper,
         "scrapes": len(scrapes),
         "scrape_ms_p50": round(1000 * sorted(scrapes)[len(scrapes) // 2], 1) if scrapes else None,
         "scrape_ms_max": round(1000 * max(scrapes), 1) if scrapes else None,
+        "scrape_ms_each": [round(1000 * took, 1) for took in scrapes],
         "ttft_error_ms_n": parts["total"]["n"],
         **{
             f"{name}_ms_{k}": round(float(part[k] or 0), 2)
@@ -269,9 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     args_parser.add_argument("--interval", default="10s")
     args_parser.add_argument("--seconds", type=float, default=None, help="default 120 (quick 30)")
     args_parser.add_argument("--scrape-every", type=float, default=15.0)
+    args_parser.add_argument("--scraper", choices=SCRAPERS, default="httpx")
     args = args_parser.parse_args(argv)
     seconds = args.seconds or (30.0 if args.quick else 120.0)
-    row = measure(args.endpoints, parse_duration(args.interval), seconds, args.scrape_every)
+    row = measure(
+        args.endpoints, parse_duration(args.interval), seconds, args.scrape_every, args.scraper
+    )
     write_json(args.json, "daemon_load", args, row)
     width = max(len(k) for k in row)
     for key, value in row.items():

@@ -20,6 +20,8 @@ import ast
 import contextlib
 import gc
 import math
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +58,9 @@ from monitor.metrics import (
     ProbeMetrics,
     exposition,
 )
+from monitor.metrics.families import PART_SERIES
 from monitor.metrics.names import CONNECT_BUCKETS, LATENCY_BUCKETS, Spec
+from monitor.metrics.registry import CHUNK_CHARS
 from monitor.service.daemon import Daemon
 from tests.store.factories import bare_probe, make_probe
 
@@ -327,6 +331,56 @@ def test_a_large_exposition_is_written_in_chunks_that_together_are_prometheus_cl
         assert len(chunks) >= 4
         assert max(map(len, chunks)) < len(whole) / 3
         assert all(chunk.endswith(b"\n") for chunk in chunks)  # whole lines only
+
+
+def test_chunks_are_bounded_by_their_text_not_by_their_number_of_lines() -> None:
+    # 20,000 counter lines of about 100 characters: 2 MB of text, which used to go out as one
+    # chunk (it was cut every 32,768 lines, whatever their length).
+    ours, reference = MetricsRegistry(), CollectorRegistry()
+    labels = ("endpoint", "location", "model", "outcome", "provider")
+    counter = CounterFamily(Spec("t_probes", "Probes.", "counter", labels))
+    twin = prometheus_client.Counter("t_probes", "Probes.", labels, registry=reference)
+    ours.register(counter)
+    for n in range(20_000):
+        values = (f"endpoint-{n:05d}", "eu-west", "gpt-4.1-nano", "success", "openai")
+        counter.labels(*values).inc(n)
+        twin.labels(*values).inc(n)
+    chunks = list(ours.chunks(False) or [])
+    assert b"".join(chunks) == generate_latest(reference)
+    # A chunk is cut once it holds CHUNK_CHARS; the part that crossed it (PART_SERIES lines)
+    # is all it may hold beyond that.
+    assert max(map(len, chunks)) <= CHUNK_CHARS + PART_SERIES * 120
+    assert len(chunks) >= 3
+
+
+def test_series_of_one_family_count_exactly_when_threads_change_them_at_once() -> None:
+    counter = CounterFamily(Spec("t_hits", "Hits.", "counter", ("endpoint",)))
+    histogram = HistogramFamily(Spec("t_seconds", "Latency.", "histogram", ("endpoint",),
+                                     LATENCY_BUCKETS))  # fmt: skip
+    shared, own = counter.labels("shared"), [counter.labels(f"e{n}") for n in range(4)]
+    latency = histogram.labels("shared")
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads handed the GIL as often as the interpreter can
+
+    def work(n: int) -> None:
+        for _ in range(20_000):
+            shared.inc(0.5)
+            own[n].inc()
+            latency.observe(0.2)
+
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(before)
+    assert shared.value == 40_000.0
+    assert [one.value for one in own] == [20_000.0] * 4
+    counts, total = latency.read()
+    assert sum(counts) == 80_000
+    assert total == pytest.approx(16_000.0)
 
 
 # --- registry behaviour -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ field by field from its configuration, which holds its key.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,7 @@ from monitor.metrics import exposition_chunks
 from monitor.reports.build import build_report
 from monitor.service.aggregator import profile_document, window_seconds
 from monitor.service.membership import ROLLUP_LEASE, alive, lease_holder
+from monitor.service.memory import give_back
 from monitor.service.queries import (
     MAX_INCIDENTS,
     MAX_ROLLUP_ROWS,
@@ -142,6 +143,15 @@ def create_app(
     )
 
 
+def _given_back(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks``, then the C heap's free pages returned: a scrape of thousands of endpoints
+    leaves megabytes free there (docs/architecture.md#memory)."""
+    try:
+        yield from chunks
+    finally:
+        give_back()
+
+
 def _unauthorized(message: str) -> Response:
     """The 401 of a request without the token (``monitor.web.auth`` says who needs it)."""
     return JSONResponse(
@@ -205,7 +215,9 @@ class _Api:
         chunks, content_type = await run_in_threadpool(
             exposition_chunks, self.view.registry, request.headers.get("accept", "")
         )
-        return StreamingResponse(chunks, media_type=None, headers={"Content-Type": content_type})
+        return StreamingResponse(
+            _given_back(chunks), media_type=None, headers={"Content-Type": content_type}
+        )
 
     async def healthz(self, request: Request) -> Response:
         """200 while the process can answer at all."""

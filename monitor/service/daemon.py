@@ -219,6 +219,7 @@ class Daemon:
         # collector's full scans, which otherwise pause the measuring loop for 0.1-0.4 s.
         gc.collect()
         gc.freeze()
+        give_back()  # what declaring thousands of series left free
         # With a measuring process this process keeps Python's default: a short interval here
         # would only make its threads (a scrape among them) hand the GIL round more often.
         if isinstance(self.scheduler, ProbeScheduler):
@@ -532,7 +533,16 @@ class Daemon:
 
     def _incident_job(self) -> None:
         """Judge the slots completed since the last run (the rollup lease holder only: it
-        judges every location's probes); publish which endpoints have an open incident."""
+        judges every location's probes); publish which endpoints have an open incident. Then
+        give the C heap's free pages back, as the window job does: between jobs the sink, the
+        store writer and the HTTP workers leave megabytes free there (monitor.service.memory).
+        """
+        try:
+            self._judge_incidents()
+        finally:
+            give_back()
+
+    def _judge_incidents(self) -> None:
         if not self.membership.leader:
             self.incidents.forget()  # the holder judges; taking over later starts afresh
             self._publish_live()

@@ -69,6 +69,8 @@ from monitor.store.schema import rollups as rollups_table
 _ROLLUP_KEY = ("endpoint", "window_seconds", "window_start")
 #: Most values in one ``IN (...)`` list.
 _IN_CHUNK = 500
+#: Most rows in one bulk write's parameters.
+WRITE_SLICE = 500
 _PROFILE_KEY = ("model", "window_seconds", "window_start")
 
 
@@ -392,28 +394,33 @@ class SQLStore:
         """Insert or replace the rollups, keyed by (endpoint, window_seconds, window_start)."""
         # The last rollup of a key wins, as if written one by one; PostgreSQL would refuse a
         # statement that updates one row twice.
-        rows = {
-            (rollup.endpoint, rollup.window_seconds, rollup.window_start): rollup_to_row(rollup)
+        across = {
+            (rollup.endpoint, rollup.window_seconds, rollup.window_start): rollup
             for rollup in rollups
             if rollup.probes > 0 and rollup.location is None
         }
         located = {
-            (r.endpoint, r.window_seconds, r.window_start, r.location): rollup_to_row(r)
+            (r.endpoint, r.window_seconds, r.window_start, r.location): r
             for r in rollups
             if r.probes > 0 and r.location is not None
         }
-        if not rows and not located:
+        if not across and not located:
             return
+        statements = (
+            (dialects.upsert(self._dialect, rollups_table, _ROLLUP_KEY), list(across.values())),
+            (
+                dialects.upsert(self._dialect, location_table, (*_ROLLUP_KEY, "location")),
+                list(located.values()),
+            ),
+        )
         with self._write("store rollups") as connection:
-            if rows:
-                connection.execute(
-                    dialects.upsert(self._dialect, rollups_table, _ROLLUP_KEY), list(rows.values())
-                )
-            if located:
-                connection.execute(
-                    dialects.upsert(self._dialect, location_table, (*_ROLLUP_KEY, "location")),
-                    list(located.values()),
-                )
+            for statement, values in statements:
+                # Rows made and written a slice at a time, in one transaction: a window of
+                # 5,000 endpoints as row dicts and driver parameters was 50 MB at once, and a
+                # heap grown for that stays grown (docs/architecture.md#memory).
+                for first in range(0, len(values), WRITE_SLICE):
+                    rows = [rollup_to_row(r) for r in values[first : first + WRITE_SLICE]]
+                    connection.execute(statement, rows)
 
     def rollups(
         self,

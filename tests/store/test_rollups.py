@@ -13,6 +13,7 @@ from monitor.core.rollup import Distribution, EndpointIdentity, EndpointRollup, 
 from monitor.store import SQLStore
 from monitor.store.rows import rollup_to_row
 from monitor.store.schema import rollups as rollups_table
+from monitor.store.sql import WRITE_SLICE
 
 from .factories import WINDOW, bare_probe, make_probe, make_rollup
 
@@ -392,3 +393,25 @@ def test_uptime_counts_split_quorum_windows_from_one_location_windows(store: SQL
     assert later["m1"].outcomes == {} and later["m1"].slots == {"a": (59, 1)}
     assert later["m1"].by_location[("a", "x")] == {"success": 60}
     assert store.uptime_counts(window_seconds=60) == {}
+
+
+def test_a_window_of_more_rollups_than_one_write_slice_is_stored_whole_and_last_wins(
+    store: SQLStore,
+) -> None:
+    # More than two slices of each table, and a key written twice: once in the first slice's
+    # range and once after the last, so the later rollup must replace the earlier one.
+    count = 2 * WRITE_SLICE + 7
+    across = [make_rollup(endpoint=f"e{i:05d}", probes=i + 1) for i in range(count)]
+    located = [make_rollup(endpoint=f"e{i:05d}", location="lab", probes=1) for i in range(count)]
+    again = replace(across[3], probes=999, uptime_ratio=0.5)
+
+    store.upsert_rollups([*across, *located, again])
+
+    stored = store.rollups(window_seconds=1800)
+    assert len(stored) == count
+    assert stored == sorted([again if r is across[3] else r for r in across], key=_endpoint)
+    assert store.location_rollups(window_seconds=1800) == sorted(located, key=_endpoint)
+
+
+def _endpoint(rollup: EndpointRollup) -> str:
+    return rollup.endpoint
