@@ -159,9 +159,8 @@ class _Family(Exposed, Generic[S]):
         check_spec(spec)
         self.spec = spec
         self.name = spec.name
+        #: Guards the series by label values, and every series changes its value under it.
         self._mutex = threading.Lock()
-        #: What every series of the family changes its value under.
-        self._values = threading.Lock()
         self._series: dict[tuple[str, ...], S] = {}
         self._headers = headers(spec)
         if not spec.labels:
@@ -242,7 +241,7 @@ class CounterFamily(_Family[CounterSeries]):
 
     def _make(self, label_values: tuple[str, ...]) -> CounterSeries:
         return CounterSeries(
-            f"{self.name}_total{label_text(self._pairs(label_values))} ", self._values
+            f"{self.name}_total{label_text(self._pairs(label_values))} ", self._mutex
         )
 
     def inc(self, amount: float = 1.0) -> None:
@@ -267,7 +266,7 @@ class GaugeFamily(_Family[GaugeSeries]):
     """A gauge family."""
 
     def _make(self, label_values: tuple[str, ...]) -> GaugeSeries:
-        return GaugeSeries(f"{self.name}{label_text(self._pairs(label_values))} ", self._values)
+        return GaugeSeries(f"{self.name}{label_text(self._pairs(label_values))} ", self._mutex)
 
     def set(self, value: float) -> None:
         """Set the series of a family without labels."""
@@ -296,7 +295,7 @@ class HistogramFamily(_Family[HistogramSeries]):
         super().__init__(spec)
 
     def _make(self, label_values: tuple[str, ...]) -> HistogramSeries:
-        return HistogramSeries(self._bounds, self.name, self._pairs(label_values), self._values)
+        return HistogramSeries(self._bounds, self.name, self._pairs(label_values), self._mutex)
 
     def observe(self, value: float) -> None:
         """Observe ``value`` in the series of a family without labels."""
