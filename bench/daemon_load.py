@@ -6,9 +6,9 @@ seconds (simulator in its own process), as a user runs it.
 The daemon runs as ``llm-monitor run`` (its main process and its measuring process) with a
 SQLite store in a temporary directory; ``/metrics`` is scraped every ``--scrape-every`` seconds
 with Prometheus' Accept header, as Prometheus does, and each scrape is timed (whole response)
-by a Python client (httpx, the default) or by ``curl`` (``--scraper curl``), which reads the
-body without parsing it in Python on the same two cores, closer to what Prometheus' Go client
-costs the machine.
+by a Python client (httpx, the default) or by ``curl`` (``--scraper curl``, timed by curl's own
+``time_total``, connection to last byte), which reads the body without parsing it in Python on
+the same two cores, closer to what Prometheus' Go client costs the machine.
 CPU is read from /proc (user + system time of both processes) over the measured span, after a
 warm-up of one interval; RSS (the sum of both) is sampled every second (peak and last). The TTFT
 error of every probe started in the span is its ``ttft_seconds`` minus the simulator's truth
@@ -130,10 +130,13 @@ SCRAPERS = ("httpx", "curl")
 def _scrape(url: str, scraper: str = "httpx") -> tuple[float, str]:
     """One scrape as Prometheus makes it: its time (whole response) and its text."""
     if scraper == "curl":
-        command = ["curl", "-sS", "--fail", "-H", f"Accept: {PROMETHEUS_ACCEPT}"]
-        began = time.perf_counter()
-        done = subprocess.run([*command, f"{url}/metrics"], capture_output=True, check=True)
-        return time.perf_counter() - began, done.stdout.decode()
+        # curl's own time (connection to last byte), not its start-up or this process's
+        # reading of its output: what any scraper that reads as fast as it can would see.
+        with tempfile.NamedTemporaryFile(suffix=".txt") as body:
+            command = ["curl", "-sS", "--fail", "-H", f"Accept: {PROMETHEUS_ACCEPT}",
+                       "-o", body.name, "-w", "%{time_total}"]  # fmt: skip
+            done = subprocess.run([*command, f"{url}/metrics"], capture_output=True, check=True)
+            return float(done.stdout), Path(body.name).read_text(encoding="utf-8")
     began = time.perf_counter()
     with httpx.stream(
         "GET", f"{url}/metrics", headers={"accept": PROMETHEUS_ACCEPT}, timeout=30

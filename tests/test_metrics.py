@@ -20,6 +20,7 @@ import ast
 import contextlib
 import gc
 import math
+import random
 import sys
 import threading
 from collections.abc import Iterator
@@ -331,6 +332,29 @@ def test_a_large_exposition_is_written_in_chunks_that_together_are_prometheus_cl
         assert len(chunks) >= 4
         assert max(map(len, chunks)) < len(whole) / 3
         assert all(chunk.endswith(b"\n") for chunk in chunks)  # whole lines only
+
+
+def test_histogram_text_follows_its_counts_from_scrape_to_scrape() -> None:
+    # A scrape looks a bucket line's end (bound, labels after "le", count) up by count: series
+    # of several label sets after "le", with hundreds of different counts that grow between
+    # scrapes, must read exactly what prometheus_client writes at every scrape.
+    spec = Spec("t_latency_seconds", "Latency.", "histogram", ("endpoint", "zone"),
+                LATENCY_BUCKETS)  # fmt: skip
+    ours, reference = MetricsRegistry(), CollectorRegistry()
+    family = HistogramFamily(spec)
+    ours.register(family)
+    twin = prometheus_client.Histogram(spec.name, spec.help, spec.labels,
+                                       buckets=LATENCY_BUCKETS, registry=reference)  # fmt: skip
+    rng = random.Random(7)
+    for scrape in range(4):
+        for n in range(300):
+            labels = (f"e{n}", ("eu", "us", 'a"b')[n % 3])
+            for _ in range(rng.randrange(0, 3 + n)):
+                value = rng.choice([0.01, 0.3, 1.7, 9.0, 1e6, rng.expovariate(2.0)])
+                family.labels(*labels).observe(value)
+                twin.labels(*labels).observe(value)
+        for openmetrics, writer in ((False, generate_latest), (True, openmetrics_latest)):
+            assert b"".join(ours.chunks(openmetrics) or []) == writer(reference), scrape
 
 
 def test_chunks_are_bounded_by_their_text_not_by_their_number_of_lines() -> None:

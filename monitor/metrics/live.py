@@ -19,9 +19,9 @@ from monitor.config import ModelSpec
 from monitor.core.profile import ModelLive
 from monitor.core.rollup import EndpointRollup
 from monitor.metrics import names
-from monitor.metrics.families import Exposed, Number
+from monitor.metrics.families import Exposed
 from monitor.metrics.names import Spec
-from monitor.metrics.text import check_spec, headers, label_text, number_text
+from monitor.metrics.text import Numbers, check_spec, headers, label_text, number_text
 
 Pairs = tuple[tuple[str, str], ...]
 #: A sample: its name, its labels as (name, value) pairs, its value.
@@ -77,7 +77,7 @@ class LiveCollector(Exposed):
         """The families without samples."""
         return [_family(spec) for spec in names.LIVE_FAMILIES]
 
-    def render(self, out: list[str], openmetrics: bool, number: Number) -> None:
+    def render(self, out: list[str], openmetrics: bool, number: Numbers) -> None:
         """Append the families' text."""
         out.append(self.text(openmetrics))
 

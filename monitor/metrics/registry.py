@@ -25,7 +25,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
 from monitor.metrics.families import Exposed
-from monitor.metrics.text import number_formatter
+from monitor.metrics.text import Numbers
 
 
 class MetricsRegistry(Collector):
@@ -78,7 +78,7 @@ CHUNK_CHARS = 512 * 1024
 
 
 def _chunks(collectors: list[Exposed], openmetrics: bool) -> Iterator[bytes]:
-    number = number_formatter()
+    number = Numbers()
     pending: list[str] = []
     size = 0
     for collector in collectors:

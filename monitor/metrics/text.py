@@ -67,16 +67,55 @@ class _Counts(dict[int, str]):
 COUNT_TEXT = _Counts()
 
 
-def number_formatter() -> Callable[[float], str]:
-    """A ``number_text`` with a memory, for one rendering."""
-    lookup = _Numbers().__getitem__
+class _CountLines(dict[int, str]):
+    """``number_text`` of whole counts and a newline, remembered (the end of a bucket line)."""
 
-    def number(value: float) -> str:
-        if value == 0:
-            return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
-        return lookup(value)
+    __slots__ = ()
 
-    return number
+    def __missing__(self, count: int) -> str:
+        text = COUNT_TEXT[count] + "\n"
+        if len(self) < 65_536:
+            self[count] = text
+        return text
+
+
+#: ``COUNT_LINE[n]`` is ``number_text(n) + "\n"`` for an int ``n``.
+COUNT_LINE = _CountLines()
+
+
+class _NumberLines(dict[float, str]):
+    """``number_text`` and a newline, remembered for one rendering. Zero is stored as ``0.0``:
+    only for values that are never ``-0.0`` (a counter's, which starts at 0.0 and only has
+    amounts of at least zero added: ``0.0 + -0.0`` is ``0.0``)."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: float) -> str:
+        text = number_text(value) + "\n"
+        if len(self) < 65_536:
+            self[value] = text
+        return text
+
+
+class Numbers:
+    """Number text with a memory, for one rendering: ``text(v)`` is ``number_text(v)``;
+    ``line(v)`` is that and a newline, for values that are never ``-0.0`` (counters). Both are
+    looked up rather than formatted again, since most samples are small counts that recur
+    across series, and ``line`` is a C-level lookup, so that a family can map it over its
+    values without a Python call per sample."""
+
+    __slots__ = ("line", "text")
+
+    def __init__(self) -> None:
+        lookup = _Numbers().__getitem__
+
+        def text(value: float) -> str:
+            if value == 0:
+                return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
+            return lookup(value)
+
+        self.text: Callable[[float], str] = text
+        self.line: Callable[[float], str] = _NumberLines({0.0: "0.0\n"}).__getitem__
 
 
 def escape_value(value: str) -> str:
