@@ -3,9 +3,6 @@ secret in any response. Most tests talk ASGI in process; one goes over a real so
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from openapi_schema_validator import OAS31Validator
 from openapi_schema_validator import validate as validate_instance
@@ -37,6 +33,7 @@ from monitor.core.status import endpoint_state
 from monitor.metrics import LiveCollector, LiveState, ProbeMetrics
 from monitor.service.aggregator import Aggregator, Snapshot, roll_window, snapshot
 from monitor.store import Store, open_store
+from tests.served import served
 from tests.store.factories import bare_probe, make_probe
 
 CANARY = "sk-canary-api-3e7b9d1f5a2c4e6b8d0f"
@@ -754,28 +751,14 @@ async def test_no_response_ever_contains_an_api_key(client: httpx.AsyncClient) -
 
 
 async def test_app_serves_over_a_real_socket(view: FakeView) -> None:
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(view, clock=lambda: NOW), log_config=None, lifespan="off")
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(3000):  # up to 30 s: a loaded machine starts uvicorn slowly
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        assert server.started
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-            health = await c.get("/healthz")
-            profile = await c.get("/api/v1/models/gpt-4.1-nano/profile")
-            missing = await c.get("/api/v1/models/nope/profile")
-        assert (health.status_code, health.json()) == (200, {"status": "ok"})
-        assert profile.json()["live"]["best_ttft_seconds"] == pytest.approx(0.35)
-        assert missing.status_code == 404
-        assert missing.headers["content-type"] == "application/json"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, 10)
-        sock.close()
+    async with (
+        served(create_app(view, clock=lambda: NOW)) as url,
+        httpx.AsyncClient(base_url=url) as c,
+    ):
+        health = await c.get("/healthz")
+        profile = await c.get("/api/v1/models/gpt-4.1-nano/profile")
+        missing = await c.get("/api/v1/models/nope/profile")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert profile.json()["live"]["best_ttft_seconds"] == pytest.approx(0.35)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/json"

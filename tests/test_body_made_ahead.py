@@ -5,8 +5,6 @@ goes away stops the making; over a real socket, ``/metrics`` of a large registry
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from monitor.api.app import create_app
 from monitor.api.streaming import made_ahead
 from monitor.metrics import MetricsRegistry, exposition
 from monitor.metrics.families import CounterFamily, HistogramFamily
 from monitor.metrics.names import LATENCY_BUCKETS, Spec
+from tests.served import served
 
 
 class Maker:
@@ -108,30 +106,15 @@ async def test_metrics_over_a_socket_survive_a_scraper_that_hangs_up_midway() ->
             api_token=None, schema=SimpleNamespace(server=SimpleNamespace(public_embeds=False))
         ),
     )
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(view), log_config=None, lifespan="off"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(3000):  # up to 30 s: a loaded machine starts uvicorn slowly
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        assert server.started
-        url = f"http://127.0.0.1:{port}/metrics"
-        async with httpx.AsyncClient(timeout=30) as client:
-            async with client.stream("GET", url) as response:
-                async for _first in response.aiter_raw():
-                    break  # hang up after the first piece
-            deadline = time.monotonic() + 10
-            while any(t.name == "llm-monitor-body" for t in threading.enumerate()):
-                assert time.monotonic() < deadline, "the body's maker went on without a client"
-                await asyncio.sleep(0.05)
-            full = await client.get(url)
-        assert full.status_code == 200
-        assert full.content == whole
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(serving, 10)
-        sock.close()
+    async with served(create_app(view)) as base, httpx.AsyncClient(timeout=30) as client:
+        url = f"{base}/metrics"
+        async with client.stream("GET", url) as response:
+            async for _first in response.aiter_raw():
+                break  # hang up after the first piece
+        deadline = time.monotonic() + 10
+        while any(t.name == "llm-monitor-body" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the body's maker went on without a client"
+            await asyncio.sleep(0.05)
+        full = await client.get(url)
+    assert full.status_code == 200
+    assert full.content == whole
