@@ -51,29 +51,13 @@ class _Numbers(dict[float, str]):
         return text
 
 
-class _Counts(dict[int, str]):
-    """``number_text`` of whole counts, remembered (bucket counts: most are small)."""
-
-    __slots__ = ()
-
-    def __missing__(self, count: int) -> str:
-        text = number_text(count)
-        if len(self) < 65_536:
-            self[count] = text
-        return text
-
-
-#: ``COUNT_TEXT[n]`` is ``number_text(n)`` for an int ``n``.
-COUNT_TEXT = _Counts()
-
-
 class _CountLines(dict[int, str]):
     """``number_text`` of whole counts and a newline, remembered (the end of a bucket line)."""
 
     __slots__ = ()
 
     def __missing__(self, count: int) -> str:
-        text = COUNT_TEXT[count] + "\n"
+        text = number_text(count) + "\n"
         if len(self) < 65_536:
             self[count] = text
         return text
