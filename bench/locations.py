@@ -9,8 +9,10 @@ window, from three (90 per endpoint, each location on its own schedule, a tenth 
 location's probes failing so that the quorum has votes to count). ``roll_window`` (the daemon's
 window job: read the window's probes, compute each endpoint's rollup across locations with its
 quorum slots and one rollup per location, upsert them) is timed cold (first call) and warm
-(median of ``--runs`` more). The one-location window is the baseline measured in the same run:
-the cost of the locations is the difference. Goal: under 1 s for 1,000 endpoints × 3 locations.
+(median of ``--runs`` more), then ``snapshot`` (the profiles the window job publishes from that
+window's rollups; median of ``--runs``). The one-location window is the baseline measured in
+the same run: the cost of the locations is the difference. Goal: under 1 s for 1,000 endpoints
+× 3 locations.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from bench.common import Column, machine, parser, print_table, write_json
 from bench.storage import POSTGRES_ADMIN, _config, _probe, postgres_admin
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
-from monitor.service.aggregator import roll_window
+from monitor.service.aggregator import roll_window, snapshot
 from monitor.store import open_store
 
 WINDOW = 1800
@@ -81,6 +83,12 @@ def _time(url: str, tmp: Path, endpoints: list[str], runs: int) -> list[dict[str
                 began = time.perf_counter()
                 rolled = roll_window(config, store, start, now)
                 times.append((time.perf_counter() - began) * 1000)
+            # The window job then publishes the profiles made from this window's rollups.
+            snapshots = []
+            for _ in range(runs):
+                began = time.perf_counter()
+                snapshot(config, store, now, last_window=start)
+                snapshots.append((time.perf_counter() - began) * 1000)
             located = store.location_rollups(
                 window_seconds=WINDOW, since=start, until=start + timedelta(seconds=WINDOW)
             )
@@ -93,6 +101,7 @@ def _time(url: str, tmp: Path, endpoints: list[str], runs: int) -> list[dict[str
                     "location_rollups": len(located),
                     "cold_ms": times[0],
                     "warm_ms": statistics.median(times[1:]),
+                    "snapshot_ms": statistics.median(snapshots),
                     "slots_down": sum(r.slots_down or 0 for r in rolled),
                 }
             )
@@ -137,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         Column("slots_down", "quorum slots down"),
         Column("cold_ms", "roll_window cold ms", ".0f"),
         Column("warm_ms", "warm ms (median)", ".0f"),
+        Column("snapshot_ms", "snapshot ms (median)", ".0f"),
     ]
     for backend, rows in results.items():
         print_table(f"{backend}: one window's rollup", columns, rows)

@@ -261,6 +261,11 @@ def model_live(
         total = up + down + slots[0] + slots[1]
         return None if total == 0 else (up + slots[0]) / total
 
+    # Each endpoint's locations, gathered once: a scan of every key per endpoint would cost
+    # endpoints × locations × endpoints.
+    located_at: dict[str, set[str]] = {}
+    for e, loc in (*uptime.by_location, *last_located):
+        located_at.setdefault(e, set()).add(loc)
     lines: list[EndpointLive] = []
     uptimes: list[float] = []
     for endpoint in mine:
@@ -270,10 +275,7 @@ def model_live(
         if endpoint_uptime is not None:
             uptimes.append(endpoint_uptime)
         latest = last.get(endpoint.id)
-        names = sorted(
-            {loc for (e, loc) in uptime.by_location if e == endpoint.id}
-            | {loc for (e, loc) in last_located if e == endpoint.id}
-        )
+        names = sorted(located_at.get(endpoint.id, ()))
         located = tuple(
             _location_line(
                 name,
