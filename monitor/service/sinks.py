@@ -183,7 +183,12 @@ class ResultSink:
                     while self._unwritten() > self._max_buffer and self._buffer:
                         self._buffer.popleft()
                         self.dropped += 1
-                    self._wake.notify_all()
+                    # The writer needs waking only when its next write moves: a first result
+                    # (it waits without a deadline on an empty buffer) or a full batch; else
+                    # its wait ends at the flush interval (a wake-up per result cost the
+                    # process's other threads, a scrape among them, the interpreter lock).
+                    if len(self._buffer) == 1 or len(self._buffer) >= self._batch_size:
+                        self._wake.notify_all()
                 self._handled += 1
 
     # --- llm-monitor-store-writer: batched writes, retried after failures ---------------------
