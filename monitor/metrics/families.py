@@ -156,6 +156,8 @@ _value = attrgetter("value")
 #: Label sets after ``le`` whose line ends a histogram family keeps (past them, the ends are
 #: made at each scrape).
 _TAILS = 256
+#: Counts whose line ends an ``_Ends`` keeps.
+_END_COUNTS = 64
 
 
 class _Ends(dict[int, str]):
@@ -176,7 +178,6 @@ class _Ends(dict[int, str]):
         return end
 
 
-_END_COUNTS = 64
 #: ``_end(ends, count)``: a dict lookup that calls ``__missing__``, usable in ``map``.
 _end = dict.__getitem__
 

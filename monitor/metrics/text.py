@@ -51,26 +51,10 @@ class _Numbers(dict[float, str]):
         return text
 
 
-class _CountLines(dict[int, str]):
-    """``number_text`` of whole counts and a newline, remembered (the end of a bucket line)."""
-
-    __slots__ = ()
-
-    def __missing__(self, count: int) -> str:
-        text = number_text(count) + "\n"
-        if len(self) < 65_536:
-            self[count] = text
-        return text
-
-
-#: ``COUNT_LINE[n]`` is ``number_text(n) + "\n"`` for an int ``n``.
-COUNT_LINE = _CountLines()
-
-
-class _NumberLines(dict[float, str]):
-    """``number_text`` and a newline, remembered for one rendering. Zero is stored as ``0.0``:
-    only for values that are never ``-0.0`` (a counter's, which starts at 0.0 and only has
-    amounts of at least zero added: ``0.0 + -0.0`` is ``0.0``)."""
+class _Lines(dict[float, str]):
+    """``number_text`` and a newline, remembered (up to 65,536 values). Only for values that
+    are never ``-0.0``, which is the same key as ``0.0``: whole counts, and a counter's value
+    (it starts at 0.0 and only has amounts of at least zero added: ``0.0 + -0.0`` is ``0.0``)."""
 
     __slots__ = ()
 
@@ -79,6 +63,11 @@ class _NumberLines(dict[float, str]):
         if len(self) < 65_536:
             self[value] = text
         return text
+
+
+#: ``COUNT_LINE[n]`` is ``number_text(n) + "\n"`` for an int ``n`` (the end of a bucket line),
+#: kept across renderings: whole counts recur.
+COUNT_LINE = _Lines()
 
 
 class Numbers:
@@ -99,7 +88,7 @@ class Numbers:
             return lookup(value)
 
         self.text: Callable[[float], str] = text
-        self.line: Callable[[float], str] = _NumberLines({0.0: "0.0\n"}).__getitem__
+        self.line: Callable[[float], str] = _Lines({0.0: "0.0\n"}).__getitem__
 
 
 def escape_value(value: str) -> str:
