@@ -234,3 +234,54 @@ def test_recomputing_a_window_whose_probes_are_gone_keeps_its_rollup(
 
     assert store.rollups(window_seconds=60) == before
     assert [(r.endpoint, r.probes) for r in before] == [("openai", 2)]
+
+
+def _published(config: Config, store: Store, now: datetime) -> Snapshot:
+    published: list[Snapshot] = []
+    Aggregator(config, store, publish=published.append, clock=_Clock(now)).tick()
+    (current,) = published
+    return current
+
+
+def test_the_window_job_publishes_what_the_store_holds(config: Config, store: Store) -> None:
+    # The window job publishes the rollups it has just written without reading them back: the
+    # profiles and rollups it publishes are the ones read from the store, location by location.
+    probes = []
+    for location, ttft, ok in (("virginia", 0.4, True), ("frankfurt", 0.7, False)):
+        for endpoint in ("openai", "azure-eastus"):
+            probes += [
+                replace(_probe(endpoint, T0 + timedelta(seconds=s), ttft=ttft, ok=ok or s > 20),
+                        location=location, agent=f"agent-{location}")
+                for s in (3, 13, 23, 33)
+            ]  # fmt: skip
+    store.add_probes(probes)
+    now = T0 + timedelta(seconds=70)
+    current = _published(config, store, now)
+    read = snapshot(config, store, now, last_window=T0)
+    assert current.last_window_start == T0
+    assert current.rollups == read.rollups
+    assert [r.endpoint for r in current.rollups] == ["azure-eastus", "openai"]
+    assert current.profiles == read.profiles
+    live = current.profiles["gpt-4.1-nano"]
+    assert {loc.location for line in live.endpoints for loc in line.locations} == {
+        "virginia",
+        "frankfurt",
+    }
+
+
+def test_a_rollup_whose_raw_probes_are_gone_is_still_published(store: Store) -> None:
+    # With a raw retention shorter than the window's age, the last window may hold a rollup
+    # whose probes were deleted (recomputing writes nothing for it): what the store holds is
+    # published, not only what was just recomputed.
+    short = parse_config(
+        CONFIG.replace("{window: 60s}", "{window: 60s, raw_retention: 30s}"), environ={"K": "k"}
+    )
+    store.add_probes([_probe(e, T0 + timedelta(seconds=5)) for e in ("openai", "azure-eastus")])
+    now = T0 + timedelta(seconds=70)
+    first = _published(short, store, now)
+    assert {r.endpoint for r in first.rollups} == {"openai", "azure-eastus"}
+    store.delete_probes_before(T0 + timedelta(seconds=10))
+    store.add_probes([_probe("openai", T0 + timedelta(seconds=15))])
+    again = _published(short, store, now + timedelta(seconds=1))
+    assert {r.endpoint for r in again.rollups} == {"openai", "azure-eastus"}
+    assert again.profiles["gpt-4.1-nano"].active_endpoints == 2
