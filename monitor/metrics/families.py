@@ -35,6 +35,7 @@ from monitor.metrics.text import (
     COUNT_LINE,
     Numbers,
     check_spec,
+    escape_value,
     headers,
     label_text,
     number_text,
@@ -71,12 +72,16 @@ class Exposed(ABC):
 class CounterSeries:
     """One counter series: a value that only goes up."""
 
-    __slots__ = ("_mutex", "line", "value")
+    __slots__ = ("_mutex", "line", "tail", "value")
 
-    def __init__(self, line: str, mutex: threading.Lock) -> None:
+    def __init__(self, line: str, mutex: threading.Lock, tail: str = "") -> None:
         self._mutex = mutex
-        #: ``name_total{labels} `` (the sample line without its value).
+        #: ``line + tail`` is ``name_total{labels} `` (the sample line without its value). In a
+        #: family whose last label tells a series of one endpoint from another (an outcome, a
+        #: reason), ``line`` ends at that label's value and is one string for all of them, and
+        #: ``tail`` is the value and the rest, one string for every endpoint.
         self.line = line
+        self.tail = tail
         self.value = 0.0
 
     def inc(self, amount: float = 1.0) -> None:
@@ -152,6 +157,7 @@ class HistogramSeries:
 S = TypeVar("S", CounterSeries, GaugeSeries, HistogramSeries)
 
 _line = attrgetter("line")
+_tail = attrgetter("tail")
 _value = attrgetter("value")
 #: Label sets after ``le`` whose line ends a histogram family keeps (past them, the ends are
 #: made at each scrape).
@@ -269,10 +275,25 @@ class _Family(Exposed, Generic[S]):
 class CounterFamily(_Family[CounterSeries]):
     """A counter family (samples ``name_total``)."""
 
+    def __init__(self, spec: Spec) -> None:
+        #: The label whose values cut a series' text in two (``CounterSeries.tail``): the last
+        #: of two or more, such as ``outcome`` (14 series per endpoint in ``probes``).
+        self._split = spec.labels[-1] if len(spec.labels) > 1 else None
+        #: The text before the split label's value of the last series made, by the other
+        #: label values: an endpoint's series are made one after another.
+        self._last_line: tuple[tuple[str, ...], str] = ((), "")
+        super().__init__(spec)
+
     def _make(self, label_values: tuple[str, ...]) -> CounterSeries:
-        return CounterSeries(
-            f"{self.name}_total{label_text(self._pairs(label_values))} ", self._mutex
-        )
+        pairs = self._pairs(label_values)
+        if self._split is None:
+            return CounterSeries(f"{self.name}_total{label_text(pairs)} ", self._mutex)
+        rest = label_values[:-1]
+        before, after = split_label_text(pairs[:-1], self._split)
+        line = self._last_line[1] if self._last_line[0] == rest else f"{self.name}_total{before}"
+        self._last_line = (rest, line)
+        tail = sys.intern(f"{escape_value(label_values[-1])}{after} ")
+        return CounterSeries(line, self._mutex, tail)
 
     def inc(self, amount: float = 1.0) -> None:
         """Add ``amount`` to the series of a family without labels."""
@@ -281,7 +302,10 @@ class CounterFamily(_Family[CounterSeries]):
     def _lines(self, series: list[CounterSeries], out: list[str], number: Numbers) -> None:
         # Mapped in C, no Python call per series (a scrape of 5,000 endpoints has 100,000
         # counter lines); a value read without the lock is one the series had.
-        out += map(add, map(_line, series), map(number.line, map(_value, series)))
+        lines = map(_line, series)
+        if self._split is not None:
+            lines = map(add, lines, map(_tail, series))
+        out += map(add, lines, map(number.line, map(_value, series)))
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.spec.help, labels=self.spec.labels)
