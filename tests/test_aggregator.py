@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from monitor.config import Config, parse_config
 from monitor.core.outcomes import Outcome
 from monitor.core.result import ProbeResult
+from monitor.metrics import CounterFamily, MetricsRegistry
+from monitor.metrics.names import Spec
 from monitor.service.aggregator import Aggregator, Snapshot, last_complete_window, snapshot
 from monitor.store import Store, open_store
 from tests.store.factories import bare_probe, make_probe
@@ -285,3 +288,50 @@ def test_a_rollup_whose_raw_probes_are_gone_is_still_published(store: Store) -> 
     again = _published(short, store, now + timedelta(seconds=1))
     assert {r.endpoint for r in again.rollups} == {"openai", "azure-eastus"}
     assert again.profiles["gpt-4.1-nano"].active_endpoints == 2
+
+
+def test_a_window_job_waits_while_a_scrape_is_written(config: Config, store: Store) -> None:
+    # The daemon's window job pauses between its steps while /metrics is being written, so
+    # that a scrape does not share the interpreter with it: here the job is held at its first
+    # pause until the scrape's chunks are all made, then publishes.
+    registry = MetricsRegistry()
+    family = CounterFamily(Spec("t_probes", "Probes.", "counter", ("endpoint",)))
+    registry.register(family)
+    for n in range(20_000):
+        family.labels(f"endpoint-{n}").inc()
+    store.add_probes([_probe("openai", T0 + timedelta(seconds=5))])
+    waiting, published = threading.Event(), list[Snapshot]()
+
+    def pause() -> bool:
+        waiting.set()
+        return registry.wait_quiet(30.0)
+
+    aggregator = Aggregator(config, store, publish=published.append,
+                            clock=_Clock(T0 + timedelta(seconds=70)), pause=pause)  # fmt: skip
+    chunks = registry.chunks(openmetrics=False)
+    assert chunks is not None
+    first = next(chunks)  # a scrape has begun
+    job = threading.Thread(target=aggregator.tick)
+    job.start()
+    assert waiting.wait(10.0)
+    job.join(0.5)
+    assert job.is_alive() and published == []
+    rest = b"".join(chunks)  # the scrape ends
+    job.join(10.0)
+    assert not job.is_alive() and len(published) == 1
+    assert (first + rest).count(b"\n") > 20_000
+    assert registry.wait_quiet(0.0)
+
+
+def test_a_scrape_given_up_midway_does_not_hold_the_window_job(config: Config) -> None:
+    registry = MetricsRegistry()
+    family = CounterFamily(Spec("t_probes", "Probes.", "counter", ("endpoint",)))
+    registry.register(family)
+    for n in range(20_000):
+        family.labels(f"endpoint-{n}").inc()
+    chunks = registry.chunks(openmetrics=True)
+    assert isinstance(chunks, Generator)
+    next(chunks)
+    assert not registry.wait_quiet(0.05)
+    chunks.close()  # the scraper went away
+    assert registry.wait_quiet(0.0)

@@ -36,6 +36,9 @@ class MetricsRegistry(Collector):
         self._mutex = threading.Lock()
         self._collectors: list[Collector] = []
         self._names: set[str] = set()
+        #: Expositions being written now (``chunks`` started and neither finished nor closed).
+        self._writing = 0
+        self._quiet = threading.Condition()
 
     def register(self, collector: Collector) -> None:
         """Add ``collector``; ValueError if one of its family names is registered already."""
@@ -68,7 +71,26 @@ class MetricsRegistry(Collector):
         exposed = [c for c in collectors if isinstance(c, Exposed)]
         if len(exposed) != len(collectors):
             return None
-        return _chunks(exposed, openmetrics)
+        return self._counted(_chunks(exposed, openmetrics))
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no exposition is being written, at most ``timeout`` seconds; whether none
+        is. Background work that can wait (the daemon's window job) calls it between its steps,
+        so that a scrape has the interpreter to itself instead of sharing it."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._writing == 0, timeout)
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """``chunks``, counted in ``_writing`` from the first one made until they are all
+        made or the reader closes them."""
+        with self._quiet:
+            self._writing += 1
+        try:
+            yield from chunks
+        finally:
+            with self._quiet:
+                self._writing -= 1
+                self._quiet.notify_all()
 
 
 #: Characters of text joined into one chunk of the body (a part of a family more may be

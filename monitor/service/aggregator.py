@@ -86,8 +86,19 @@ def roll_window(
     return list(roll(config, store, start, now).across)
 
 
-def roll(config: Config, store: Store, start: datetime, now: datetime) -> Rolled:
-    """``roll_window``, returning every rollup it wrote."""
+#: Endpoints summarised between two calls of ``roll``'s ``pause``.
+PAUSE_EVERY = 1000
+
+
+def roll(
+    config: Config,
+    store: Store,
+    start: datetime,
+    now: datetime,
+    pause: Callable[[], object] = lambda: None,
+) -> Rolled:
+    """``roll_window``, returning every rollup it wrote; ``pause`` is called every
+    ``PAUSE_EVERY`` endpoints (outside any transaction)."""
     window = window_seconds(config)
     settings = config.schema.rollup
     quorum = parse_quorum(settings.quorum)
@@ -99,7 +110,9 @@ def roll(config: Config, store: Store, start: datetime, now: datetime) -> Rolled
     # of every thread, the probing loop's included): it waits until the rows are summarised.
     with collector_paused():
         rows = store.probe_rows(start, start + timedelta(seconds=window))
-        for e in config.endpoints:
+        for index, e in enumerate(config.endpoints):
+            if index % PAUSE_EVERY == PAUSE_EVERY - 1:
+                pause()
             if not rows.get(e.id):
                 continue
             across, per_location = rollups_by_location(
@@ -254,6 +267,10 @@ class Aggregator:
     on_window_complete: Callable[[Snapshot], None] = lambda snapshot: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     last_probe_at: Callable[[], Mapping[str, datetime]] | None = None
+    #: Called between the steps of a window job (between windows, every ``PAUSE_EVERY``
+    #: endpoints, before the profiles and before publishing): the daemon waits there while a
+    #: scrape is being written, so that the two do not share the interpreter lock.
+    pause: Callable[[], object] = lambda: None
     _dirty: set[datetime] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reported: datetime | None = None
@@ -348,13 +365,15 @@ class Aggregator:
         """Roll up ``windows`` in order; what was written for ``last``, if it was rolled."""
         kept = None
         for start in windows:
-            rolled = roll(self.config, self.store, start, now)
+            self.pause()
+            rolled = roll(self.config, self.store, start, now, self.pause)
             if start == last:
                 kept = rolled
             del rolled  # one window's rollups held at a time, besides the last one's
         return kept
 
     def _refresh(self, now: datetime, last: datetime, rolled: Rolled | None = None) -> Snapshot:
+        self.pause()
         probes_at = self.last_probe_at() if self.last_probe_at is not None else None
         current = snapshot(
             self.config,
@@ -370,6 +389,7 @@ class Aggregator:
                     model_id, self.window, live.window_start, now, live.to_json_dict()
                 )
         self.latest = current
+        self.pause()
         self.publish(current)
         return current
 

@@ -53,6 +53,9 @@ STORE_CHECK_SECONDS = 10.0
 RETENTION_SECONDS = 3600.0
 #: How often the probes' spend of the last 24 h is compared with ``probe.budget_usd_per_day``.
 BUDGET_CHECK_SECONDS = 300.0
+#: How long the window job waits at each of its pauses for a scrape being written to finish
+#: (a job of 5,000 endpoints pauses 14 times; a scrape of them takes about 0.3 s).
+SCRAPE_WAIT_SECONDS = 1.0
 
 log = structlog.get_logger("llm_monitor")
 
@@ -92,6 +95,7 @@ class Daemon:
             on_window_complete=report_writer or (lambda snapshot: None),
             clock=clock,
             last_probe_at=self._last_probe_at,
+            pause=lambda: self._registry.wait_quiet(SCRAPE_WAIT_SECONDS),
         )
         self.sink = ResultSink(
             self._store,
