@@ -92,6 +92,10 @@ class CounterSeries:
             self.value += amount
 
 
+#: ``GaugeSeries.said`` before its first scrape: no value is this.
+_UNSAID: tuple[float | None, str] = (None, "")
+
+
 class GaugeSeries:
     """One gauge series: a value that is set."""
 
@@ -102,8 +106,9 @@ class GaugeSeries:
         self.line = line
         self.value = 0.0
         #: The value as last written and its whole line: written again as it was while the
-        #: value is the same float object (``set`` and ``inc`` make a new one).
-        self.said = (self.value, f"{line}0.0\n")
+        #: value is the same float object (``set`` and ``inc`` make a new one). Made by the
+        #: first scrape, not here at start-up.
+        self.said: tuple[float | None, str] = _UNSAID
 
     def set(self, value: float) -> None:
         """Make the value ``value``."""
