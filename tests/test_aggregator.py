@@ -119,6 +119,41 @@ def test_a_late_probe_is_counted_in_its_own_window_once(config: Config, store: S
     assert rollup.uptime_ratio == 0.5
 
 
+def test_a_window_is_recomputed_only_when_a_probe_was_written_into_it(
+    config: Config, store: Store
+) -> None:
+    clock = _Clock(T0 + timedelta(seconds=70))
+    aggregator, _ = _aggregator(config, store, clock)
+    assert aggregator.tick() == [T0]
+    clock.now += timedelta(minutes=1)
+    # Nothing was written into T0 since it was rolled up: only the newly completed window.
+    assert aggregator.tick() == [T0 + timedelta(minutes=1)]
+    late = _probe("openai", T0 + timedelta(seconds=30))
+    store.add_probes([late])
+    aggregator.mark_written([late])
+    clock.now += timedelta(minutes=1)
+    assert aggregator.tick() == [T0, T0 + timedelta(minutes=2)]
+    (rollup,) = store.rollups(window_seconds=60, since=T0, until=T0 + timedelta(minutes=1))
+    assert (rollup.endpoint, rollup.probes) == ("openai", 1)
+
+
+def test_windows_written_while_no_window_job_ran_are_all_rolled_up(
+    config: Config, store: Store
+) -> None:
+    # The job did not run at the ends of the first two windows (a stalled process: APScheduler
+    # skips a run more than a window late); the sink noted every window it wrote into.
+    clock = _Clock(T0 + timedelta(minutes=3, seconds=7))
+    aggregator, _ = _aggregator(config, store, clock)
+    for minute in range(3):
+        probes = [_probe("openai", T0 + timedelta(minutes=minute, seconds=s)) for s in (5, 35)]
+        store.add_probes(probes)
+        aggregator.mark_written(probes)
+    assert aggregator.tick() == [T0 + timedelta(minutes=m) for m in range(3)]
+    stored = store.rollups(window_seconds=60, endpoint="openai")
+    counts = [(r.window_start, r.probes) for r in stored]
+    assert counts == [(T0 + timedelta(minutes=m), 2) for m in range(3)]
+
+
 def test_each_completed_window_is_reported_once(config: Config, store: Store) -> None:
     clock = _Clock(T0 + timedelta(seconds=70))
     aggregator, completed = _aggregator(config, store, clock)
