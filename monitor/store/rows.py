@@ -68,6 +68,15 @@ def rollup_to_row(rollup: EndpointRollup) -> dict[str, Any]:
     return row
 
 
+#: Where a ``rollups`` or ``location_rollups`` column's value is in an ``EndpointRollup``, for
+#: the columns not named as the attribute: a distribution's (``ttft_p50`` is ``ttft.p50``).
+ROLLUP_PATHS: dict[str, str] = {
+    f"{prefix}_{stat}": f"{prefix}.{stat}"
+    for prefix in DISTRIBUTIONS
+    for stat in (*DISTRIBUTION_STATS, "count")
+}
+
+
 def row_to_rollup(row: Mapping[Any, Any]) -> EndpointRollup:
     """The rollup of a ``rollups`` row."""
     distributions = {

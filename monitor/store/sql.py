@@ -42,6 +42,7 @@ from monitor.core.result import ProbeResult
 from monitor.core.rollup import EndpointRollup, ProbeRow
 from monitor.store import dialects, migrate
 from monitor.store.base import WindowPoint
+from monitor.store.bulk import BulkWrite
 from monitor.store.engine import (
     WRITE_OPTION,
     create_store_engine,
@@ -51,9 +52,9 @@ from monitor.store.engine import (
 )
 from monitor.store.rows import (
     OUTCOMES,
+    ROLLUP_PATHS,
     incident_to_row,
     probe_to_row,
-    rollup_to_row,
     row_to_incident,
     row_to_probe,
     row_to_rollup,
@@ -82,6 +83,8 @@ class SQLStore:
         self._engine = create_store_engine(self._url)
         self._dialect = self._engine.dialect.name
         self._closed = False
+        #: Bulk writes by table name, each compiled once (``_rollup_write``).
+        self._bulk: dict[str, BulkWrite[EndpointRollup]] = {}
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
@@ -406,21 +409,27 @@ class SQLStore:
         }
         if not across and not located:
             return
-        statements = (
-            (dialects.upsert(self._dialect, rollups_table, _ROLLUP_KEY), list(across.values())),
-            (
-                dialects.upsert(self._dialect, location_table, (*_ROLLUP_KEY, "location")),
-                list(located.values()),
-            ),
+        location_key = (*_ROLLUP_KEY, "location")
+        writes = (
+            (self._rollup_write(rollups_table, _ROLLUP_KEY), list(across.values())),
+            (self._rollup_write(location_table, location_key), list(located.values())),
         )
         with self._write("store rollups") as connection:
-            for statement, values in statements:
+            for write, values in writes:
                 # Rows made and written a slice at a time, in one transaction: a window of
                 # 5,000 endpoints as row dicts and driver parameters was 50 MB at once, and a
                 # heap grown for that stays grown (docs/architecture.md#memory).
                 for first in range(0, len(values), WRITE_SLICE):
-                    rows = [rollup_to_row(r) for r in values[first : first + WRITE_SLICE]]
-                    connection.execute(statement, rows)
+                    write.execute(connection, values[first : first + WRITE_SLICE])
+
+    def _rollup_write(self, table: Table, key: tuple[str, ...]) -> BulkWrite[EndpointRollup]:
+        """The upsert of ``table``'s rows, compiled on first use (monitor.store.bulk)."""
+        write = self._bulk.get(table.name)
+        if write is None:
+            statement = dialects.upsert(self._dialect, table, key)
+            write = BulkWrite(statement, table, self._engine.dialect, ROLLUP_PATHS)
+            self._bulk[table.name] = write
+        return write
 
     def rollups(
         self,

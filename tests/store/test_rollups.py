@@ -7,11 +7,13 @@ from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, insert
 
 from monitor.core.rollup import Distribution, EndpointIdentity, EndpointRollup, compute_rollup
 from monitor.store import SQLStore
 from monitor.store.rows import rollup_to_row
+from monitor.store.schema import location_rollups as location_rollups_table
 from monitor.store.schema import rollups as rollups_table
 from monitor.store.sql import WRITE_SLICE
 
@@ -415,3 +417,52 @@ def test_a_window_of_more_rollups_than_one_write_slice_is_stored_whole_and_last_
 
 def _endpoint(rollup: EndpointRollup) -> str:
     return rollup.endpoint
+
+
+def _stored_as(database: Engine, table_name: str) -> list[tuple[Any, ...]]:
+    """A table's rows exactly as the database driver returns them (no SQLAlchemy types)."""
+    with database.connect() as connection:
+        result = connection.exec_driver_sql(f"SELECT * FROM {table_name} ORDER BY 1, 2, 3")
+        return [tuple(row) for row in result]
+
+
+def test_the_rollup_write_stores_what_sqlalchemy_core_would(
+    store: SQLStore, database: Engine
+) -> None:
+    # The window job's upsert hands values to the driver itself (monitor.store.bulk): what
+    # lands in each column must be exactly what a plain SQLAlchemy insert of the same rows
+    # stores (timestamps as microseconds on SQLite, the outcomes' JSON text, NULLs).
+    across = [
+        make_rollup(locations=3, slots_up=58, slots_down=2, uptime_ratio=58 / 60),
+        make_rollup(
+            endpoint="bare",
+            region=None,
+            uptime_ratio=None,
+            ttft=Distribution(),
+            outcomes={"auth_error": 2},
+            probes=2,
+            successes=0,
+        ),
+    ]
+    located = [make_rollup(location=loc, probes=10, region=None) for loc in ("b", "a")]
+    store.upsert_rollups([*across, *located])
+    written = {name: _stored_as(database, name) for name in ("rollups", "location_rollups")}
+    assert [len(rows) for rows in written.values()] == [2, 2]
+
+    with database.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM rollups")
+        connection.exec_driver_sql("DELETE FROM location_rollups")
+        connection.execute(insert(rollups_table), [rollup_to_row(r) for r in across])
+        connection.execute(insert(location_rollups_table), [rollup_to_row(r) for r in located])
+    assert written == {name: _stored_as(database, name) for name in written}
+
+
+def test_a_rollup_with_a_naive_time_is_refused_and_nothing_is_lost(store: SQLStore) -> None:
+    kept = make_rollup()
+    store.upsert_rollups([kept])
+    naive = make_rollup(endpoint="other", computed_at=WINDOW.replace(tzinfo=None))
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        store.upsert_rollups([make_rollup(probes=99), naive])
+
+    assert store.rollups(window_seconds=1800) == [kept]
