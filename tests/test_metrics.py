@@ -498,6 +498,46 @@ def test_window_families_follow_each_published_window() -> None:
         assert b"} 5.0\n" in body
 
 
+def test_a_new_windows_text_is_made_between_scrapes_not_during_one() -> None:
+    # The daemon publishes a window's families with a pause that waits while /metrics is
+    # being written: their text (55,000 lines at 5,000 endpoints) is not made while a scrape
+    # shares the interpreter with it, and the scrape after it shows the new window.
+    registry = MetricsRegistry()
+    metrics, live = daemon_state(registry)
+    for n in range(20_000):  # a body of several chunks
+        metrics.missed_runs.labels(f"endpoint-{n}").inc()
+    assert b"} 3.0\n" in exposition(registry, OPENMETRICS)[0]  # OpenMetrics scraped before
+    rows = [ProbeRow("openai", Outcome.SUCCESS, 0.9, 50.0, 1.5, 40, 20, 0.00002)] * 5
+    later = compute_rollup(EndpointIdentity("openai", "gpt-4.1-nano", "openai", None), rows,
+                           T0 + timedelta(seconds=1800), 1800)  # fmt: skip
+    waited = threading.Event()
+
+    def pause() -> bool:
+        waited.set()
+        return registry.wait_quiet(30.0)
+
+    chunks = registry.chunks(openmetrics=True)
+    assert chunks is not None
+    first = next(chunks)  # a scrape has begun
+    publisher = threading.Thread(target=live.publish, args=(LiveState((later,)), pause))
+    publisher.start()
+    assert waited.wait(10.0)
+    publisher.join(0.5)
+    assert publisher.is_alive()  # held before its first family
+    body = first + b"".join(chunks)  # the scrape ends: the state it began with, whole
+    assert (
+        b'llm_monitor_window_probes{endpoint="openai",model="gpt-4.1-nano",provider="openai"} 3.0'
+        in body
+    )
+    publisher.join(10.0)
+    assert not publisher.is_alive()
+    after = exposition(registry, OPENMETRICS)[0]
+    assert (
+        b'llm_monitor_window_probes{endpoint="openai",model="gpt-4.1-nano",provider="openai"} 5.0'
+        in after
+    )
+
+
 HISTOGRAMS = (
     "llm_monitor_time_to_first_token_seconds",
     "llm_monitor_time_to_first_answer_token_seconds",

@@ -159,12 +159,14 @@ def snapshot(
     last_window: datetime | None = None,
     last_probe_at: Mapping[str, datetime] | None = None,
     rolled: Rolled | None = None,
+    pause: Callable[[], object] = lambda: None,
 ) -> Snapshot:
     """Profiles and last-window rollups from stored rollups (nothing is written).
 
     ``rolled``: the last window's rollups as the caller has just written them (the window
     job's); they are used instead of reading them back when they are all the store holds for
-    that window, that is when none of the window's raw probes can have been deleted yet."""
+    that window, that is when none of the window's raw probes can have been deleted yet.
+    ``pause`` is called between reading the store and computing the profiles."""
     window = window_seconds(config)
     if last_window is None:
         last_window = last_complete_window(now, window, settle_seconds(config))
@@ -193,6 +195,7 @@ def snapshot(
     )
     if last_probe_at is None:
         last_probe_at = store.last_probe_times()
+    pause()
     rate_limited_is_down = config.schema.rollup.rate_limited_is_down
     profiles = {
         model.id: model_live(
@@ -270,8 +273,9 @@ class Aggregator:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     last_probe_at: Callable[[], Mapping[str, datetime]] | None = None
     #: Called between the steps of a window job (between windows, every ``PAUSE_EVERY``
-    #: endpoints, before the profiles and before publishing): the daemon waits there while a
-    #: scrape is being written, so that the two do not share the interpreter lock.
+    #: endpoints, before and after reading what the profiles need, and before publishing):
+    #: the daemon waits there while a scrape is being written, so that the two do not share
+    #: the interpreter lock.
     pause: Callable[[], object] = lambda: None
     _dirty: set[datetime] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -387,6 +391,7 @@ class Aggregator:
             last_window=last,
             last_probe_at=probes_at,
             rolled=rolled,
+            pause=self.pause,
         )
         for model_id, live in current.profiles.items():
             if live.window_start is not None:

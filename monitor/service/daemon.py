@@ -95,7 +95,7 @@ class Daemon:
             on_window_complete=report_writer or (lambda snapshot: None),
             clock=clock,
             last_probe_at=self._last_probe_at,
-            pause=lambda: self._registry.wait_quiet(SCRAPE_WAIT_SECONDS),
+            pause=self._wait_for_scrape,
         )
         self.sink = ResultSink(
             self._store,
@@ -577,6 +577,12 @@ class Daemon:
         else:
             self._store_problem = None
 
+    def _wait_for_scrape(self) -> None:
+        """Where background work (the window job, the live families' text) can wait: while a
+        scrape is being written, at most ``SCRAPE_WAIT_SECONDS``, so that the scrape does not
+        share the interpreter lock with it."""
+        self._registry.wait_quiet(SCRAPE_WAIT_SECONDS)
+
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._publish_live()
@@ -600,7 +606,7 @@ class Daemon:
             # keeps the exposition text the collector made for it.
             if state != self._published:
                 self._published = state
-                self._collector.publish(state)
+                self._collector.publish(state, self._wait_for_scrape)
 
     def _remember(self, result: ProbeResult) -> None:
         if result.kind != DEFAULT_KIND:  # an endpoint's state is its default kind's
