@@ -10,6 +10,9 @@ by a Python client (httpx, the default) or by ``curl`` (``--scraper curl``, time
 ``time_total``, connection to last byte), which reads the body without parsing it in Python on
 the same two cores, closer to what Prometheus' Go client costs the machine, and writes it to a
 file in memory (/dev/shm where there is one), not on disk.
+For each scrape the bench also reports the daemon's main process's CPU time while it was made,
+how busy all cores were meanwhile (from /proc/stat), and the second of the minute it began at
+(the window job runs once a minute here, the settle time past it).
 CPU is read from /proc (user + system time of both processes) over the measured span, after a
 warm-up of one interval; RSS (the sum of both) is sampled every second (peak and last). The TTFT
 error of every probe started in the span is its ``ttft_seconds`` minus the simulator's truth
@@ -135,8 +138,36 @@ def _in_memory_dir() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
-def _scrape(url: str, scraper: str = "httpx") -> tuple[float, str]:
-    """One scrape as Prometheus makes it: its time (whole response) and its text."""
+def _machine_ticks() -> tuple[int, int]:
+    """CPU time of all cores since boot, in clock ticks: (all of it, idle or waiting for I/O)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+class _Load:
+    """What the machine and the daemon's main process did while a scrape was made: the main
+    process's CPU time in ms and how busy all cores were (% of their time)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self._pid = pid
+        self._machine = _machine_ticks()
+        self._cpu = _cpu_seconds(pid) if pid is not None else 0.0
+        self.main_cpu_ms = 0.0
+        self.busy_percent = 0.0
+
+    def stop(self) -> None:
+        """Read the counters again (before the body is read by this process)."""
+        total, idle = (
+            now - then for now, then in zip(_machine_ticks(), self._machine, strict=True)
+        )
+        self.busy_percent = 100.0 * (total - idle) / total if total else 0.0
+        if self._pid is not None:
+            self.main_cpu_ms = 1000.0 * (_cpu_seconds(self._pid) - self._cpu)
+
+
+def _scrape(url: str, scraper: str = "httpx", pid: int | None = None) -> tuple[float, str, _Load]:
+    """One scrape as Prometheus makes it: its time (whole response), its text, and the load
+    meanwhile (of the daemon's main process ``pid``)."""
     if scraper == "curl":
         # curl's own time (connection to last byte), not its start-up or this process's
         # reading of its output: what any scraper that reads as fast as it can would see. The
@@ -145,14 +176,19 @@ def _scrape(url: str, scraper: str = "httpx") -> tuple[float, str]:
         with tempfile.NamedTemporaryFile(suffix=".txt", dir=_in_memory_dir()) as body:
             command = ["curl", "-sS", "--fail", "-H", f"Accept: {PROMETHEUS_ACCEPT}",
                        "-o", body.name, "-w", "%{time_total}"]  # fmt: skip
+            load = _Load(pid)
             done = subprocess.run([*command, f"{url}/metrics"], capture_output=True, check=True)
-            return float(done.stdout), Path(body.name).read_text(encoding="utf-8")
+            load.stop()
+            return float(done.stdout), Path(body.name).read_text(encoding="utf-8"), load
+    load = _Load(pid)
     began = time.perf_counter()
     with httpx.stream(
         "GET", f"{url}/metrics", headers={"accept": PROMETHEUS_ACCEPT}, timeout=30
     ) as response:
         body = b"".join(response.iter_bytes())
-    return time.perf_counter() - began, body.decode()
+    took = time.perf_counter() - began
+    load.stop()
+    return took, body.decode(), load
 
 
 def measure(
@@ -190,8 +226,11 @@ def measure(
             peak = 0.0
             start_cpu, start_wall = sum(map(_cpu_seconds, family)), time.monotonic()
             since = datetime.now(UTC)
-            took, text = _scrape(url, scraper)
-            scrapes, before = [took], _self_metrics(text)
+            took, text, load = _scrape(url, scraper, daemon.pid)
+            scrapes, loads, before = [took], [load], _self_metrics(text)
+            # Where in its minute each scrape began: the window job runs once a minute here
+            # (rollup.window 60s), ``settle`` seconds past the minute.
+            into_minute = [time.time() % 60 - took]
             peaks = [0.0] * len(family)
             lags = before.get("loop_lag_s", 0.0)
             next_scrape = start_wall + scrape_every
@@ -201,8 +240,10 @@ def measure(
                 peaks = [max(p, r) for p, r in zip(peaks, rss, strict=True)]
                 peak = max(peak, sum(rss))
                 if time.monotonic() >= next_scrape:
-                    took, text = _scrape(url, scraper)
+                    took, text, load = _scrape(url, scraper, daemon.pid)
                     scrapes.append(took)
+                    loads.append(load)
+                    into_minute.append(time.time() % 60 - took)
                     lags = max(lags, _self_metrics(text).get("loop_lag_s", 0.0))
                     next_scrape += scrape_every
             cpu = sum(map(_cpu_seconds, family)) - start_cpu
@@ -239,6 +280,11 @@ def measure(
         "scrape_ms_p50": round(1000 * sorted(scrapes)[len(scrapes) // 2], 1) if scrapes else None,
         "scrape_ms_max": round(1000 * max(scrapes), 1) if scrapes else None,
         "scrape_ms_each": [round(1000 * took, 1) for took in scrapes],
+        # The daemon's main process's CPU during each scrape, all cores' busy share meanwhile
+        # (curl's start included), and the second of the minute each scrape began at.
+        "scrape_main_cpu_ms_each": [round(load.main_cpu_ms) for load in loads],
+        "scrape_machine_busy_percent_each": [round(load.busy_percent) for load in loads],
+        "scrape_second_of_minute_each": [round(second % 60, 1) for second in into_minute],
         "ttft_error_ms_n": parts["total"]["n"],
         **{
             f"{name}_ms_{k}": round(float(part[k] or 0), 2)
