@@ -131,11 +131,9 @@ def roll(
             located += per_location
         del rows
     store.upsert_rollups(rollups + located)
-    return Rolled(
-        start,
-        tuple(r for r in rollups if r.probes > 0),
-        tuple(r for r in located if r.probes > 0),
-    )
+    # Every one is of at least one probe (an endpoint without rows was skipped above), so it
+    # is also what the store kept: no filter of its own beside the store's.
+    return Rolled(start, tuple(rollups), tuple(located))
 
 
 @contextmanager
